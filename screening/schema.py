@@ -1,0 +1,204 @@
+"""Column names and explicit pyarrow schemas of the pipeline's tables.
+
+Every table the pipeline writes is described here once: the column names (one enum, reused by every
+stage), their pyarrow types, and the units, which travel in the Parquet file metadata together with the
+schema version. Units are also part of the column names where a column has one (``ea_eV``).
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+
+import pyarrow as pa
+
+SCHEMA_VERSION = "1.0.0"
+METADATA_KEY = b"screening"
+
+#: Status values of a row in any table.
+STATUS_OK = "ok"
+STATUS_FAILED = "failed"
+STATUS_NOT_APPLICABLE = "not applicable"
+
+#: OPTIMADE's name for an empty part of a site.
+VACANCY = "vacancy"
+
+
+class Col(StrEnum):
+    """Canonical column names, shared by every table and stage."""
+
+    # identity and bookkeeping
+    ID = "id"
+    SOURCE = "source"
+    SOURCE_PATH = "source_path"
+    BUCKET = "bucket"
+    STATUS = "status"
+    STAGE = "stage"
+    ERROR = "error"
+    # OPTIMADE-style structure description
+    LATTICE_VECTORS = "lattice_vectors"
+    CARTESIAN_SITE_POSITIONS = "cartesian_site_positions"
+    SPECIES_AT_SITES = "species_at_sites"
+    SPECIES = "species"
+    NSITES = "nsites"
+    ELEMENTS = "elements"
+    NELEMENTS = "nelements"
+    CHEMICAL_FORMULA_REDUCED = "chemical_formula_reduced"
+    CHEMICAL_SYSTEM = "chemical_system"
+    IS_ORDERED = "is_ordered"
+    STRUCTURE_FEATURES = "structure_features"
+    # labels that came with the structure
+    MP_ID = "_mp_material_id"
+    MP_ENERGY_ABOVE_HULL = "_mp_energy_above_hull"
+    MP_FORMATION_ENERGY_PER_ATOM = "_mp_formation_energy_per_atom"
+    MP_BAND_GAP = "_mp_band_gap"
+    MP_IS_STABLE = "_mp_is_stable"
+    MP_ENERGY_PER_ATOM = "_mp_energy_per_atom"
+    MP_UNCORRECTED_ENERGY_PER_ATOM = "_mp_uncorrected_energy_per_atom"
+    MP_THEORETICAL = "_mp_theoretical"
+    NAME = "_name"
+    REFERENCE = "_reference"
+    EXP_SIGMA_RT = "_exp_sigma_rt_S_per_cm"
+    EXP_EA = "_exp_ea_eV"
+    EXP_REFERENCE = "_exp_reference"
+    # results
+    RUN_ID = "run_id"
+    MODEL = "model"
+    ENERGY_PER_ATOM = "energy_per_atom_eV"
+    ENERGY_PER_ATOM_STD = "energy_per_atom_std_eV"
+    E_FORM_PER_ATOM = "e_form_per_atom_eV"
+    E_ABOVE_HULL = "e_above_hull_eV"
+    E_ABOVE_HULL_STD = "e_above_hull_std_eV"
+    HULL_REFERENCE = "hull_reference"
+    DISORDER_STRATEGY = "disorder_strategy"
+    N_CONFIGURATIONS = "n_configurations"
+    MOBILE_ION = "mobile_ion"
+    CARRIER_DENSITY = "carrier_density_cm3"
+    EA = "ea_eV"
+    EA_STD = "ea_std_eV"
+    EA_METHOD = "ea_method"
+    PERCOLATION_DIMENSIONALITY = "percolation_dimensionality"
+    EA_1D = "ea_1d_eV"
+    EA_2D = "ea_2d_eV"
+    EA_3D = "ea_3d_eV"
+    JUMP_DISTANCE = "jump_distance_A"
+    ATTEMPT_FREQUENCY = "attempt_frequency_Hz"
+    HAVEN_RATIO = "haven_ratio"
+    DIFFUSIVITY = "diffusivity_cm2_per_s"
+    TEMPERATURE = "temperature_K"
+    SIGMA = "sigma_S_per_cm"
+    LOG10_SIGMA = "log10_sigma_S_per_cm"
+    OXIDATION_STATES_GUESSED = "oxidation_states_guessed"
+    # ranking
+    P_STABLE = "p_stable"
+    SCORE = "score"
+    RANK = "rank"
+    PARETO_FRONT = "pareto_front"
+
+
+SPECIES_TYPE = pa.struct(
+    [
+        pa.field("name", pa.string(), nullable=False),
+        pa.field("chemical_symbols", pa.list_(pa.string()), nullable=False),
+        pa.field("concentration", pa.list_(pa.float64()), nullable=False),
+        # one entry per chemical symbol; null where the species carries no oxidation state
+        pa.field("oxidation_states", pa.list_(pa.float64())),
+    ]
+)
+
+_IDENTITY_FIELDS = [
+    pa.field(Col.ID, pa.string(), nullable=False),
+    pa.field(Col.SOURCE, pa.string(), nullable=False),
+    pa.field(Col.SOURCE_PATH, pa.string()),
+    pa.field(Col.STATUS, pa.string(), nullable=False),
+    pa.field(Col.ERROR, pa.string()),
+]
+
+STRUCTURES_SCHEMA = pa.schema(
+    _IDENTITY_FIELDS
+    + [
+        pa.field(Col.LATTICE_VECTORS, pa.list_(pa.list_(pa.float64(), 3), 3)),
+        pa.field(Col.CARTESIAN_SITE_POSITIONS, pa.list_(pa.list_(pa.float64(), 3))),
+        pa.field(Col.SPECIES_AT_SITES, pa.list_(pa.string())),
+        pa.field(Col.SPECIES, pa.list_(SPECIES_TYPE)),
+        pa.field(Col.NSITES, pa.int32()),
+        pa.field(Col.ELEMENTS, pa.list_(pa.string())),
+        pa.field(Col.NELEMENTS, pa.int32()),
+        pa.field(Col.CHEMICAL_FORMULA_REDUCED, pa.string()),
+        pa.field(Col.CHEMICAL_SYSTEM, pa.string()),
+        pa.field(Col.IS_ORDERED, pa.bool_()),
+        pa.field(Col.STRUCTURE_FEATURES, pa.list_(pa.string())),
+        pa.field(Col.MP_ID, pa.string()),
+        pa.field(Col.MP_ENERGY_ABOVE_HULL, pa.float64()),
+        pa.field(Col.MP_FORMATION_ENERGY_PER_ATOM, pa.float64()),
+        pa.field(Col.MP_BAND_GAP, pa.float64()),
+        pa.field(Col.MP_IS_STABLE, pa.bool_()),
+        pa.field(Col.MP_ENERGY_PER_ATOM, pa.float64()),
+        pa.field(Col.MP_UNCORRECTED_ENERGY_PER_ATOM, pa.float64()),
+        pa.field(Col.MP_THEORETICAL, pa.bool_()),
+        pa.field(Col.NAME, pa.string()),
+        pa.field(Col.REFERENCE, pa.string()),
+        pa.field(Col.EXP_SIGMA_RT, pa.float64()),
+        pa.field(Col.EXP_EA, pa.float64()),
+        pa.field(Col.EXP_REFERENCE, pa.string()),
+        pa.field(Col.BUCKET, pa.int32(), nullable=False),
+    ]
+)
+
+#: Reference entries for convex hulls (one row per computed entry).
+REFERENCES_SCHEMA = pa.schema(
+    [
+        pa.field("entry_id", pa.string(), nullable=False),
+        pa.field("composition", pa.string(), nullable=False),
+        pa.field("chemical_system", pa.string(), nullable=False),
+        pa.field("energy_eV", pa.float64(), nullable=False),
+        pa.field("correction_eV", pa.float64(), nullable=False),
+        pa.field("run_type", pa.string()),
+        pa.field("compatibility", pa.string()),
+        pa.field("entry_json", pa.string(), nullable=False),
+    ]
+)
+
+UNITS: dict[str, str] = {
+    Col.LATTICE_VECTORS: "angstrom",
+    Col.CARTESIAN_SITE_POSITIONS: "angstrom",
+    Col.MP_ENERGY_ABOVE_HULL: "eV/atom",
+    Col.MP_FORMATION_ENERGY_PER_ATOM: "eV/atom",
+    Col.MP_BAND_GAP: "eV",
+    Col.MP_ENERGY_PER_ATOM: "eV/atom",
+    Col.MP_UNCORRECTED_ENERGY_PER_ATOM: "eV/atom",
+    Col.EXP_SIGMA_RT: "S/cm",
+    Col.EXP_EA: "eV",
+    Col.ENERGY_PER_ATOM: "eV/atom",
+    Col.ENERGY_PER_ATOM_STD: "eV/atom",
+    Col.E_FORM_PER_ATOM: "eV/atom",
+    Col.E_ABOVE_HULL: "eV/atom",
+    Col.E_ABOVE_HULL_STD: "eV/atom",
+    Col.CARRIER_DENSITY: "cm^-3",
+    Col.EA: "eV",
+    Col.EA_STD: "eV",
+    Col.EA_1D: "eV",
+    Col.EA_2D: "eV",
+    Col.EA_3D: "eV",
+    Col.JUMP_DISTANCE: "angstrom",
+    Col.ATTEMPT_FREQUENCY: "Hz",
+    Col.DIFFUSIVITY: "cm^2/s",
+    Col.TEMPERATURE: "K",
+    Col.SIGMA: "S/cm",
+    Col.LOG10_SIGMA: "log10(S/cm)",
+    "energy_eV": "eV (total, per formula unit of the entry's composition)",
+    "correction_eV": "eV (total)",
+}
+
+
+def with_metadata(schema: pa.Schema, table_name: str, **extra: object) -> pa.Schema:
+    """Return ``schema`` with the schema version, table name, units and ``extra`` in its metadata."""
+    units = {name: unit for name, unit in UNITS.items() if name in schema.names}
+    payload = {"schema_version": SCHEMA_VERSION, "table": table_name, "units": units, **extra}
+    return schema.with_metadata({METADATA_KEY: json.dumps(payload, sort_keys=True).encode()})
+
+
+def read_metadata(schema: pa.Schema) -> dict:
+    """Decode the metadata written by :func:`with_metadata` (empty dict if absent)."""
+    raw = (schema.metadata or {}).get(METADATA_KEY)
+    return json.loads(raw) if raw else {}
