@@ -73,7 +73,11 @@ def reduced_formula(composition: Composition) -> str:
     parts = []
     for symbol in sorted(amounts):
         count = amounts[symbol] / divisor
-        text = "" if abs(count - 1) < 1e-8 else (f"{round(count)}" if abs(count - round(count)) < 1e-8 else f"{count:.4g}")
+        text = (
+            ""
+            if abs(count - 1) < 1e-8
+            else (f"{round(count)}" if abs(count - round(count)) < 1e-8 else f"{count:.4g}")
+        )
         parts.append(f"{symbol}{text}")
     return "".join(parts)
 
@@ -164,7 +168,11 @@ def row_to_structure(row: Mapping[str, Any]) -> Structure:
         ):
             if symbol == VACANCY:
                 continue
-            specie = Element(symbol) if oxi is None or (isinstance(oxi, float) and math.isnan(oxi)) else Species(symbol, oxi)
+            specie = (
+                Element(symbol)
+                if oxi is None or (isinstance(oxi, float) and math.isnan(oxi))
+                else Species(symbol, oxi)
+            )
             occupancy[specie] = float(occ)
         occupancy_by_name[entry["name"]] = occupancy
     lattice = Lattice(np.array([list(v) for v in row[Col.LATTICE_VECTORS]], dtype=float))

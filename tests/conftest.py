@@ -1,0 +1,23 @@
+"""Shared fixtures: small structures built from textbook crystallography."""
+
+from __future__ import annotations
+
+import pytest
+from pymatgen.core import Lattice, Species, Structure
+
+
+@pytest.fixture
+def rocksalt_lif() -> Structure:
+    """Ordered rock-salt LiF at its experimental lattice parameter (4.03 Å)."""
+    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.03), ["Li", "F"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+@pytest.fixture
+def disordered_rocksalt() -> Structure:
+    """Rock salt with a mixed, partially occupied cation site (Li0.5 Na0.3 vacancy0.2) and F- anions."""
+    return Structure.from_spacegroup(
+        "Fm-3m",
+        Lattice.cubic(4.3),
+        [{Species("Li", 1): 0.5, Species("Na", 1): 0.3}, Species("F", -1)],
+        [[0, 0, 0], [0.5, 0.5, 0.5]],
+    )
