@@ -202,3 +202,65 @@ def read_metadata(schema: pa.Schema) -> dict:
     """Decode the metadata written by :func:`with_metadata` (empty dict if absent)."""
     raw = (schema.metadata or {}).get(METADATA_KEY)
     return json.loads(raw) if raw else {}
+
+
+#: Results of a screening run: one row per input structure, failed rows kept with ``stage`` and ``error``.
+RESULTS_SCHEMA = pa.schema(
+    [
+        pa.field(Col.ID, pa.string(), nullable=False),
+        pa.field(Col.NAME, pa.string()),
+        pa.field(Col.CHEMICAL_FORMULA_REDUCED, pa.string()),
+        pa.field(Col.CHEMICAL_SYSTEM, pa.string()),
+        pa.field(Col.ELEMENTS, pa.list_(pa.string())),
+        pa.field(Col.NSITES, pa.int32()),
+        pa.field(Col.IS_ORDERED, pa.bool_()),
+        pa.field(Col.MP_ID, pa.string()),
+        pa.field(Col.MP_ENERGY_ABOVE_HULL, pa.float64()),
+        pa.field(Col.EXP_SIGMA_RT, pa.float64()),
+        pa.field(Col.EXP_EA, pa.float64()),
+        pa.field(Col.RUN_ID, pa.string(), nullable=False),
+        pa.field(Col.MODEL, pa.string()),
+        # stability
+        pa.field(Col.ENERGY_PER_ATOM, pa.float64()),
+        pa.field(Col.ENERGY_PER_ATOM_STD, pa.float64()),
+        pa.field(Col.E_FORM_PER_ATOM, pa.float64()),
+        pa.field(Col.E_ABOVE_HULL, pa.float64()),
+        pa.field(Col.E_ABOVE_HULL_STD, pa.float64()),
+        pa.field(Col.HULL_REFERENCE, pa.string()),
+        pa.field(Col.DISORDER_STRATEGY, pa.string()),
+        pa.field(Col.N_CONFIGURATIONS, pa.int32()),
+        # transport
+        pa.field(Col.MOBILE_ION, pa.string()),
+        pa.field(Col.OXIDATION_STATES_GUESSED, pa.bool_()),
+        pa.field(Col.CARRIER_DENSITY, pa.float64()),
+        pa.field(Col.EA, pa.float64()),
+        pa.field(Col.EA_STD, pa.float64()),
+        pa.field(Col.EA_METHOD, pa.string()),
+        pa.field(Col.PERCOLATION_DIMENSIONALITY, pa.int32()),
+        pa.field(Col.EA_1D, pa.float64()),
+        pa.field(Col.EA_2D, pa.float64()),
+        pa.field(Col.EA_3D, pa.float64()),
+        pa.field(Col.JUMP_DISTANCE, pa.float64()),
+        pa.field(Col.ATTEMPT_FREQUENCY, pa.float64()),
+        pa.field(Col.HAVEN_RATIO, pa.float64()),
+        pa.field(Col.DIFFUSIVITY, pa.float64()),
+        pa.field(Col.TEMPERATURE, pa.float64()),
+        pa.field(Col.SIGMA, pa.float64()),
+        pa.field(Col.LOG10_SIGMA, pa.float64()),
+        # bookkeeping
+        pa.field(Col.STATUS, pa.string(), nullable=False),
+        pa.field(Col.STAGE, pa.string()),
+        pa.field(Col.ERROR, pa.string()),
+    ]
+)
+
+#: The ranked candidates: results columns plus the stability probability, score, rank and Pareto flag.
+RANKED_SCHEMA = pa.schema(
+    list(RESULTS_SCHEMA)
+    + [
+        pa.field(Col.P_STABLE, pa.float64(), nullable=False),
+        pa.field(Col.SCORE, pa.float64(), nullable=False),
+        pa.field(Col.RANK, pa.int32(), nullable=False),
+        pa.field(Col.PARETO_FRONT, pa.bool_(), nullable=False),
+    ]
+)
