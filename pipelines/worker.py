@@ -1,0 +1,115 @@
+"""What runs on a Dask worker: per-process caches of the model and the hull, and the partition task.
+
+A worker process loads each model (and each reference set) once, on its first partition, and keeps it
+for every later partition; with one thread per worker there is no concurrent loading to guard against,
+and a lock covers the multi-threaded case.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.partitions import read_partition, results_table, write_atomic
+from screening.schema import Col
+from screening.screen import ScreenConfig, screen_partition
+
+_LOCK = threading.Lock()
+_MODELS: dict[tuple[str, str | None], Any] = {}
+_REFERENCES: dict[str | None, Any] = {}
+_LOADS: dict[str, int] = {"model": 0, "references": 0}
+
+
+def cached_model(name: str, device: str | None) -> Any:
+    """The ``EnergyModel`` called ``name`` on ``device``, loaded on first use in this process."""
+    key = (name, device)
+    with _LOCK:
+        if key not in _MODELS:
+            from screening.models import load_model
+
+            _MODELS[key] = load_model(name, device=device)
+            _LOADS["model"] += 1
+        return _MODELS[key]
+
+
+def cached_references(references: str | None) -> Any:
+    """The hull ``ReferenceSet`` (``None``: the bundled one), loaded on first use in this process."""
+    with _LOCK:
+        if references not in _REFERENCES:
+            from screening.thermo import load_reference_entries
+
+            _REFERENCES[references] = load_reference_entries(references)
+            _LOADS["references"] += 1
+        return _REFERENCES[references]
+
+
+def load_counts() -> dict[str, int]:
+    """How many times this process has loaded a model and a reference set."""
+    return dict(_LOADS)
+
+
+def set_torch_threads(n_threads: int) -> None:
+    """Limit torch's intra-op threads in this process (one core per worker on a LocalCluster)."""
+    import torch
+
+    torch.set_num_threads(max(1, int(n_threads)))
+
+
+@dataclass
+class PartitionReport:
+    """What a partition task sends back to the driver (small: counts, not rows)."""
+
+    index: int
+    n_rows: int
+    counts: dict[str, int]
+    seconds: float
+    worker: str
+    model: dict[str, Any] = field(default_factory=dict)
+    hull_reference: str | None = None
+
+
+def count_outcomes(statuses: list[str], stages: list[str | None]) -> dict[str, int]:
+    """Counts keyed ``ok``, ``not applicable``, ``failed:<stage>``."""
+    counts: dict[str, int] = {}
+    for status, stage in zip(statuses, stages, strict=True):
+        key = status if status != "failed" else f"failed:{stage}"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def run_partition(
+    structures_path: str,
+    index: int,
+    ids: tuple[str, ...],
+    out_path: str,
+    config: ScreenConfig,
+    model_name: str,
+    device: str | None,
+    references: str | None,
+) -> PartitionReport:
+    """Read one partition, screen it, write its results atomically to ``out_path``."""
+    start = time.perf_counter()
+    model = cached_model(model_name, device)
+    reference_set = cached_references(references)
+    structures = read_partition(structures_path, ids)
+    results = screen_partition(structures, config, model, references=reference_set)
+    write_atomic(results_table(results), Path(out_path))
+    return PartitionReport(
+        index=index,
+        n_rows=len(results),
+        counts=count_outcomes(results[Col.STATUS].tolist(), results[Col.STAGE].tolist()),
+        seconds=time.perf_counter() - start,
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+        model={
+            "name": model.name,
+            "device": str(model.device),
+            "weights_sha256": model.weights_sha256,
+            "training_energies_corrected": model.training_energies_corrected,
+        },
+        hull_reference=getattr(reference_set, "name", None),
+    )
