@@ -1,0 +1,161 @@
+"""SevenNet backend (``sevenn``; NequIP-style E(3)-equivariant GNN on torch_geometric + e3nn).
+
+How SevenNet sees species: ``AtomGraphSequential`` maps atomic numbers to indices of its own type map,
+``OnehotEmbedding`` turns them into a one-hot vector that is both the node feature ``x`` (then a linear
+embedding) and the node attribute of the self-connections, and ``SpeciesWiseRescale`` turns the scaled
+atomic energy into ``e_i = y_i * scale[type_i] + shift[type_i]`` before the sum over atoms. The mean-field
+path replaces exactly these two modules: the one-hot becomes the site's occupancy vector over the type map
+and ``scale``/``shift`` become their occupancy-weighted averages ``p_i . scale`` and ``p_i . shift``. On an
+ordered structure the occupancy vectors are one-hot, so both paths compute the same numbers.
+
+Training targets (``training_energies_corrected = False``): the SevenNet-0 (11Jul2024) and SevenNet-l3i5
+checkpoints shipped in the wheel record their training/validation sets in their config
+(``chgnet_total_dataset_uncorrected.sevenn_data`` / ``chgnet_val_dataset_uncorrected.sevenn_data``), and
+the MPtrj conversion script published with the model in Matbench Discovery
+(``models/sevennet/train_sevennet/convert_mptrj_to_xyz.py``) labels each frame with MPtrj's
+``uncorrected_total_energy``. So SevenNet predicts raw GGA/GGA+U energies; MP2020 corrections must be
+applied to them before they meet MP2020-corrected reference entries.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sevenn._const
+import sevenn._keys as KEY
+import sevenn.util
+import torch
+from pymatgen.core import Element, Structure
+from torch import nn
+from torch_geometric.data import Batch
+
+from screening.graphs import NeighborList
+from screening.models.base import EnergyModel
+from screening.occupancy import N_ELEMENTS, site_occupancies
+
+#: Key of the per-site occupancy vectors (over the model's type map) in a SevenNet graph.
+_OCCUPANCY_KEY = "site_occupancy"
+
+#: Registry name -> checkpoint file shipped in the sevenn wheel (paths from ``sevenn._const``; we never call
+#: ``sevenn.util.pretrained_name_to_path``, which downloads a missing file).
+CHECKPOINTS = {"sevennet-0": sevenn._const.SEVENNET_0_11Jul2024, "sevennet-l3i5": sevenn._const.SEVENNET_l3i5}
+
+
+class _OccupancyEmbedding(nn.Module):
+    """Stands in for ``OnehotEmbedding``: the site occupancy vector where the one-hot was."""
+
+    def __init__(self, onehot: nn.Module) -> None:
+        super().__init__()
+        self.key_output = onehot.key_output
+        self.key_additional_output = onehot.key_additional_output
+
+    def forward(self, data: Any) -> Any:
+        occupancy = data[_OCCUPANCY_KEY]
+        data[self.key_output] = occupancy
+        if self.key_additional_output is not None:
+            data[self.key_additional_output] = occupancy
+        return data
+
+
+class _OccupancyRescale(nn.Module):
+    """Stands in for ``SpeciesWiseRescale``: occupancy-weighted per-species scale and shift."""
+
+    def __init__(self, rescale: nn.Module) -> None:
+        super().__init__()
+        self.scale = rescale.scale  # shared parameters, shape (n_types,)
+        self.shift = rescale.shift
+        self.key_input = rescale.key_input
+        self.key_output = rescale.key_output
+
+    def forward(self, data: Any) -> Any:
+        occupancy = data[_OCCUPANCY_KEY]
+        scale = (occupancy @ self.scale).view(-1, 1)
+        shift = (occupancy @ self.shift).view(-1, 1)
+        data[self.key_output] = data[self.key_input] * scale + shift
+        return data
+
+
+def _energy_only(model: nn.Module) -> nn.Module:
+    """The model without its force/stress head (no autograd through edge vectors), batch mode, eval."""
+    model.delete_module_by_key("force_output")
+    model.key_grad = None
+    model.set_is_batch_data(True)
+    return model.eval()
+
+
+def _meanfield_variant(model: nn.Module) -> nn.Module:
+    """A shallow copy of ``model`` sharing its weights, with the species modules made occupancy-aware."""
+    variant = copy.copy(model)
+    variant._modules = OrderedDict(model._modules)
+    variant._modules["onehot_idx_to_onehot"] = _OccupancyEmbedding(model._modules["onehot_idx_to_onehot"])
+    variant._modules["rescale_atomic_energy"] = _OccupancyRescale(model._modules["rescale_atomic_energy"])
+    variant.eval_type_map = False
+    return variant
+
+
+class SevenNetModel(EnergyModel):
+    """A SevenNet checkpoint from the installed ``sevenn`` wheel (see the module docstring)."""
+
+    training_energies_corrected = False
+
+    def __init__(self, name: str, device: torch.device) -> None:
+        if name not in CHECKPOINTS:
+            raise ValueError(f"unknown SevenNet model {name!r}; known: {sorted(CHECKPOINTS)}")
+        self.name = name
+        self.device = device
+        self.weights_path = Path(CHECKPOINTS[name])
+        if not self.weights_path.is_file():
+            raise FileNotFoundError(f"{self.weights_path} is not in the installed sevenn wheel")
+        checkpoint = sevenn.util.load_checkpoint(str(self.weights_path))
+        model = checkpoint.build_model()
+        self.cutoff_A = float(model.cutoff)
+        self._type_map: dict[int, int] = dict(model.type_map)
+        self.supported_elements = frozenset(Element.from_Z(z).symbol for z in self._type_map)
+        # columns of the 95-channel occupancy vocabulary (index Z-1) that feed each type-map slot
+        self._channel_of_type = torch.tensor(
+            [z - 1 for z, _ in sorted(self._type_map.items(), key=lambda item: item[1])], dtype=torch.long
+        )
+        self._model = _energy_only(model).to(device)
+        self._meanfield_model = _meanfield_variant(self._model)
+
+    def _prepare(self, structure: Structure, neighbors: NeighborList, *, meanfield: bool) -> Any:
+        n = len(structure)
+        data: dict[str, Any] = {
+            KEY.POS: torch.tensor(structure.cart_coords, dtype=torch.float32),
+            KEY.EDGE_IDX: torch.tensor(np.stack([neighbors.center, neighbors.neighbor]), dtype=torch.long),
+            KEY.EDGE_VEC: torch.tensor(neighbors.vectors_A, dtype=torch.float32),
+            KEY.NUM_ATOMS: torch.tensor(n, dtype=torch.long),
+            KEY.CELL_VOLUME: torch.tensor(structure.volume, dtype=torch.float32),
+        }
+        if meanfield:
+            occupancy = torch.from_numpy(site_occupancies(structure).toarray())
+            data[_OCCUPANCY_KEY] = occupancy[:, self._channel_of_type].float()
+            data["occupied"] = occupancy[:, :N_ELEMENTS].sum(dim=1)
+            data[KEY.ATOMIC_NUMBERS] = torch.zeros(n, dtype=torch.long)
+        else:
+            data[KEY.ATOMIC_NUMBERS] = torch.tensor(structure.atomic_numbers, dtype=torch.long)
+        data[KEY.NODE_FEATURE] = data[KEY.ATOMIC_NUMBERS]
+        from sevenn.atom_graph_data import AtomGraphData
+
+        return AtomGraphData(**data)
+
+    @torch.no_grad()
+    def _forward(self, prepared: list[Any], *, meanfield: bool) -> np.ndarray:
+        batch = Batch.from_data_list(prepared).to(self.device)
+        model = self._meanfield_model if meanfield else self._model
+        total_eV = model(batch)[KEY.PRED_TOTAL_ENERGY].double()
+        if meanfield:  # per atom of the disordered composition: divide by the summed site occupancy
+            occupied = torch.zeros_like(total_eV).index_add_(0, batch[KEY.BATCH], batch["occupied"].double())
+        else:
+            occupied = batch[KEY.NUM_ATOMS].double()
+        return (total_eV / occupied).cpu().numpy()
+
+    def ase_calculator(self) -> Any:
+        """A fresh ``SevenNetCalculator`` (energy, forces, stress) on the same checkpoint and device."""
+        from sevenn.calculator import SevenNetCalculator
+
+        return SevenNetCalculator(model=str(self.weights_path), device=self.device)

@@ -1,0 +1,191 @@
+"""The backend-independent part of a pretrained energy model: validation, atom-count batching, errors.
+
+A backend (``_sevennet.py``, ``_chgnet.py``) only says how to turn one structure into its model input
+(:meth:`EnergyModel._prepare`) and how to evaluate a list of prepared inputs in one forward pass
+(:meth:`EnergyModel._forward`). Everything else lives here, once: checking that a structure can be
+evaluated at all, grouping structures into batches capped by total atom count, and isolating failures so
+that one bad structure yields its own error message and never loses the rest of its batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pymatgen.core import Structure
+
+from screening.graphs import NeighborList, neighbor_list
+from screening.models.batching import DEFAULT_MAX_ATOMS_PER_BATCH, batches_by_atom_count
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """The torch device to run on: ``device`` if given, else CUDA when available, else CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!s} requested but CUDA is not available")
+    return resolved
+
+
+def sha256_of_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes (streamed)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def describe_error(err: BaseException) -> str:
+    """One-line description of an exception for a failed row (``ValueError: ...``)."""
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+class EnergyModel(ABC):
+    """A pretrained universal interatomic potential that predicts total energies of crystals.
+
+    Attributes:
+        name: registry name (``sevennet-0``).
+        device: the torch device the weights live on.
+        weights_path: the weight file inside the installed wheel.
+        cutoff_A: the model's neighbour cutoff in angstrom.
+        supported_elements: chemical symbols the model was trained on.
+        training_energies_corrected: whether the model's training energies already include the
+            MP2020 anion / GGA+U corrections (then predictions must not be corrected again before
+            comparison with MP2020-corrected reference entries); see each backend's docstring for the
+            evidence.
+    """
+
+    name: str
+    device: torch.device
+    weights_path: Path
+    cutoff_A: float
+    supported_elements: frozenset[str]
+    training_energies_corrected: bool
+
+    @cached_property
+    def weights_sha256(self) -> str:
+        """SHA-256 of the weight file, for the run manifest."""
+        return sha256_of_file(self.weights_path)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, device={str(self.device)!r})"
+
+    # --- backend hooks -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def _prepare(self, structure: Structure, neighbors: NeighborList, *, meanfield: bool) -> Any:
+        """Model input of one validated structure (ordered unless ``meanfield``)."""
+
+    @abstractmethod
+    def _forward(self, prepared: list[Any], *, meanfield: bool) -> np.ndarray:
+        """Energies per atom (eV/atom) of several prepared structures in one forward pass."""
+
+    @abstractmethod
+    def ase_calculator(self) -> Any:
+        """An ASE calculator (energy, forces, stress) backed by the same weights, for relaxation."""
+
+    # --- public API ------------------------------------------------------------------------------------
+
+    def predict_energy_per_atom(
+        self, structures: Sequence[Structure], *, max_atoms_per_batch: int = DEFAULT_MAX_ATOMS_PER_BATCH
+    ) -> np.ndarray:
+        """Energies of ordered structures, batched by total atom count.
+
+        Args:
+            structures: ordered pymatgen structures.
+            max_atoms_per_batch: cap on the total number of atoms per forward pass; a structure larger
+                than the cap is evaluated alone.
+
+        Returns:
+            float64 array of shape ``(len(structures),)``: total energy per atom in eV/atom, on the
+            raw (uncorrected or corrected, see ``training_energies_corrected``) MPtrj scale.
+
+        Raises:
+            ValueError: naming the first structure that cannot be evaluated and why (use
+                :meth:`try_predict_energy_per_atom` to get per-structure errors instead).
+        """
+        energies, errors = self.try_predict_energy_per_atom(
+            structures, max_atoms_per_batch=max_atoms_per_batch
+        )
+        for index, error in enumerate(errors):
+            if error is not None:
+                raise ValueError(f"structure {index}: {error}")
+        return energies
+
+    def try_predict_energy_per_atom(
+        self,
+        structures: Sequence[Structure],
+        *,
+        meanfield: bool = False,
+        max_atoms_per_batch: int = DEFAULT_MAX_ATOMS_PER_BATCH,
+    ) -> tuple[np.ndarray, list[str | None]]:
+        """Energies per atom with one error message per structure instead of an exception.
+
+        Args:
+            structures: pymatgen structures; ordered unless ``meanfield``.
+            meanfield: feed site occupancy vectors where the model expects a one-hot species encoding
+                (per-species energy shift/scale weighted by occupancy); the energy is then per atom of
+                the disordered composition (total energy / summed site occupancy).
+            max_atoms_per_batch: cap on the total number of sites per forward pass.
+
+        Returns:
+            ``(energies_eV_per_atom, errors)``: NaN and a message where a structure failed, the energy
+            and ``None`` elsewhere.
+        """
+        n = len(structures)
+        energies = np.full(n, np.nan)
+        errors: list[str | None] = [None] * n
+        prepared: dict[int, Any] = {}
+        for index, structure in enumerate(structures):
+            try:
+                neighbors = self._validate(structure, meanfield=meanfield)
+                prepared[index] = self._prepare(structure, neighbors, meanfield=meanfield)
+            except Exception as err:  # one structure's failure is its own row's error
+                errors[index] = describe_error(err)
+        good = sorted(prepared)
+        for batch in batches_by_atom_count([len(structures[i]) for i in good], max_atoms_per_batch):
+            indices = [good[b] for b in batch]
+            try:
+                energies[indices] = self._forward([prepared[i] for i in indices], meanfield=meanfield)
+            except Exception as err:
+                if len(indices) == 1:
+                    errors[indices[0]] = describe_error(err)
+                    continue
+                for i in indices:  # find the culprit: evaluate the batch's structures one by one
+                    try:
+                        energies[i] = self._forward([prepared[i]], meanfield=meanfield)[0]
+                    except Exception as single_err:
+                        errors[i] = describe_error(single_err)
+        for index in good:
+            if errors[index] is None and not np.isfinite(energies[index]):
+                errors[index] = "ValueError: the model returned a non-finite energy"
+                energies[index] = np.nan
+        return energies, errors
+
+    # --- helpers ---------------------------------------------------------------------------------------
+
+    def _validate(self, structure: Structure, *, meanfield: bool) -> NeighborList:
+        """Check that ``structure`` can be evaluated; return its neighbour list at the model cutoff."""
+        if not isinstance(structure, Structure):
+            raise TypeError(f"expected a pymatgen Structure, got {type(structure).__name__}")
+        if len(structure) == 0:
+            raise ValueError("the structure has no sites")
+        if not meanfield and not structure.is_ordered:
+            raise ValueError(
+                f"{structure.composition.reduced_formula} is disordered; evaluate it with a disorder "
+                "strategy (predict_energies) instead"
+            )
+        symbols = {el.symbol for el in structure.composition.elements}
+        unsupported = sorted(symbols - self.supported_elements)
+        if unsupported:
+            raise ValueError(f"model {self.name} has no parameters for element(s) {', '.join(unsupported)}")
+        return neighbor_list(structure, self.cutoff_A)

@@ -1,0 +1,220 @@
+"""Ordered configurations of a disordered crystal, for the ``sample`` disorder strategy.
+
+A disordered structure (mixed sites, partial occupancies) is turned into K ordered configurations in a
+supercell large enough to represent its occupancies: sites with identical occupancies form a group, each
+group receives exactly ``round(n_group_sites * occupancy)`` atoms of each element (largest-remainder
+rounding, vacancies taking the rest), and the labels are shuffled within the group by a seeded generator.
+Vacancies are removed. Every configuration therefore has the same composition, equal to the parent's where
+the supercell allows it; the remaining difference is reported as ``composition_error``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from pymatgen.core import Structure
+
+#: Largest supercell (in sites, before vacancies are removed) searched for an exact composition.
+DEFAULT_MAX_SUPERCELL_SITES = 256
+
+#: Wanted smallest perpendicular width of a sampling supercell (angstrom), about twice a typical
+#: cation-cation distance, so that neighbouring sites are not periodic images of each other.
+DEFAULT_MIN_WIDTH_A = 8.0
+
+#: A group's ideal atom count may miss an integer by this much (occupancies rounded in published CIFs,
+#: 0.333 for 1/3) and still count as exactly representable.
+COUNT_TOLERANCE = 0.02
+
+_VACANCY = ""
+
+
+@dataclass(frozen=True)
+class ConfigurationSample:
+    """K ordered configurations of one disordered structure.
+
+    Attributes:
+        structures: ordered configurations (vacancies removed), all with the same composition.
+        supercell_scaling: diagonal supercell multipliers of the parent cell.
+        composition_error: largest absolute difference, over elements, between the atom fraction of the
+            configurations and that of the parent (0 when the supercell represents it exactly).
+    """
+
+    structures: list[Structure]
+    supercell_scaling: tuple[int, int, int]
+    composition_error: float
+
+
+def _occupancy_key(site) -> tuple[tuple[str, float], ...]:
+    """A site's occupancy by element (oxidation states merged), as a hashable sorted tuple."""
+    composition = site.species.element_composition
+    return tuple(sorted((el.symbol, float(occ)) for el, occ in composition.items()))
+
+
+def _site_groups(structure: Structure) -> dict[tuple[tuple[str, float], ...], list[int]]:
+    groups: dict[tuple[tuple[str, float], ...], list[int]] = {}
+    for index, site in enumerate(structure):
+        groups.setdefault(_occupancy_key(site), []).append(index)
+    return groups
+
+
+def _rounded_counts(key: tuple[tuple[str, float], ...], n_sites: int) -> tuple[dict[str, int], float]:
+    """Integer atom counts per label (vacancy ``""`` included) summing to ``n_sites``, and the largest
+    deviation of a count from its ideal value ``n_sites * occupancy``."""
+    labels = [symbol for symbol, _ in key] + [_VACANCY]
+    occupied = math.fsum(occ for _, occ in key)
+    norm = max(1.0, occupied)  # occupancies summing a hair above 1 (CIF round-off) leave no vacancy
+    targets = np.array([n_sites * occ / norm for _, occ in key] + [n_sites * (1.0 - occupied / norm)])
+    counts = np.floor(targets + 1e-9).astype(int)
+    remainder = targets - counts
+    for index in np.argsort(-remainder, kind="stable")[: n_sites - int(counts.sum())]:
+        counts[index] += 1
+    return dict(zip(labels, counts.tolist(), strict=True)), float(np.max(np.abs(counts - targets)))
+
+
+def _composition_error(groups: dict[tuple, list[int]], multiplier: int) -> tuple[float, float]:
+    """(largest count deviation, largest atom-fraction error) of the rounded supercell composition."""
+    ideal: dict[str, float] = {}
+    actual: dict[str, int] = {}
+    worst_count = 0.0
+    for key, sites in groups.items():
+        counts, deviation = _rounded_counts(key, multiplier * len(sites))
+        worst_count = max(worst_count, deviation)
+        for symbol, occ in key:
+            ideal[symbol] = ideal.get(symbol, 0.0) + multiplier * len(sites) * occ
+            actual[symbol] = actual.get(symbol, 0) + counts[symbol]
+    n_actual = sum(actual.values())
+    if n_actual == 0:
+        return worst_count, math.inf
+    n_ideal = math.fsum(ideal.values())
+    fraction_error = max(abs(actual[s] / n_actual - ideal[s] / n_ideal) for s in ideal)
+    return worst_count, fraction_error
+
+
+def _widths_A(structure: Structure) -> np.ndarray:
+    """Perpendicular widths of the cell (distances between opposite faces), angstrom."""
+    matrix = structure.lattice.matrix
+    volume = abs(np.linalg.det(matrix))
+    return np.array(
+        [volume / np.linalg.norm(np.cross(matrix[(i + 1) % 3], matrix[(i + 2) % 3])) for i in range(3)]
+    )
+
+
+def _diagonal_scaling(widths_A: np.ndarray, multiplier: int) -> tuple[int, int, int]:
+    """The most isotropic diagonal supercell ``(a, b, c)`` with ``a * b * c == multiplier``."""
+    best: tuple[float, tuple[int, int, int]] | None = None
+    for a, b in itertools.product(range(1, multiplier + 1), repeat=2):
+        if multiplier % (a * b):
+            continue
+        scaling = (a, b, multiplier // (a * b))
+        sizes = widths_A * np.array(scaling)
+        score = float(sizes.max() / sizes.min())
+        if best is None or score < best[0] - 1e-9:
+            best = (score, scaling)
+    assert best is not None
+    return best[1]
+
+
+def choose_supercell(
+    structure: Structure,
+    *,
+    max_supercell_sites: int = DEFAULT_MAX_SUPERCELL_SITES,
+    min_width_A: float = DEFAULT_MIN_WIDTH_A,
+) -> tuple[tuple[int, int, int], float]:
+    """A diagonal supercell that represents the occupancies (exactly where the size limit allows).
+
+    The smallest multiplier ``m0`` of the cell that makes every group's atom counts integers is found
+    first (else the one with the smallest composition error); then the smallest multiple of ``m0`` whose
+    most isotropic diagonal supercell is at least ``min_width_A`` wide in every direction (else the widest
+    one within the limit), so that a site does not see its own periodic images as its nearest neighbours.
+
+    Args:
+        structure: a (dis)ordered structure.
+        max_supercell_sites: largest supercell searched, in sites (the parent cell is always allowed).
+        min_width_A: wanted smallest perpendicular width of the supercell, angstrom.
+
+    Returns:
+        ``(scaling, composition_error)``: diagonal multipliers and the atom-fraction error left.
+
+    Raises:
+        ValueError: when no supercell holds a single atom (every site empty).
+    """
+    groups = _site_groups(structure)
+    max_multiplier = max(1, max_supercell_sites // len(structure))
+    best: tuple[float, int] | None = None
+    for multiplier in range(1, max_multiplier + 1):
+        worst_count, fraction_error = _composition_error(groups, multiplier)
+        if worst_count <= COUNT_TOLERANCE:
+            best = (fraction_error, multiplier)
+            break
+        if best is None or fraction_error < best[0] - 1e-12:
+            best = (fraction_error, multiplier)
+    assert best is not None
+    error, base = best
+    if not math.isfinite(error):
+        raise ValueError("no supercell up to the size limit holds a single atom")
+    widths = _widths_A(structure)
+    chosen: tuple[float, tuple[int, int, int], float] | None = None
+    for multiplier in range(base, max_multiplier + 1, base):
+        multiple_error = error if multiplier == base else _composition_error(groups, multiplier)[1]
+        if multiple_error > error + 1e-12:
+            continue
+        scaling = _diagonal_scaling(widths, multiplier)
+        width = float((widths * np.array(scaling)).min())
+        if chosen is None or width > chosen[0] + 1e-9:
+            chosen = (width, scaling, multiple_error)
+        if width >= min_width_A:
+            break
+    assert chosen is not None
+    return chosen[1], chosen[2]
+
+
+def sample_configurations(
+    structure: Structure,
+    n_samples: int,
+    *,
+    seed: int = 0,
+    max_supercell_sites: int = DEFAULT_MAX_SUPERCELL_SITES,
+    min_width_A: float = DEFAULT_MIN_WIDTH_A,
+) -> ConfigurationSample:
+    """Draw ``n_samples`` ordered configurations of a disordered structure.
+
+    Args:
+        structure: the disordered parent (mixed and/or partially occupied sites).
+        n_samples: number of configurations K (>= 1).
+        seed: seed of the generator; the same structure, seed and K give the same configurations,
+            independently of any other structure evaluated alongside.
+        max_supercell_sites: largest supercell searched for an exact composition.
+        min_width_A: wanted smallest perpendicular width of the supercell (see :func:`choose_supercell`).
+
+    Returns:
+        The configurations, the supercell used and the composition error.
+
+    Raises:
+        ValueError: for ``n_samples < 1`` or a structure without any atom.
+    """
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    scaling, composition_error = choose_supercell(
+        structure, max_supercell_sites=max_supercell_sites, min_width_A=min_width_A
+    )
+    supercell = structure.copy()
+    supercell.make_supercell(scaling)
+    groups = _site_groups(supercell)
+    labels_by_group = []
+    for key, sites in groups.items():
+        counts, _ = _rounded_counts(key, len(sites))
+        labels_by_group.append((sites, [label for label, count in counts.items() for _ in range(count)]))
+    rng = np.random.default_rng(seed)
+    frac_coords = supercell.frac_coords
+    configurations = []
+    for _ in range(n_samples):
+        species: list[str] = [_VACANCY] * len(supercell)
+        for sites, labels in labels_by_group:
+            for site, label in zip(sites, rng.permutation(labels), strict=True):
+                species[site] = str(label)
+        kept = [i for i, label in enumerate(species) if label != _VACANCY]
+        configurations.append(Structure(supercell.lattice, [species[i] for i in kept], frac_coords[kept]))
+    return ConfigurationSample(configurations, scaling, composition_error)

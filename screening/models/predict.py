@@ -1,0 +1,198 @@
+"""Energies of ordered and disordered structures, one :class:`EnergyPrediction` per input structure.
+
+Ordered structures are evaluated as they are. Disordered ones follow a strategy:
+
+- ``sample``: K ordered configurations in a supercell that represents the occupancies
+  (:mod:`screening.models.disorder`); the result is the mean and standard deviation of their energies per
+  atom. Vacancies are removed, so each configuration's energy per real atom is an energy per atom of the
+  parent composition (to the reported composition error), directly comparable with a hull at that
+  composition.
+- ``meanfield``: one evaluation with occupancy vectors in place of one-hot species vectors (see the
+  backends); the energy is per atom of the disordered composition.
+
+All configurations and structures of a call go through the model together, batched by atom count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from pymatgen.core import Structure
+
+from screening.models.base import EnergyModel, describe_error
+from screening.models.batching import DEFAULT_MAX_ATOMS_PER_BATCH
+from screening.models.disorder import DEFAULT_MAX_SUPERCELL_SITES, sample_configurations
+from screening.models.registry import load_model
+from screening.models.relax import DEFAULT_FMAX_EV_PER_A, DEFAULT_MAX_STEPS, relax_structure
+
+DisorderStrategy = Literal["sample", "meanfield"]
+
+#: Default strategy for disordered structures, chosen from the sample-vs-meanfield comparison in
+#: BENCHMARKS.md ("Disorder strategies: sample vs meanfield (issue 3)").
+DEFAULT_DISORDER_STRATEGY: DisorderStrategy = "sample"
+
+#: ``disorder_strategy`` reported for a structure that was already ordered.
+ORDERED = "ordered"
+
+
+@dataclass(frozen=True)
+class EnergyPrediction:
+    """Model energy of one input structure.
+
+    Attributes:
+        energy_per_atom_eV: energy per atom (eV/atom); for ``sample``, the mean over configurations;
+            NaN when ``error`` is set.
+        energy_per_atom_std_eV: standard deviation (ddof=1) of the configuration energies per atom
+            (``sample`` with K > 1), else 0.
+        n_configurations: number of model evaluations behind the value (K for ``sample``, else 1; 0 on
+            error).
+        disorder_strategy: ``"ordered"`` for an ordered input, else the strategy used.
+        error: why the structure could not be evaluated, else None.
+        composition_error: largest atom-fraction difference between the sampled configurations and the
+            parent composition (``sample`` only, else 0).
+        relax_converged: whether every relaxation converged (None when not relaxed).
+    """
+
+    energy_per_atom_eV: float
+    energy_per_atom_std_eV: float
+    n_configurations: int
+    disorder_strategy: str
+    error: str | None = None
+    composition_error: float = 0.0
+    relax_converged: bool | None = None
+
+
+def _failed(strategy: str, error: str) -> EnergyPrediction:
+    return EnergyPrediction(float("nan"), float("nan"), 0, strategy, error)
+
+
+def predict_energies(
+    model: EnergyModel | str,
+    structures: Sequence[Structure],
+    *,
+    disorder_strategy: DisorderStrategy = DEFAULT_DISORDER_STRATEGY,
+    n_samples: int = 8,
+    seed: int = 0,
+    max_atoms_per_batch: int = DEFAULT_MAX_ATOMS_PER_BATCH,
+    relax: bool = False,
+    fmax_eV_per_A: float = DEFAULT_FMAX_EV_PER_A,
+    max_relax_steps: int = DEFAULT_MAX_STEPS,
+    max_supercell_sites: int = DEFAULT_MAX_SUPERCELL_SITES,
+) -> list[EnergyPrediction]:
+    """Energy per atom of each structure; a structure's failure is its own ``error``, never the batch's.
+
+    Args:
+        model: an :class:`EnergyModel` or a registry name.
+        structures: ordered and/or disordered pymatgen structures.
+        disorder_strategy: ``"sample"`` or ``"meanfield"`` for the disordered ones.
+        n_samples: configurations per disordered structure (``sample``).
+        seed: sampling seed; each structure's configurations depend only on it and the structure.
+        max_atoms_per_batch: cap on the total atoms per forward pass.
+        relax: relax every ordered structure / sampled configuration first (FIRE + FrechetCellFilter);
+            a disordered structure under ``meanfield`` then gets an error (nothing to relax).
+        fmax_eV_per_A: relaxation force threshold.
+        max_relax_steps: relaxation step cap.
+        max_supercell_sites: largest sampling supercell, in sites.
+
+    Returns:
+        One prediction per input structure, in order.
+
+    Raises:
+        ValueError: for an unknown strategy or ``n_samples < 1`` (settings, not data).
+    """
+    if disorder_strategy not in ("sample", "meanfield"):
+        raise ValueError(f"disorder_strategy must be 'sample' or 'meanfield', got {disorder_strategy!r}")
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    energy_model = load_model(model) if isinstance(model, str) else model
+
+    results: list[EnergyPrediction | None] = [None] * len(structures)
+    strategy_of: list[str] = [ORDERED] * len(structures)
+    composition_error = np.zeros(len(structures))
+    ordered_jobs: list[tuple[int, Structure]] = []  # (input index, ordered structure to evaluate)
+    meanfield_jobs: list[tuple[int, Structure]] = []
+    for index, structure in enumerate(structures):
+        try:
+            if not isinstance(structure, Structure):
+                raise TypeError(f"expected a pymatgen Structure, got {type(structure).__name__}")
+            if structure.is_ordered:
+                ordered_jobs.append((index, structure))
+            elif disorder_strategy == "meanfield":
+                strategy_of[index] = "meanfield"
+                if relax:
+                    raise ValueError("relax=True needs ordered structures; use disorder_strategy='sample'")
+                meanfield_jobs.append((index, structure))
+            else:
+                strategy_of[index] = "sample"
+                sample = sample_configurations(
+                    structure, n_samples, seed=seed, max_supercell_sites=max_supercell_sites
+                )
+                composition_error[index] = sample.composition_error
+                ordered_jobs.extend((index, configuration) for configuration in sample.structures)
+        except Exception as err:
+            results[index] = _failed(strategy_of[index], describe_error(err))
+
+    converged: dict[int, bool] = {}
+    if relax:
+        calculator = energy_model.ase_calculator() if ordered_jobs else None
+        relaxed_jobs = []
+        for index, structure in ordered_jobs:
+            if results[index] is not None:
+                continue
+            try:
+                outcome = relax_structure(
+                    energy_model,
+                    structure,
+                    fmax_eV_per_A=fmax_eV_per_A,
+                    max_steps=max_relax_steps,
+                    calculator=calculator,
+                )
+            except Exception as err:
+                results[index] = _failed(strategy_of[index], f"relaxation failed: {describe_error(err)}")
+                continue
+            converged[index] = converged.get(index, True) and outcome.converged
+            relaxed_jobs.append((index, outcome.structure))
+        ordered_jobs = [(i, s) for i, s in relaxed_jobs if results[i] is None]
+
+    energies, errors = energy_model.try_predict_energy_per_atom(
+        [s for _, s in ordered_jobs], max_atoms_per_batch=max_atoms_per_batch
+    )
+    per_structure: dict[int, list[float]] = {}
+    for (index, _), energy, error in zip(ordered_jobs, energies, errors, strict=True):
+        if results[index] is not None:
+            continue
+        if error is not None:
+            what = "a sampled configuration: " if strategy_of[index] == "sample" else ""
+            results[index] = _failed(strategy_of[index], what + error)
+            continue
+        per_structure.setdefault(index, []).append(float(energy))
+
+    mf_energies, mf_errors = energy_model.try_predict_energy_per_atom(
+        [s for _, s in meanfield_jobs], meanfield=True, max_atoms_per_batch=max_atoms_per_batch
+    )
+    for (index, _), energy, error in zip(meanfield_jobs, mf_energies, mf_errors, strict=True):
+        results[index] = (
+            _failed("meanfield", error)
+            if error is not None
+            else EnergyPrediction(float(energy), 0.0, 1, "meanfield")
+        )
+
+    for index, values in per_structure.items():
+        if results[index] is not None:
+            continue
+        std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        results[index] = EnergyPrediction(
+            float(np.mean(values)),
+            std,
+            len(values),
+            strategy_of[index],
+            composition_error=float(composition_error[index]),
+            relax_converged=converged.get(index) if relax else None,
+        )
+    missing = [i for i, r in enumerate(results) if r is None]
+    if missing:  # every path above fills its structures; this guards the bookkeeping itself
+        raise RuntimeError(f"no prediction was recorded for structures {missing}")
+    return results  # type: ignore[return-value]

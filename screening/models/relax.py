@@ -1,0 +1,82 @@
+"""Optional relaxation of hypothetical structures with a model's ASE calculator (FIRE + cell filter).
+
+Structures that come relaxed (Materials Project) are evaluated as they are; hypothetical ones (substituted
+prototypes, user CIFs) can first be relaxed in positions and cell with the same potential that scores
+them, so that an unrelaxed geometry does not masquerade as instability.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from ase.filters import FrechetCellFilter
+from ase.optimize import FIRE
+from pymatgen.core import Structure
+from pymatgen.io.ase import AseAtomsAdaptor
+
+from screening.models.base import EnergyModel
+
+#: Force convergence criterion (eV/angstrom; the cell filter turns stress into the same units).
+DEFAULT_FMAX_EV_PER_A = 0.05
+#: Cap on optimiser steps.
+DEFAULT_MAX_STEPS = 500
+
+
+@dataclass(frozen=True)
+class RelaxResult:
+    """Outcome of one relaxation.
+
+    Attributes:
+        structure: the relaxed structure (the last one reached when not converged).
+        energy_per_atom_eV: the model energy of ``structure`` in eV/atom.
+        n_steps: optimiser steps taken.
+        converged: whether the largest force (and stress) fell below ``fmax`` within the step cap.
+    """
+
+    structure: Structure
+    energy_per_atom_eV: float
+    n_steps: int
+    converged: bool
+
+
+def relax_structure(
+    model: EnergyModel,
+    structure: Structure,
+    *,
+    fmax_eV_per_A: float = DEFAULT_FMAX_EV_PER_A,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    relax_cell: bool = True,
+    calculator: Any | None = None,
+) -> RelaxResult:
+    """Relax an ordered structure with FIRE, positions and (through ``FrechetCellFilter``) the cell.
+
+    Args:
+        model: the potential; its :meth:`EnergyModel.ase_calculator` computes energies and forces.
+        structure: an ordered structure.
+        fmax_eV_per_A: convergence threshold on the largest force component norm.
+        max_steps: cap on optimiser steps (0 evaluates without moving anything).
+        relax_cell: also relax the lattice (at zero external pressure).
+        calculator: an ASE calculator to reuse across calls (default: a new one from ``model``).
+
+    Returns:
+        The relaxed structure with its energy per atom.
+
+    Raises:
+        ValueError: for a disordered structure or bad settings; optimiser failures propagate.
+    """
+    if not structure.is_ordered:
+        raise ValueError("only ordered structures can be relaxed; sample ordered configurations first")
+    if fmax_eV_per_A <= 0 or max_steps < 0:
+        raise ValueError(f"need fmax > 0 and max_steps >= 0, got {fmax_eV_per_A}, {max_steps}")
+    atoms = AseAtomsAdaptor.get_atoms(structure)
+    atoms.calc = calculator if calculator is not None else model.ase_calculator()
+    target = FrechetCellFilter(atoms) if relax_cell else atoms
+    optimizer = FIRE(target, logfile=None)
+    converged = bool(optimizer.run(fmax=fmax_eV_per_A, steps=max_steps))
+    energy_eV = float(atoms.get_potential_energy())
+    if not np.isfinite(energy_eV):
+        raise ValueError("relaxation reached a non-finite energy")
+    relaxed = AseAtomsAdaptor.get_structure(atoms)
+    return RelaxResult(relaxed, energy_eV / len(atoms), int(optimizer.nsteps), converged)
