@@ -1,0 +1,178 @@
+"""Percolation of a periodic energy landscape: the lowest energy at which the accessible region of a grid
+connects a cell to its periodic images in 1, 2 and 3 independent directions.
+
+The accessible region at threshold E is the set of grid points with energy <= E (26-neighbour
+connectivity). Connected components inside the cell are found with ``scipy.ndimage.label``; the links that
+cross the cell faces are then merged with a small union-find that carries, for every component, the
+lattice translation of its copy. A link that closes a loop with a non-zero net translation t means the
+component is connected to its own image shifted by t; the rank of the set of such translations is the
+percolation dimensionality (0: isolated pockets, 1: channels, 2: layers, 3: a 3D network). Dimensionality
+grows with E, so the threshold for each dimensionality is found by bisection over the sorted grid energies
+(exact to the grid).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+#: The 13 neighbour offsets that, with their negatives, make up the 26-neighbourhood.
+_HALF_NEIGHBOURS = [d for d in itertools.product((-1, 0, 1), repeat=3) if d > (0, 0, 0)]
+_STRUCTURE_26 = np.ones((3, 3, 3), dtype=bool)
+
+
+@dataclass(frozen=True)
+class Connectivity:
+    """Periodic connectivity of an accessible region.
+
+    Attributes:
+        labels: component label of every grid point (0 = not accessible); a component that is split by the
+            cell faces carries several labels.
+        dimensionality_of_label: percolation dimensionality (0-3) of the periodic component of each label.
+    """
+
+    labels: np.ndarray
+    dimensionality_of_label: np.ndarray
+
+    @property
+    def dimensionality(self) -> int:
+        """Largest percolation dimensionality of any component."""
+        return int(self.dimensionality_of_label.max(initial=0))
+
+
+def _boundary_links(labels: np.ndarray) -> np.ndarray:
+    """Unique rows (label_a, label_b, tx, ty, tz): a point of a is a neighbour of a point of b's copy
+    translated by the lattice vector t (t != 0)."""
+    shape = labels.shape
+    rows = []
+    for offset in _HALF_NEIGHBOURS:
+        neighbour = np.roll(labels, shift=tuple(-d for d in offset), axis=(0, 1, 2))
+        wraps = []
+        for axis, d in enumerate(offset):
+            index_shape = [1, 1, 1]
+            index_shape[axis] = shape[axis]
+            index = np.arange(shape[axis]).reshape(index_shape)
+            wraps.append(
+                (index == shape[axis] - 1).astype(np.int64)
+                if d == 1
+                else -(index == 0).astype(np.int64)
+                if d == -1
+                else np.zeros(index_shape, dtype=np.int64)
+            )
+        tx, ty, tz = np.broadcast_arrays(*wraps)
+        crossing = (tx != 0) | (ty != 0) | (tz != 0)
+        keep = crossing & (labels > 0) & (neighbour > 0)
+        if keep.any():
+            rows.append(np.stack([labels[keep], neighbour[keep], tx[keep], ty[keep], tz[keep]], axis=1))
+    if not rows:
+        return np.zeros((0, 5), dtype=np.int64)
+    return np.unique(np.concatenate(rows).astype(np.int64), axis=0)
+
+
+def _rank(vectors: list[np.ndarray]) -> int:
+    return int(np.linalg.matrix_rank(np.array(vectors, dtype=float))) if vectors else 0
+
+
+def periodic_connectivity(accessible: np.ndarray) -> Connectivity:
+    """Periodic components of a boolean grid and the percolation dimensionality of each.
+
+    Args:
+        accessible: boolean array (nx, ny, nz) over one periodic cell.
+
+    Returns:
+        The labels and, per label, the dimensionality of its periodic component.
+    """
+    labels, n_labels = ndimage.label(accessible, structure=_STRUCTURE_26)
+    parent = list(range(n_labels + 1))
+    shift = [np.zeros(3, dtype=np.int64) for _ in range(n_labels + 1)]  # copy of x at 0 ~ root at shift[x]
+    basis: dict[int, list[np.ndarray]] = {}
+
+    def find(x: int) -> tuple[int, np.ndarray]:
+        if parent[x] == x:
+            return x, shift[x] * 0
+        root, to_root = find(parent[x])
+        shift[x] = shift[x] + to_root
+        parent[x] = root
+        return root, shift[x]
+
+    for a, b, *t in _boundary_links(labels):
+        root_a, shift_a = find(int(a))
+        root_b, shift_b = find(int(b))
+        translation = np.array(t, dtype=np.int64)
+        if root_a == root_b:
+            cycle = shift_b + translation - shift_a
+            vectors = basis.setdefault(root_a, [])
+            if cycle.any() and len(vectors) < 3 and _rank([*vectors, cycle]) > len(vectors):
+                vectors.append(cycle)
+        else:
+            parent[root_b] = root_a
+            shift[root_b] = shift_a - shift_b - translation
+            merged = basis.setdefault(root_a, [])
+            for vector in basis.pop(root_b, []):
+                vector = vector.copy()  # translations are the same from any copy of the component
+                if len(merged) < 3 and _rank([*merged, vector]) > len(merged):
+                    merged.append(vector)
+    dimensionality = np.zeros(n_labels + 1, dtype=np.int64)
+    for label in range(1, n_labels + 1):
+        dimensionality[label] = len(basis.get(find(label)[0], []))
+    return Connectivity(labels, dimensionality)
+
+
+@dataclass(frozen=True)
+class PercolationBarriers:
+    """Percolation energies of a landscape, relative to its minimum.
+
+    Attributes:
+        barrier_eV: (E_1D, E_2D, E_3D) in eV above the landscape minimum, None where no percolation of that
+            dimensionality occurs below the cap.
+        threshold_eV: the same thresholds as absolute grid energies (eV), None where none.
+        minimum_eV: the landscape minimum (eV).
+    """
+
+    barrier_eV: tuple[float | None, float | None, float | None]
+    threshold_eV: tuple[float | None, float | None, float | None]
+    minimum_eV: float
+
+
+def percolation_barriers(energy_eV: np.ndarray, max_barrier_eV: float = 5.0) -> PercolationBarriers:
+    """Lowest thresholds at which the region ``energy <= threshold`` percolates in 1, 2 and 3 dimensions.
+
+    Args:
+        energy_eV: energy on a periodic grid (nx, ny, nz).
+        max_barrier_eV: thresholds above ``min + max_barrier_eV`` are not considered.
+
+    Returns:
+        The three barriers (relative to the minimum, None above the cap) and the minimum.
+    """
+    if not np.all(np.isfinite(energy_eV)):
+        raise ValueError("energy landscape contains non-finite values")
+    minimum = float(energy_eV.min())
+    levels = np.unique(energy_eV[energy_eV <= minimum + max_barrier_eV])
+    cache: dict[int, int] = {}
+
+    def dimensionality(i: int) -> int:
+        if i not in cache:
+            cache[i] = periodic_connectivity(energy_eV <= levels[i]).dimensionality
+        return cache[i]
+
+    thresholds: list[float | None] = []
+    lo = 0
+    for dim in (1, 2, 3):
+        hi = len(levels) - 1
+        if dimensionality(hi) < dim:
+            thresholds.append(None)
+            continue
+        while lo < hi:  # smallest index whose dimensionality reaches dim
+            mid = (lo + hi) // 2
+            if dimensionality(mid) >= dim:
+                hi = mid
+            else:
+                lo = mid + 1
+        thresholds.append(float(levels[lo]))
+    barriers = [None if t is None else t - minimum for t in thresholds]
+    return PercolationBarriers(
+        (barriers[0], barriers[1], barriers[2]), (thresholds[0], thresholds[1], thresholds[2]), minimum
+    )

@@ -1,0 +1,244 @@
+"""BVSE landscape, percolation and the compute_transport entry point on hand-made structures."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from screening.schema import STATUS_NOT_APPLICABLE, STATUS_OK, Col
+from screening.transport import TRANSPORT_COLUMNS, TransportError, compute_transport
+from screening.transport.bvse import shortest_hop_A
+from screening.transport.landscape import bvse_landscape, framework_terms
+from screening.transport.oxidation import assign_oxidation_states, guess_element_states
+from screening.transport.percolation import percolation_barriers, periodic_connectivity
+
+
+def li3n() -> Structure:
+    return Structure(
+        Lattice.hexagonal(3.648, 3.875),
+        ["N", "Li", "Li", "Li"],
+        [[0, 0, 0], [0, 0, 0.5], [1 / 3, 2 / 3, 0], [2 / 3, 1 / 3, 0]],
+    )
+
+
+def antifluorite(anion: str | dict, a_A: float) -> Structure:
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(a_A), [anion, "Li"], [[0, 0, 0], [0.25, 0.25, 0.25]]
+    )
+
+
+def lif() -> Structure:
+    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.03), ["Li", "F"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+# --- percolation on synthetic grids -----------------------------------------------------------------
+
+
+def _grid(n: int = 10) -> np.ndarray:
+    return np.zeros((n, n, n), dtype=bool)
+
+
+def test_periodic_dimensionality_of_simple_shapes():
+    channel, plane, blob, diagonal, broken = _grid(), _grid(), _grid(), _grid(), _grid()
+    channel[:, 4, 4] = True
+    plane[:, :, 3] = True
+    blob[2:5, 2:5, 2:5] = True
+    broken[0:9, 2, 2] = True  # one voxel short of wrapping
+    for i in range(10):
+        diagonal[i, (i + 3) % 10, 2] = True  # wraps x and y together: still one channel
+    assert periodic_connectivity(channel).dimensionality == 1
+    assert periodic_connectivity(plane).dimensionality == 2
+    assert periodic_connectivity(np.ones((5, 6, 7), dtype=bool)).dimensionality == 3
+    assert periodic_connectivity(blob).dimensionality == 0
+    assert periodic_connectivity(broken).dimensionality == 0
+    assert periodic_connectivity(diagonal).dimensionality == 1
+
+
+def test_percolation_barriers_of_a_cosine_landscape():
+    # E = a cos(2 pi x) + b cos(2 pi y) + c cos(2 pi z): saddles at 2a, 2b, 2c above the minimum
+    x = np.arange(20) / 20
+    gx, gy, gz = np.meshgrid(x, x, x, indexing="ij")
+    energy = 0.1 * np.cos(2 * np.pi * gx) + 0.3 * np.cos(2 * np.pi * gy) + 0.5 * np.cos(2 * np.pi * gz)
+    result = percolation_barriers(energy)
+    assert result.barrier_eV == pytest.approx((0.2, 0.6, 1.0), abs=1e-9)
+    assert result.minimum_eV == pytest.approx(-0.9)
+    capped = percolation_barriers(energy, max_barrier_eV=0.7)
+    assert capped.barrier_eV[2] is None and capped.barrier_eV[1] == pytest.approx(0.6)
+
+
+# --- oxidation states --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("formula", "expected"),
+    [
+        ("Li6.4La3Zr1.4Ta0.6O12", {"Li": 1, "La": 3, "Zr": 4, "Ta": 5, "O": -2}),
+        ("Li6PS5Cl", {"Li": 1, "P": 5, "S": -2, "Cl": -1}),
+        ("Ag8GeS6", {"Ag": 1, "Ge": 4, "S": -2}),
+        ("Cu2Se", {"Cu": 1, "Se": -2}),
+    ],
+)
+def test_guess_element_states(formula, expected):
+    from pymatgen.core import Composition
+
+    assert guess_element_states(Composition(formula)) == expected
+
+
+def test_oxidation_states_kept_when_present_and_failure_is_explained():
+    decorated = li3n()
+    decorated.add_oxidation_state_by_element({"Li": 1, "N": -3})
+    assert assign_oxidation_states(decorated) == (decorated, False)
+    assert assign_oxidation_states(li3n())[1] is True
+    metal = Structure(Lattice.cubic(3.0), ["Li", "Li"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    with pytest.raises(TransportError, match="Li is not a cation"):
+        compute_transport(metal)
+    # disordered and mixed-valent: no single integer state per element balances Li0.5CoO2
+    delithiated = Structure(
+        Lattice.hexagonal(2.82, 14.05),
+        [{"Li": 0.5}, "Co", "O", "O"],
+        [[0, 0, 0.5], [0, 0, 0], [1 / 3, 2 / 3, 0.26], [2 / 3, 1 / 3, 0.74]],
+    )
+    with pytest.raises(TransportError, match="cannot assign oxidation states"):
+        compute_transport(delithiated)
+
+
+# --- landscape ---------------------------------------------------------------------------------------
+
+
+def test_landscape_is_occupancy_weighted_for_mixed_sites():
+    """A 50/50 S/Se site gives exactly the mean of the two end-member landscapes (same lattice)."""
+    kwargs = {"grid_spacing_A": 0.5}
+    ends = [assign_oxidation_states(antifluorite(x, 5.9))[0] for x in ("S", "Se")]
+    mixed = assign_oxidation_states(antifluorite({"S": 0.5, "Se": 0.5}, 5.9))[0]
+    e_s, e_se = (bvse_landscape(s, "Li", 1, **kwargs) for s in ends)
+    assert np.allclose(bvse_landscape(mixed, "Li", 1, **kwargs), 0.5 * (e_s + e_se), atol=1e-10)
+    assert not np.allclose(e_s, e_se)
+
+
+def test_mobile_ion_sites_are_not_framework():
+    full = assign_oxidation_states(antifluorite("S", 5.71))[0]
+    half = full.copy().replace_species({"Li+": {"Li+": 0.5}})
+    assert np.allclose(
+        bvse_landscape(full, "Li", 1, grid_spacing_A=0.5), bvse_landscape(half, "Li", 1, grid_spacing_A=0.5)
+    )
+    terms = framework_terms(full, "Li", 1)
+    assert len(terms.anion_coords_A) == 4 and len(terms.cation_coords_A) == 0
+
+
+def test_landscape_minimum_near_li_site_and_repulsion_at_cation():
+    s = assign_oxidation_states(li3n())[0]
+    energy = bvse_landscape(s, "Li", 1, grid_spacing_A=0.25)
+    shape = np.array(energy.shape)
+    li_voxels = [
+        tuple(np.rint(site.frac_coords * shape).astype(int) % shape)
+        for site in s
+        if site.specie.symbol == "Li"
+    ]
+    n_voxel = (0, 0, 0)
+    assert min(energy[v] for v in li_voxels) - energy.min() < 0.1
+    assert energy[n_voxel] > energy.min() + 5.0
+
+
+def test_shortest_hop_includes_self_images_and_skips_split_sites():
+    lattice = np.diag([3.0, 4.0, 5.0])
+    assert shortest_hop_A(np.array([[0.0, 0.0, 0.0]]), lattice, 1.0) == pytest.approx(3.0)
+    split = np.array([[0.0, 0.0, 0.0], [0.1, 0.0, 0.0], [0.0, 0.5, 0.0]])  # 0.3 A apart, then 2 A
+    assert shortest_hop_A(split, lattice, 1.0) == pytest.approx(2.0)
+
+
+# --- compute_transport -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "low", "high"),
+    [(li3n, 0.05, 0.4), (lif, 0.3, 1.2), (lambda: antifluorite("S", 5.71), 0.15, 0.7)],
+)
+def test_bvse_barriers_are_physical(make, low, high):
+    row = compute_transport(make())
+    assert set(row) == set(TRANSPORT_COLUMNS)
+    assert row[Col.STATUS] == STATUS_OK and row[Col.EA_METHOD] == "bvse"
+    assert low < row[Col.EA] < high
+    assert row[Col.EA] == row[Col.EA_1D] <= row[Col.EA_2D] <= row[Col.EA_3D]
+    assert row[Col.PERCOLATION_DIMENSIONALITY] in (1, 2, 3)
+    assert row[Col.EA_STD] is None and row[Col.OXIDATION_STATES_GUESSED] is True
+    assert math.log10(row[Col.SIGMA]) == pytest.approx(row[Col.LOG10_SIGMA])
+
+
+def test_li3n_li2s_lif_order():
+    """Li3N (fast 2D conductor) < Li2S < LiF (insulator) in barrier and the reverse in sigma."""
+    rows = [compute_transport(s) for s in (li3n(), antifluorite("S", 5.71), lif())]
+    eas = [r[Col.EA] for r in rows]
+    sigmas = [r[Col.SIGMA] for r in rows]
+    assert eas == sorted(eas) and sigmas == sorted(sigmas, reverse=True)
+    assert rows[0][Col.PERCOLATION_DIMENSIONALITY] >= 2
+
+
+def test_invariance_under_supercell_and_rotation():
+    base = compute_transport(li3n(), grid_spacing_A=0.2)
+    supercell = compute_transport(li3n() * (2, 1, 2), grid_spacing_A=0.2)
+    rotated_lattice = Lattice(li3n().lattice.matrix @ _rotation().T)
+    rotated = compute_transport(
+        Structure(rotated_lattice, li3n().species, li3n().frac_coords), grid_spacing_A=0.2
+    )
+    for other in (supercell, rotated):
+        assert other[Col.EA] == pytest.approx(base[Col.EA], abs=0.02)
+        assert other[Col.CARRIER_DENSITY] == pytest.approx(base[Col.CARRIER_DENSITY], rel=1e-9)
+        assert other[Col.JUMP_DISTANCE] == pytest.approx(base[Col.JUMP_DISTANCE], abs=1e-6)
+        assert other[Col.LOG10_SIGMA] == pytest.approx(base[Col.LOG10_SIGMA], abs=0.4)
+    assert rotated[Col.EA] == pytest.approx(base[Col.EA], abs=1e-9)
+
+
+def _rotation() -> np.ndarray:
+    angle = 0.7
+    c, s = math.cos(angle), math.sin(angle)
+    rz = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+    rx = np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
+    return rz @ rx
+
+
+def test_disordered_framework_barrier_between_end_members():
+    ends = [compute_transport(antifluorite(x, 5.9), grid_spacing_A=0.25) for x in ("S", "Se")]
+    mixed = compute_transport(antifluorite({"S": 0.5, "Se": 0.5}, 5.9), grid_spacing_A=0.25)
+    assert mixed[Col.STATUS] == STATUS_OK and mixed[Col.OXIDATION_STATES_GUESSED] is True
+    lo, hi = sorted(r[Col.EA] for r in ends)
+    assert lo - 1e-9 <= mixed[Col.EA] <= hi + 1e-9
+
+
+def test_partial_mobile_occupancy_scales_density_not_barrier():
+    full = assign_oxidation_states(antifluorite("S", 5.71))[0]
+    partial = full.copy().replace_species({"Li+": {"Li+": 0.9}})
+    row_full, row_partial = compute_transport(full), compute_transport(partial)
+    assert row_partial[Col.OXIDATION_STATES_GUESSED] is False
+    assert row_partial[Col.EA] == pytest.approx(row_full[Col.EA], abs=1e-12)
+    assert row_partial[Col.CARRIER_DENSITY] == pytest.approx(0.9 * row_full[Col.CARRIER_DENSITY])
+    assert row_partial[Col.SIGMA] == pytest.approx(0.9 * row_full[Col.SIGMA])
+
+
+def test_no_mobile_ion_is_not_applicable():
+    row = compute_transport(Structure(Lattice.cubic(5.6), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]))
+    assert row[Col.STATUS] == STATUS_NOT_APPLICABLE
+    assert row[Col.CARRIER_DENSITY] is None and row[Col.SIGMA] is None and row[Col.EA] is None
+    assert "no Li" in row[Col.ERROR]
+
+
+def test_sodium_as_mobile_ion():
+    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    row = compute_transport(nacl, mobile_ion="Na")
+    assert row[Col.STATUS] == STATUS_OK and row[Col.MOBILE_ION] == "Na" and row[Col.EA] > 0.3
+
+
+def test_missing_pair_parameters_raise_with_reason():
+    # no published Li+-H- softBV pair
+    lih = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.08), ["Li", "H"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    with pytest.raises(TransportError, match="no softBV parameters for the Li"):
+        compute_transport(lih)
+
+
+def test_bad_arguments():
+    with pytest.raises(TransportError, match="method"):
+        compute_transport(li3n(), method="dft")  # type: ignore[arg-type]
+    with pytest.raises(TransportError, match="positive"):
+        compute_transport(li3n(), temperature_K=0.0)
