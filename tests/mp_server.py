@@ -8,7 +8,7 @@ It answers the routes the client uses, the way the MP API does:
   a query parameter it does not know is answered 400, as a strict server would, so a test notices when
   the client sends something unexpected.
 
-Switches for failure tests: ``fail_first`` (the first n data requests get ``fail_status``, 429 by
+Switches for failure tests: ``heartbeat_status`` (answer ``/heartbeat`` with it), ``fail_first`` (the first n data requests get ``fail_status``, 429 by
 default), ``always_status`` (every data request gets that status), ``delay_s`` (data requests answer
 late, for time-outs). Every request is recorded (path, query parameters, API key header).
 """
@@ -67,6 +67,7 @@ class FakeMPState:
     fail_first: int = 0
     fail_status: int = 429
     always_status: int | None = None
+    heartbeat_status: int = 200
     delay_s: float = 0.0
     requests: list[RecordedRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -135,6 +136,9 @@ class _Handler(BaseHTTPRequestHandler):
         params = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         with state.lock:
             state.requests.append(RecordedRequest(url.path, params, self.headers.get("x-api-key")))
+        if url.path == "/heartbeat" and state.heartbeat_status != 200:
+            self._send(state.heartbeat_status, {"detail": f"simulated {state.heartbeat_status}"})
+            return
         if url.path == "/heartbeat":
             self._send(
                 200, {"db_version": "2025_09_25", "version": "0.87.3", "access_controlled_batch_ids": []}

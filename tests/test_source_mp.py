@@ -306,3 +306,37 @@ def test_reference_failures_name_the_thermo_route(server: FakeMPServer) -> None:
     server.state.always_status = 503
     with pytest.raises(MPSourceError, match=r"/materials/thermo/ failed after 2 attempt\(s\): HTTP 503"):
         fetch_reference_entries(["Li-O"], endpoint=server.endpoint, max_retries=1, **FAST)
+
+
+def test_a_failing_heartbeat_is_retried_then_reported(server: FakeMPServer) -> None:
+    server.state.heartbeat_status = 503
+    with pytest.raises(MPSourceError, match=r"/heartbeat failed after 3 attempt\(s\): HTTP 503"):
+        rows_of(server, MPQuery(elements=["Li"]), max_retries=2)
+    assert len([r for r in server.state.requests if r.path == "/heartbeat"]) == 3
+    assert server.state.data_requests(SUMMARY_PATH) == []
+
+
+def test_a_malformed_key_is_refused_by_the_client(server: FakeMPServer) -> None:
+    with pytest.raises(MPSourceError, match="not retried.*32 characters"):
+        rows_of(server, MPQuery(elements=["Li"]), api_key="too-short")
+    assert server.state.data_requests(SUMMARY_PATH) == []
+
+
+def test_reference_queries_are_batched_and_paged(
+    server: FakeMPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("screening.sources.mp.CHEMSYS_PER_REQUEST", 3)
+    entries = fetch_reference_entries(["Co-Li-O"], endpoint=server.endpoint, page_size=1, **FAST)
+    requests = server.state.data_requests(THERMO_PATH)
+    batches = {r.params["chemsys"] for r in requests}
+    assert sorted(",".join(batches).split(",")) == sub_systems("Co-Li-O")  # 7 systems in batches of <= 3
+    assert all(len(b.split(",")) <= 3 for b in batches) and len(batches) == 3
+    assert {r.params["_limit"] for r in requests} == {"1"}  # one entry per page
+    assert len(requests) == len(entries) == 5
+
+
+def test_a_malformed_reference_entry_is_an_error_not_a_gap(server: FakeMPServer) -> None:
+    doc = next(d for d in server.state.thermo_docs if d["material_id"] == "mp-1960")
+    del doc["entries"]["GGA"]["structure"]
+    with pytest.raises(MPSourceError, match="malformed GGA reference entry of mp-1960"):
+        fetch_reference_entries(["Li-O"], endpoint=server.endpoint, **FAST)

@@ -17,6 +17,9 @@ one malformed document becomes one failed row instead of failing the validation 
   route, the HTTP status (when there was one) and the number of attempts.
 * :func:`iter_mp_rows` fetches every page before it yields the first row, so a query that fails raises
   :class:`MPSourceError` without having yielded anything.
+* The labels (``_mp_energy_above_hull``, ``_mp_formation_energy_per_atom``, ``_mp_energy_per_atom``...)
+  are the summary's, i.e. on MP's default ``GGA_GGA+U_R2SCAN`` mixed hull: for materials MP computed
+  with r2SCAN they are not on the GGA/GGA+U scale of the reference entries below.
 * Reference entries are MP's ``GGA_GGA+U`` thermo entries: GGA and GGA+U calculations mixed with the
   MP2020 corrections already applied by MP (``entry.correction``, ``entry.energy_adjustments``), for
   every sub-system of the chemical systems asked for, which is what a convex hull needs.
@@ -416,7 +419,19 @@ def _entry_from_dict(entry_dict: dict[str, Any]) -> ComputedStructureEntry:
 
 
 def _entries_of(docs: Iterable[dict[str, Any]]) -> list[ComputedStructureEntry]:
-    return [_entry_from_dict(e) for doc in docs for e in (doc.get("entries") or {}).values()]
+    """Every entry of the thermo documents. A malformed entry is an error, not a skipped entry: a hull
+    missing one of its phases would silently misplace every structure of that chemical system."""
+    entries = []
+    for doc in docs:
+        for run_type, entry_dict in (doc.get("entries") or {}).items():
+            try:
+                entries.append(_entry_from_dict(entry_dict))
+            except Exception as exc:  # pymatgen/monty raise many kinds on malformed dicts
+                raise MPSourceError(
+                    f"malformed {run_type} reference entry of {doc.get('material_id')} from {THERMO_ROUTE}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+    return entries
 
 
 def fetch_reference_entries(
