@@ -20,7 +20,7 @@ from pymatgen.core import Composition, Lattice, Structure
 
 from screening.schema import Col
 from screening.sources.validation import validate_structure
-from screening.structures import failed_row, structure_to_row
+from screening.structures import OCCUPANCY_TOLERANCE, failed_row, structure_to_row
 
 SOURCE = "bundled"
 
@@ -152,6 +152,11 @@ def parse_entry(record: Mapping[str, Any]) -> BundledEntry:
         if len(coords) != 3:
             raise ValueError(f"{entry_id}: site {site.get('label')} needs 3 coordinates")
         species = {str(name): float(occ) for name, occ in site["species"].items()}
+        total = sum(species.values())
+        if not 0 < total <= 1 + OCCUPANCY_TOLERANCE or min(species.values()) <= 0:
+            raise ValueError(
+                f"{entry_id}: site {site.get('label')} has total occupancy {total:g} (must be in (0, 1])"
+            )
         sites.append(BundledSite(label=str(site["label"]), species=species, coords=coords))
     return BundledEntry(
         id=str(entry_id),
