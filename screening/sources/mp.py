@@ -10,11 +10,9 @@ one malformed document becomes one failed row instead of failing the validation 
   ``MP_API_ENDPOINT``, else the public API.
 * A query always carries at least one filter: mp-api sends an unfiltered search to a bulk S3/Delta
   download instead of the REST API (:meth:`MPQuery.filters` refuses an empty query).
-* Retries: mp-api's own session retries 429/502/504 a few times (urllib3, back-off factor 0.1 s). Around
-  each whole call this module adds a bounded retry with exponential back-off
-  (``backoff_base_s * 2**(attempt - 1)``) for 429, any 5xx, time-outs and dropped connections; other
-  errors (400, 401/403, a bad key) fail at once. A final failure raises :class:`MPSourceError` naming the
-  route, the HTTP status (when there was one) and the number of attempts.
+* Retries (see :mod:`screening.sources._mp_client`): 429, 5xx, time-outs and dropped connections are
+  retried with exponential back-off on top of mp-api's own few retries; anything else fails at once. A
+  final failure raises :class:`MPSourceError` naming the route, the HTTP status and the attempts.
 * :func:`iter_mp_rows` fetches every page before it yields the first row, so a query that fails raises
   :class:`MPSourceError` without having yielded anything.
 * The labels (``_mp_energy_above_hull``, ``_mp_formation_energy_per_atom``, ``_mp_energy_per_atom``...)
@@ -27,26 +25,32 @@ one malformed document becomes one failed row instead of failing the validation 
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import math
-import os
-import re
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import requests
 from pymatgen.core import Element, Structure
 
 from screening.schema import REFERENCES_SCHEMA, Col, with_metadata
+from screening.sources._mp_client import MPSourceError, credentials, open_rester, with_retries
 from screening.structures import failed_row, structure_to_row
 
 if TYPE_CHECKING:
     from pymatgen.entries.computed_entries import ComputedStructureEntry
+
+__all__ = [
+    "MPQuery",
+    "MPSourceError",
+    "doc_to_row",
+    "fetch_reference_entries",
+    "iter_mp_rows",
+    "references_to_table",
+    "sub_systems",
+]
 
 SOURCE = "mp"
 
@@ -65,7 +69,6 @@ MAX_ELEMENTS_PER_SYSTEM = 10
 
 SUMMARY_ROUTE = "/materials/summary/"
 THERMO_ROUTE = "/materials/thermo/"
-HEARTBEAT_ROUTE = "/heartbeat"
 
 #: Structures-table label column <- field of MP's summary document.
 LABEL_FIELDS: dict[Col, str] = {
@@ -80,12 +83,6 @@ LABEL_FIELDS: dict[Col, str] = {
 }
 _BOOL_LABELS = {Col.MP_IS_STABLE, Col.MP_THEORETICAL}
 SUMMARY_FIELDS = ["structure", *LABEL_FIELDS.values()]
-
-_T = TypeVar("_T")
-
-
-class MPSourceError(RuntimeError):
-    """A Materials Project request that failed for good (after retries, or at once when not transient)."""
 
 
 def _check_symbols(symbols: Iterable[str], what: str, *, wildcard: bool = False) -> list[str]:
@@ -170,117 +167,6 @@ def _as_list(value: str | Sequence[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-# --------------------------------------------------------------------------- retries
-
-
-@dataclass(frozen=True)
-class _Failure:
-    status: int | None
-    reason: str
-    transient: bool
-
-
-def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def _failure_of(exc: BaseException) -> _Failure:
-    """Classify an error raised by mp-api/requests: HTTP status if any, and whether to retry."""
-    for error in _exception_chain(exc):
-        if isinstance(error, requests.Timeout):
-            return _Failure(None, "timed out", True)
-        if isinstance(error, requests.exceptions.RetryError):
-            match = re.search(r"too many (\d{3}) error responses", str(error))
-            status = int(match.group(1)) if match else None
-            return _Failure(status, "the client's own retries were exhausted", True)
-        if isinstance(error, requests.ConnectionError):
-            return _Failure(None, f"connection failed ({error})", True)
-        if isinstance(error, requests.HTTPError) and error.response is not None:
-            status = error.response.status_code
-            return _Failure(status, error.response.text[:200], status == 429 or status >= 500)
-    message = str(exc).strip()
-    match = re.search(r"status code (\d{3})", message)
-    if match:
-        status = int(match.group(1))
-        detail = message.split("with message:", 1)[-1].strip()[:200]
-        return _Failure(status, detail, status == 429 or status >= 500)
-    return _Failure(None, message.splitlines()[0][:300] if message else type(exc).__name__, False)
-
-
-def _with_retries(action: Callable[[], _T], *, route: str, max_retries: int, backoff_base_s: float) -> _T:
-    """Run ``action``; retry transient failures up to ``max_retries`` times with exponential back-off."""
-    from mp_api.client.core import MPRestError
-
-    attempts = max(0, int(max_retries)) + 1
-    for attempt in range(1, attempts + 1):
-        try:
-            return action()
-        except (MPRestError, requests.RequestException) as exc:
-            failure = _failure_of(exc)
-            if failure.transient and attempt < attempts:
-                time.sleep(backoff_base_s * 2 ** (attempt - 1))
-                continue
-            status = f"HTTP {failure.status}" if failure.status is not None else "no HTTP status"
-            kind = "" if failure.transient else ", not retried"
-            raise MPSourceError(
-                f"Materials Project request to {route} failed after {attempt} attempt(s){kind}: "
-                f"{status}, {failure.reason}"
-            ) from exc
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-# --------------------------------------------------------------------------- connection
-
-
-def _credentials(api_key: str | None, endpoint: str | None) -> tuple[str, str]:
-    key = api_key or os.environ.get("MP_API_KEY")
-    if not key:
-        raise MPSourceError(
-            "no Materials Project API key: pass api_key or set the MP_API_KEY environment variable "
-            "(get one at https://materialsproject.org/api)"
-        )
-    url = endpoint or os.environ.get("MP_API_ENDPOINT") or "https://api.materialsproject.org/"
-    return key, url.rstrip("/") + "/"
-
-
-def _probe_heartbeat(endpoint: str, timeout_s: float) -> None:
-    """GET ``/heartbeat`` with a time-out (mp-api's own heartbeat call has none), raising on an HTTP error."""
-    requests.get(endpoint + HEARTBEAT_ROUTE.lstrip("/"), timeout=timeout_s).raise_for_status()
-
-
-@functools.cache
-def _with_cached_fields(rester_class: type) -> type:
-    """``rester_class`` with its ``available_fields`` computed once.
-
-    mp-api checks each requested field against ``available_fields``, a property that rebuilds the
-    document model's JSON schema on every access: about 0.1 s per field and call, i.e. a second per
-    summary search on our small CPUs, paid again on every retry.
-    """
-    fields = list(rester_class.document_model.model_json_schema()["properties"])
-    return type(rester_class.__name__, (rester_class,), {"available_fields": property(lambda self: fields)})
-
-
-def _open_rester(
-    rester_class: type, key: str, endpoint: str, *, timeout_s: float, max_retries: int, backoff_base_s: float
-) -> Any:
-    def build() -> Any:
-        _probe_heartbeat(endpoint, timeout_s)
-        return _with_cached_fields(rester_class)(
-            api_key=key,
-            endpoint=endpoint,
-            use_document_model=False,
-            mute_progress_bars=True,
-            timeout=timeout_s,
-        )
-
-    return _with_retries(build, route=HEARTBEAT_ROUTE, max_retries=max_retries, backoff_base_s=backoff_base_s)
-
-
 # --------------------------------------------------------------------------- structures
 
 
@@ -359,12 +245,12 @@ def iter_mp_rows(
     from mp_api.client.routes.materials.summary import SummaryRester
 
     filters = query.filters()
-    key, url = _credentials(api_key, endpoint)
+    key, url = credentials(api_key, endpoint)
     chunk_size = max(1, min(int(page_size), query.limit or int(page_size)))
     num_chunks = math.ceil(query.limit / chunk_size) if query.limit else None
     options = {"max_retries": max_retries, "backoff_base_s": backoff_base_s}
-    with _open_rester(SummaryRester, key, url, timeout_s=timeout_s, **options) as rester:
-        docs = _with_retries(
+    with open_rester(SummaryRester, key, url, timeout_s=timeout_s, **options) as rester:
+        docs = with_retries(
             lambda: rester.search(
                 **filters, fields=SUMMARY_FIELDS, chunk_size=chunk_size, num_chunks=num_chunks
             ),
@@ -466,13 +352,13 @@ def fetch_reference_entries(
     systems = sorted({s for system in chemical_systems for s in sub_systems(system)})
     if not systems:
         return []
-    key, url = _credentials(api_key, endpoint)
+    key, url = credentials(api_key, endpoint)
     options = {"max_retries": max_retries, "backoff_base_s": backoff_base_s}
     entries: dict[str, ComputedStructureEntry] = {}
-    with _open_rester(ThermoRester, key, url, timeout_s=timeout_s, **options) as rester:
+    with open_rester(ThermoRester, key, url, timeout_s=timeout_s, **options) as rester:
         for start in range(0, len(systems), CHEMSYS_PER_REQUEST):
             batch = systems[start : start + CHEMSYS_PER_REQUEST]
-            docs = _with_retries(
+            docs = with_retries(
                 lambda batch=batch: rester.search(
                     chemsys=batch,
                     thermo_types=[REFERENCE_THERMO_TYPE],
