@@ -340,3 +340,12 @@ def test_a_malformed_reference_entry_is_an_error_not_a_gap(server: FakeMPServer)
     del doc["entries"]["GGA"]["structure"]
     with pytest.raises(MPSourceError, match="malformed GGA reference entry of mp-1960"):
         fetch_reference_entries(["Li-O"], endpoint=server.endpoint, **FAST)
+
+
+def test_page_size_is_clamped_to_what_the_server_serves(server: FakeMPServer) -> None:
+    """The server serves at most 1000 per page; mp-api skips by the requested limit, so a larger page
+    size would jump over documents 1000..page_size."""
+    template = server.state.summary_docs[4]  # Li metal, 1 site
+    server.state.summary_docs = [dict(template, material_id=f"mp-{100000 + i}") for i in range(1200)]
+    rows = rows_of(server, MPQuery(elements=["Li"]), page_size=5000)
+    assert len({r[Col.ID] for r in rows}) == 1200

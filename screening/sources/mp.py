@@ -60,7 +60,8 @@ REFERENCE_THERMO_TYPE = "GGA_GGA+U"
 DEFAULT_MAX_RETRIES = 4
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_BACKOFF_BASE_S = 1.0
-#: Documents per request (the MP API serves at most 1000).
+#: Documents per request. The MP API serves at most 1000, and mp-api pages by ``_skip += _limit``, so a
+#: larger page would silently skip documents: page sizes are clamped to this.
 DEFAULT_PAGE_SIZE = 1000
 #: Chemical systems per thermo request (keeps the URL well below the server's length limit).
 CHEMSYS_PER_REQUEST = 100
@@ -232,7 +233,7 @@ def iter_mp_rows(
         max_retries: retries after the first attempt, for 429, 5xx, time-outs and dropped connections.
         timeout_s: time-out of each HTTP request, in seconds.
         backoff_base_s: the n-th retry waits ``backoff_base_s * 2**(n-1)`` seconds.
-        page_size: documents per request.
+        page_size: documents per request (at most 1000).
 
     Yields:
         ``structure_to_row(structure, material_id, "mp", _mp_material_id=..., _mp_energy_above_hull=...)``
@@ -246,7 +247,8 @@ def iter_mp_rows(
 
     filters = query.filters()
     key, url = credentials(api_key, endpoint)
-    chunk_size = max(1, min(int(page_size), query.limit or int(page_size)))
+    page_size = min(int(page_size), DEFAULT_PAGE_SIZE)
+    chunk_size = max(1, min(page_size, query.limit or page_size))
     num_chunks = math.ceil(query.limit / chunk_size) if query.limit else None
     options = {"max_retries": max_retries, "backoff_base_s": backoff_base_s}
     with open_rester(SummaryRester, key, url, timeout_s=timeout_s, **options) as rester:
@@ -363,7 +365,7 @@ def fetch_reference_entries(
                     chemsys=batch,
                     thermo_types=[REFERENCE_THERMO_TYPE],
                     fields=["material_id", "thermo_type", "entries"],
-                    chunk_size=page_size,
+                    chunk_size=max(1, min(int(page_size), DEFAULT_PAGE_SIZE)),
                 ),
                 route=THERMO_ROUTE,
                 **options,
