@@ -1,0 +1,101 @@
+"""Batching and configuration sampling (no model needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pymatgen.core import Composition, Lattice, Species, Structure
+
+from screening.models import batches_by_atom_count, choose_supercell, sample_configurations
+from screening.models.disorder import _widths_A
+
+
+def test_batches_respect_cap_and_order() -> None:
+    counts = [3, 4, 2, 10, 1, 1, 5]
+    batches = batches_by_atom_count(counts, max_atoms_per_batch=8)
+    assert [i for batch in batches for i in batch] == list(range(len(counts)))
+    assert batches == [[0, 1], [2], [3], [4, 5, 6]]
+    for batch in batches:
+        assert len(batch) == 1 or sum(counts[i] for i in batch) <= 8
+
+
+def test_batches_reject_bad_input() -> None:
+    with pytest.raises(ValueError, match="max_atoms_per_batch"):
+        batches_by_atom_count([1, 2], max_atoms_per_batch=0)
+    with pytest.raises(ValueError, match="item 1"):
+        batches_by_atom_count([1, 0], max_atoms_per_batch=4)
+    assert batches_by_atom_count([], max_atoms_per_batch=4) == []
+
+
+def _mixed_vacancy_primitive() -> Structure:
+    """Primitive rock salt with a cation site Li0.5 Na0.3 vacancy0.2."""
+    return Structure.from_spacegroup(
+        "Fm-3m",
+        Lattice.cubic(4.3),
+        [{Species("Li", 1): 0.5, Species("Na", 1): 0.3}, Species("F", -1)],
+        [[0, 0, 0], [0.5, 0.5, 0.5]],
+    ).get_primitive_structure()
+
+
+def test_supercell_represents_occupancies_exactly() -> None:
+    parent = _mixed_vacancy_primitive()
+    scaling, error = choose_supercell(parent)
+    multiplier = int(np.prod(scaling))
+    assert multiplier % 10 == 0  # 0.5 / 0.3 / 0.2 of one cation site needs 10 cells
+    assert error == 0.0
+    assert (_widths_A(parent) * np.array(scaling)).min() >= 8.0
+
+
+def test_configurations_have_parent_composition_without_vacancies() -> None:
+    parent = _mixed_vacancy_primitive()
+    sample = sample_configurations(parent, 4, seed=3)
+    multiplier = int(np.prod(sample.supercell_scaling))
+    expected = Composition({"Li": 0.5 * multiplier, "Na": 0.3 * multiplier, "F": multiplier})
+    assert len(sample.structures) == 4
+    for configuration in sample.structures:
+        assert configuration.is_ordered
+        assert configuration.composition == expected  # vacancies removed, exact counts
+        # every atom sits on a site of the supercell of the parent
+        assert len(configuration) == int(1.8 * multiplier)
+    assert sample.composition_error == 0.0
+
+
+def test_sampling_is_seeded_and_reproducible() -> None:
+    parent = _mixed_vacancy_primitive()
+
+    def species(seed: int) -> list[list[str]]:
+        sample = sample_configurations(parent, 3, seed=seed)
+        return [[site.species_string for site in s] for s in sample.structures]
+
+    assert species(7) == species(7)
+    assert species(7) != species(8)
+    first = species(7)
+    assert first[0] != first[1]  # the K draws differ from one another
+
+
+def test_composition_error_reported_when_cell_limit_forbids_exactness() -> None:
+    parent = Structure(Lattice.cubic(4.0), [{"Li": 1 / 7, "Na": 6 / 7}, "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    scaling, error = choose_supercell(parent, max_supercell_sites=8)  # at most 4 cells, 7 would be exact
+    assert int(np.prod(scaling)) <= 4
+    assert 0.0 < error < 1 / 7
+    sample = sample_configurations(parent, 2, seed=0, max_supercell_sites=8)
+    configuration = sample.structures[0]
+    fraction_li = configuration.composition.get_atomic_fraction("Li")
+    assert abs(fraction_li - 0.5 / 7) == pytest.approx(sample.composition_error)
+    scaling, error = choose_supercell(parent, max_supercell_sites=14)
+    assert int(np.prod(scaling)) == 7 and error == 0.0
+
+
+def test_ordered_structure_is_its_own_only_configuration_up_to_supercell(rocksalt_lif: Structure) -> None:
+    sample = sample_configurations(rocksalt_lif, 2, seed=0)
+    for configuration in sample.structures:
+        assert configuration.composition.reduced_formula == "LiF"
+        assert len(configuration) == len(rocksalt_lif) * int(np.prod(sample.supercell_scaling))
+
+
+def test_sampling_rejects_bad_settings(rocksalt_lif: Structure) -> None:
+    with pytest.raises(ValueError, match="n_samples"):
+        sample_configurations(rocksalt_lif, 0)
+    empty = Structure(Lattice.cubic(4.0), [{"Li": 0.0}], [[0, 0, 0]])
+    with pytest.raises(ValueError, match="single atom"):
+        choose_supercell(empty)
