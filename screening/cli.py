@@ -83,7 +83,7 @@ def ingest(
             elements=_split(elements),
             exclude_elements=_split(exclude_elements),
             chemsys=_split(chemsys),
-            max_e_above_hull_eV=max_e_above_hull_eV,
+            max_energy_above_hull_eV=max_e_above_hull_eV,
             max_nsites=max_nsites,
             theoretical=theoretical,
             limit=limit,
