@@ -165,6 +165,8 @@ def read_results(run_dir: str | os.PathLike, columns: list[str] | None = None) -
     files = sorted(directory.glob("part-*.parquet")) if directory.exists() else []
     if not files:
         raise FileNotFoundError(f"no results in {directory} (run `screening run` first)")
+    if columns is not None and Col.ID not in columns:
+        columns = [Col.ID, *columns]
     dataset = ds.dataset(files, format="parquet", schema=RESULTS_SCHEMA)
     frame = dataset.to_table(columns=columns).to_pandas()
     return frame.sort_values(Col.ID, kind="stable").reset_index(drop=True)

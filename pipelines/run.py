@@ -120,6 +120,13 @@ def _count_results(run_dir: Path) -> dict[str, int]:
     return {str(k): int(v) for k, v in keys.value_counts().sort_index().items()}
 
 
+def _loads_by_worker(reports: list[PartitionReport]) -> dict[str, int]:
+    loads: dict[str, int] = {}
+    for report in reports:
+        loads[report.worker] = max(loads.get(report.worker, 0), report.model_loads)
+    return loads
+
+
 def _submit_all(
     client: Any,
     info: ClusterInfo,
@@ -229,7 +236,8 @@ def run_screening(settings: RunSettings) -> RunSummary:
                 "partition_errors": {str(k): v for k, v in errors.items()},
                 "structures_screened": sum(r.n_rows for r in reports),
                 "partition_seconds": {str(r.index): round(r.seconds, 3) for r in reports},
-                "workers": sorted({r.worker for r in reports}),
+                # model loads per worker process so far: 1 each when the per-process cache works
+                "model_loads_by_worker": _loads_by_worker(reports),
             }
         )
         if reports:

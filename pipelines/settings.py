@@ -53,8 +53,8 @@ class RunSettings(BaseSettings):
     # stability
     model: str = "sevennet-0"
     device: str | None = Field(default=None, description="torch device; None: cuda when visible, else cpu")
-    disorder: str = "ordered_approximation"
-    n_samples: PositiveInt = 4
+    disorder: Literal["sample", "meanfield"] = "sample"
+    n_samples: PositiveInt = 8
     seed: int = 0
     relax: bool = False
     max_atoms_per_batch: PositiveInt = 2000

@@ -71,6 +71,7 @@ class PartitionReport:
     worker: str
     model: dict[str, Any] = field(default_factory=dict)
     hull_reference: str | None = None
+    model_loads: int = 0
 
 
 def count_outcomes(statuses: list[str], stages: list[str | None]) -> dict[str, int]:
@@ -112,4 +113,5 @@ def run_partition(
             "training_energies_corrected": model.training_energies_corrected,
         },
         hull_reference=getattr(reference_set, "name", None),
+        model_loads=_LOADS["model"],
     )

@@ -60,8 +60,8 @@ class ScreenConfig:
     """
 
     run_id: str
-    disorder_strategy: str = "ordered_approximation"
-    n_samples: int = 4
+    disorder_strategy: str = "sample"
+    n_samples: int = 8
     seed: int = 0
     relax: bool = False
     max_atoms_per_batch: int = 2000

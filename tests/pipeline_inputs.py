@@ -1,0 +1,52 @@
+"""Small structures tables for the pipeline tests: textbook crystals, a disordered one, and bad rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pymatgen.core import Lattice, Species, Structure
+
+from screening.io import write_dataset
+from screening.schema import Col
+from screening.structures import failed_row, structure_to_row
+
+
+def _rocksalt(cation: str | dict, anion: str, a_A: float) -> Structure:
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(a_A), [cation, anion], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+
+
+def good_structures() -> dict[str, Structure]:
+    """Ordered and disordered crystals with and without Li (experimental lattice parameters)."""
+    return {
+        "lif": _rocksalt("Li", "F", 4.03),
+        "licl": _rocksalt("Li", "Cl", 5.13),
+        "nacl": _rocksalt("Na", "Cl", 5.64),  # no Li: transport not applicable
+        "li2o": Structure.from_spacegroup(
+            "Fm-3m", Lattice.cubic(4.61), ["O", "Li"], [[0, 0, 0], [0.25, 0.25, 0.25]]
+        ),
+        "libr": _rocksalt("Li", "Br", 5.50),
+        "li-na-f": _rocksalt({Species("Li", 1): 0.5, Species("Na", 1): 0.5}, Species("F", -1), 4.35),
+    }
+
+
+def structure_rows(n_copies: int = 1) -> list[dict[str, Any]]:
+    """Rows of the good structures (``n_copies`` of each, distinct ids) plus two bad rows."""
+    rows = []
+    for copy in range(n_copies):
+        suffix = "" if copy == 0 else f"-{copy}"
+        for name, structure in good_structures().items():
+            rows.append(structure_to_row(structure, f"t-{name}{suffix}", "test", **{Col.NAME: name}))
+    rows.append(failed_row("t-bad-input", "test", "could not parse CIF: no _cell_length_a"))
+    # a row that passed ingestion but cannot be rebuilt: a site names a species entry that does not exist
+    broken = structure_to_row(good_structures()["lif"], "t-broken-row", "test")
+    broken[Col.SPECIES_AT_SITES] = ["nonexistent"] + broken[Col.SPECIES_AT_SITES][1:]
+    rows.append(broken)
+    return rows
+
+
+def write_structures(path: Path, n_copies: int = 1) -> Path:
+    """Write the test structures table to ``path``."""
+    return write_dataset(structure_rows(n_copies), path, source="test")

@@ -1,0 +1,210 @@
+"""End-to-end runs on a real LocalCluster (worker processes on loopback) with the real pretrained model.
+
+A clean run equals calling ``screen_partition`` directly; a run killed part way and rerun ends with the
+same tables; bad input rows become failed rows with their stage and reason, and the command exits 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pipeline_inputs import write_structures
+from typer.testing import CliRunner
+
+from pipelines.manifest import read_manifest
+from pipelines.partitions import ids_fingerprint, read_results, results_table, structure_ids
+from pipelines.rank import rank_run, read_ranked
+from pipelines.run import RunDirError, compute_run_id, run_screening
+from pipelines.settings import RunSettings
+from screening.io import read_structures
+from screening.schema import RANKED_SCHEMA, RESULTS_SCHEMA, Col
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+N_GOOD, N_BAD = 6, 2
+
+
+def make_settings(structures: Path, out: Path, **kwargs) -> RunSettings:
+    values = {"n_samples": 2, "partition_size": 2, "progress": False, "cluster": "local", "device": "cpu"}
+    values.update(kwargs)
+    return RunSettings(structures=structures, out=out, **values)
+
+
+def comparable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Results as plain comparable values: schema types, list columns as tuples, rows by id."""
+    frame = results_table(frame).to_pandas().sort_values(Col.ID).reset_index(drop=True)
+    frame[Col.ELEMENTS] = frame[Col.ELEMENTS].map(lambda v: tuple(v) if v is not None else None)
+    return frame
+
+
+def assert_same_results(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
+    actual, expected = comparable(actual), comparable(expected)
+    assert actual[Col.ID].tolist() == expected[Col.ID].tolist()
+    for column in RESULTS_SCHEMA.names:
+        a, e = actual[column], expected[column]
+        if pd.api.types.is_float_dtype(e):
+            np.testing.assert_allclose(
+                a.to_numpy(float), e.to_numpy(float), rtol=1e-6, atol=1e-9, err_msg=column
+            )
+        else:
+            assert a.tolist() == e.tolist(), column
+
+
+@pytest.fixture(scope="module")
+def structures(tmp_path_factory) -> Path:
+    return write_structures(tmp_path_factory.mktemp("input") / "structures")
+
+
+@pytest.fixture(scope="module")
+def clean_run(structures, tmp_path_factory):
+    settings = make_settings(structures, tmp_path_factory.mktemp("clean") / "run", workers=2)
+    return settings, run_screening(settings)
+
+
+@pytest.fixture(scope="module")
+def direct_results(structures, clean_run) -> pd.DataFrame:
+    """The same work done by calling the screening functions in this process, without Dask."""
+    from screening.models import load_model
+    from screening.screen import screen_partition
+    from screening.thermo import load_reference_entries
+
+    settings, _ = clean_run
+    run_id = compute_run_id(settings, ids_fingerprint(structure_ids(structures)))
+    model = load_model(settings.model, device="cpu")
+    return screen_partition(
+        read_structures(structures),
+        settings.screen_config(run_id),
+        model,
+        references=load_reference_entries(),
+    )
+
+
+def test_local_cluster_run_equals_direct_calls(clean_run, direct_results):
+    settings, summary = clean_run
+    assert summary.complete and summary.n_structures == N_GOOD + N_BAD
+    assert summary.n_partitions == 4 and summary.n_partitions_skipped == 0
+    results = read_results(settings.out)
+    assert len(results) == N_GOOD + N_BAD and results[Col.ID].is_unique
+    assert_same_results(results, direct_results)
+    # bad input: failed rows with the stage and the reason, the rest of their partition went on
+    failed = results.set_index(Col.ID).loc[["t-bad-input", "t-broken-row"]]
+    assert failed[Col.STATUS].tolist() == ["failed", "failed"]
+    assert failed[Col.STAGE].tolist() == ["input", "structure"]
+    assert "no _cell_length_a" in failed.loc["t-bad-input", Col.ERROR]
+    assert summary.counts == {"ok": 5, "not applicable": 1, "failed:input": 1, "failed:structure": 1}
+    assert "failed: 2 (input: 1, structure: 1)" in summary.format()
+
+
+def test_manifest_records_config_versions_model_and_one_load_per_worker(clean_run):
+    settings, summary = clean_run
+    manifest = read_manifest(settings.out)
+    assert manifest["run_id"] == summary.run_id and manifest["complete"] is True
+    assert manifest["config"]["partition_size"] == 2 and manifest["config"]["model"] == "sevennet-0"
+    assert manifest["versions"]["torch"].startswith("2.13")
+    assert manifest["model"]["name"] == "sevennet-0" and len(manifest["model"]["weights_sha256"]) == 64
+    assert manifest["hull_reference"] == "pymatgen-calc_compounds"
+    assert manifest["counts"] == summary.counts
+    (attempt,) = manifest["attempts"]
+    assert attempt["cluster"] == {"kind": "local", "n_workers": 2, "device": "cpu"}
+    assert attempt["structures_screened"] == N_GOOD + N_BAD and attempt["wall_time_s"] > 0
+    # 4 partitions over 2 worker processes, and each process loaded the model exactly once
+    assert set(attempt["model_loads_by_worker"].values()) == {1}
+
+
+def test_rerun_skips_everything_and_another_config_is_refused(clean_run, structures):
+    settings, summary = clean_run
+    before = {p.name: p.stat().st_mtime_ns for p in (settings.out / "results").iterdir()}
+    again = run_screening(settings)  # no cluster is even started: nothing to do
+    assert again.n_partitions_skipped == 4 and again.n_screened == 0 and again.counts == summary.counts
+    assert {p.name: p.stat().st_mtime_ns for p in (settings.out / "results").iterdir()} == before
+    with pytest.raises(RunDirError, match="other settings"):
+        run_screening(make_settings(structures, settings.out, mobile_ion="Na"))
+
+
+def test_ranking_a_run(clean_run):
+    settings, _ = clean_run
+    ranked = rank_run(settings.out, max_e_above_hull_eV=0.1)
+    stored = read_ranked(settings.out)
+    assert stored[Col.ID].tolist() == ranked[Col.ID].tolist()
+    np.testing.assert_allclose(stored[Col.SCORE], ranked[Col.SCORE])
+    assert list(ranked.columns) == RANKED_SCHEMA.names
+    results = read_results(settings.out)
+    expected = results[
+        (results[Col.STATUS] == "ok")
+        & results[Col.ELEMENTS].map(lambda els: els is not None and "Li" in list(els))
+        & (results[Col.E_ABOVE_HULL] <= 0.1)  # ordered inputs have zero spread: p_stable is a step
+        & np.isfinite(results[Col.LOG10_SIGMA])
+    ]
+    assert set(ranked[Col.ID]) <= set(expected[Col.ID]) and len(ranked) >= 1
+    assert ranked[Col.PARETO_FRONT].any() and ranked[Col.RANK].tolist() == list(range(1, len(ranked) + 1))
+    assert read_manifest(settings.out)["ranking"]["max_e_above_hull_eV"] == 0.1
+
+
+def test_killed_run_resumes_to_the_same_tables(clean_run, structures, tmp_path):
+    settings, _ = clean_run
+    out = tmp_path / "run"
+    script = textwrap.dedent(
+        f"""
+        from pathlib import Path
+        from pipelines.run import run_screening
+        from pipelines.settings import RunSettings
+        run_screening(RunSettings(structures=Path({str(structures)!r}), out=Path({str(out)!r}), n_samples=2,
+                                  partition_size=2, progress=False, cluster="local", workers=1, device="cpu"))
+        """
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], start_new_session=True, cwd=Path(__file__).parents[1]
+    )
+    results_dir = out / "results"
+    deadline = time.monotonic() + 300
+    try:
+        while not (results_dir.exists() and any(results_dir.glob("part-*.parquet"))):
+            assert process.poll() is None, "the run ended before it could be interrupted"
+            assert time.monotonic() < deadline, "no partition written in time"
+            time.sleep(0.1)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # the driver, its scheduler and its worker processes
+        process.wait(timeout=60)
+    done = sorted(p.name for p in results_dir.glob("part-*.parquet"))
+    assert 1 <= len(done) < 4, done
+    manifest = read_manifest(out)
+    assert manifest["attempts"][-1]["status"] == "running"  # killed: it never got to write its end
+
+    resumed = run_screening(make_settings(structures, out, workers=1))
+    assert resumed.complete and resumed.n_partitions_skipped == len(done)
+    assert_same_results(read_results(out), read_results(settings.out))
+    assert len(read_manifest(out)["attempts"]) == 2
+
+
+def test_command_line_reports_failed_rows_and_exits_zero(structures, tmp_path):
+    import screening.cli_pipeline  # noqa: F401 - registers run/rank/demo on the app
+    from screening.cli import app
+
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        f"structures: {structures}\nn_samples: 2\npartition_size: 8\ncluster: local\ndevice: cpu\n"
+    )
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["run", str(config), "--out", str(tmp_path / "run"), "--workers", "1", "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "failed: 2 (input: 1, structure: 1)" in result.output
+    ranked = runner.invoke(
+        app, ["rank", str(tmp_path / "run"), "--top", "3", "--weights", "sigma=1,stability=2"]
+    )
+    assert ranked.exit_code == 0, ranked.output
+    assert "log10 sigma" in ranked.output
+    bad = runner.invoke(app, ["rank", str(tmp_path / "run"), "--weights", "speed=3"])
+    assert bad.exit_code == 2 and "weights" in bad.output
