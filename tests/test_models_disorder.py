@@ -99,3 +99,32 @@ def test_sampling_rejects_bad_settings(rocksalt_lif: Structure) -> None:
     empty = Structure(Lattice.cubic(4.0), [{"Li": 0.0}], [[0, 0, 0]])
     with pytest.raises(ValueError, match="single atom"):
         choose_supercell(empty)
+
+
+def _split_site_cell(occupancy: float) -> Structure:
+    """A cubic cell with one anion and a pair of Li split sites 0.7 A apart, each ``occupancy`` full."""
+    lattice = Lattice.cubic(5.0)
+    return Structure(
+        lattice,
+        [{"Li": occupancy}, {"Li": occupancy}, "Cl"],
+        [[0.0, 0.0, 0.0], [0.14, 0.0, 0.0], [0.5, 0.5, 0.5]],
+    )
+
+
+def test_split_sites_never_hold_two_atoms_at_once() -> None:
+    parent = _split_site_cell(0.5)
+    sample = sample_configurations(parent, 6, seed=0, min_width_A=10.0)
+    multiplier = int(np.prod(sample.supercell_scaling))
+    for configuration in sample.structures:
+        assert configuration.composition == Composition({"Li": multiplier, "Cl": multiplier})
+        li = [site for site in configuration if site.specie.symbol == "Li"]
+        distances = np.array([[a.distance(b) for b in li] for a in li]) + 100 * np.eye(len(li))
+        assert distances.min() > 1.0  # one Li per pair: the 0.7 A partner is always empty
+    # without exclusion, random permutations do put two Li 0.7 A apart
+    free = sample_configurations(parent, 6, seed=0, min_width_A=10.0, min_distance_A=0.0)
+    assert min(np.min(c.distance_matrix + 100 * np.eye(len(c))) for c in free.structures) < 0.8
+
+
+def test_impossible_exclusion_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="closer than 1 angstrom"):
+        sample_configurations(_split_site_cell(0.75), 1, seed=0)  # 1.5 Li per pair of split sites

@@ -14,7 +14,7 @@ Backend-specific code sits in private modules (``_sevennet.py``, ``_chgnet.py``)
 from __future__ import annotations
 
 from screening.models.base import EnergyModel
-from screening.models.batching import DEFAULT_MAX_ATOMS_PER_BATCH, batches_by_atom_count
+from screening.models.batching import batches_by_atom_count, default_max_atoms_per_batch
 from screening.models.disorder import ConfigurationSample, choose_supercell, sample_configurations
 from screening.models.predict import (
     DEFAULT_DISORDER_STRATEGY,
@@ -27,7 +27,6 @@ from screening.models.relax import RelaxResult, relax_structure
 
 __all__ = [
     "DEFAULT_DISORDER_STRATEGY",
-    "DEFAULT_MAX_ATOMS_PER_BATCH",
     "DEFAULT_MODEL",
     "ConfigurationSample",
     "DisorderStrategy",
@@ -37,6 +36,7 @@ __all__ = [
     "available_models",
     "batches_by_atom_count",
     "choose_supercell",
+    "default_max_atoms_per_batch",
     "load_model",
     "predict_energies",
     "relax_structure",

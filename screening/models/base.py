@@ -21,7 +21,7 @@ import torch
 from pymatgen.core import Structure
 
 from screening.graphs import NeighborList, neighbor_list
-from screening.models.batching import DEFAULT_MAX_ATOMS_PER_BATCH, batches_by_atom_count
+from screening.models.batching import batches_by_atom_count, default_max_atoms_per_batch
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -96,14 +96,15 @@ class EnergyModel(ABC):
     # --- public API ------------------------------------------------------------------------------------
 
     def predict_energy_per_atom(
-        self, structures: Sequence[Structure], *, max_atoms_per_batch: int = DEFAULT_MAX_ATOMS_PER_BATCH
+        self, structures: Sequence[Structure], *, max_atoms_per_batch: int | None = None
     ) -> np.ndarray:
         """Energies of ordered structures, batched by total atom count.
 
         Args:
             structures: ordered pymatgen structures.
             max_atoms_per_batch: cap on the total number of atoms per forward pass; a structure larger
-                than the cap is evaluated alone.
+                than the cap is evaluated alone. None: the device's default
+                (:func:`~screening.models.batching.default_max_atoms_per_batch`).
 
         Returns:
             float64 array of shape ``(len(structures),)``: total energy per atom in eV/atom, on the
@@ -126,7 +127,7 @@ class EnergyModel(ABC):
         structures: Sequence[Structure],
         *,
         meanfield: bool = False,
-        max_atoms_per_batch: int = DEFAULT_MAX_ATOMS_PER_BATCH,
+        max_atoms_per_batch: int | None = None,
     ) -> tuple[np.ndarray, list[str | None]]:
         """Energies per atom with one error message per structure instead of an exception.
 
@@ -135,12 +136,14 @@ class EnergyModel(ABC):
             meanfield: feed site occupancy vectors where the model expects a one-hot species encoding
                 (per-species energy shift/scale weighted by occupancy); the energy is then per atom of
                 the disordered composition (total energy / summed site occupancy).
-            max_atoms_per_batch: cap on the total number of sites per forward pass.
+            max_atoms_per_batch: cap on the total number of sites per forward pass (None: device default).
 
         Returns:
             ``(energies_eV_per_atom, errors)``: NaN and a message where a structure failed, the energy
             and ``None`` elsewhere.
         """
+        if max_atoms_per_batch is None:
+            max_atoms_per_batch = default_max_atoms_per_batch(self.device)
         n = len(structures)
         energies = np.full(n, np.nan)
         errors: list[str | None] = [None] * n

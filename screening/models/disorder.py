@@ -3,8 +3,9 @@
 A disordered structure (mixed sites, partial occupancies) is turned into K ordered configurations in a
 supercell large enough to represent its occupancies: sites with identical occupancies form a group, each
 group receives exactly ``round(n_group_sites * occupancy)`` atoms of each element (largest-remainder
-rounding, vacancies taking the rest), and the labels are shuffled within the group by a seeded generator.
-Vacancies are removed. Every configuration therefore has the same composition, equal to the parent's where
+rounding, vacancies taking the rest), and the labels are shuffled within the group by a seeded generator,
+never putting two atoms of partially occupied sites closer than ``min_distance_A`` (split sites hold one
+atom at a time). Vacancies are removed. Every configuration therefore has the same composition, equal to the parent's where
 the supercell allows it; the remaining difference is reported as ``composition_error``.
 """
 
@@ -23,6 +24,12 @@ DEFAULT_MAX_SUPERCELL_SITES = 256
 #: Wanted smallest perpendicular width of a sampling supercell (angstrom), about twice a typical
 #: cation-cation distance, so that neighbouring sites are not periodic images of each other.
 DEFAULT_MIN_WIDTH_A = 8.0
+
+#: Two atoms on partially occupied sites are never placed closer than this (angstrom): split sites such
+#: as the 96h pairs of garnets, 0.7 A apart, hold at most one atom each in any physical configuration.
+DEFAULT_MIN_DISTANCE_A = 1.0
+#: Random sequential placements tried per configuration before giving up.
+MAX_PLACEMENT_TRIES = 200
 
 #: A group's ideal atom count may miss an integer by this much (occupancies rounded in published CIFs,
 #: 0.333 for 1/3) and still count as exactly representable.
@@ -178,6 +185,7 @@ def sample_configurations(
     seed: int = 0,
     max_supercell_sites: int = DEFAULT_MAX_SUPERCELL_SITES,
     min_width_A: float = DEFAULT_MIN_WIDTH_A,
+    min_distance_A: float = DEFAULT_MIN_DISTANCE_A,
 ) -> ConfigurationSample:
     """Draw ``n_samples`` ordered configurations of a disordered structure.
 
@@ -188,12 +196,15 @@ def sample_configurations(
             independently of any other structure evaluated alongside.
         max_supercell_sites: largest supercell searched for an exact composition.
         min_width_A: wanted smallest perpendicular width of the supercell (see :func:`choose_supercell`).
+        min_distance_A: atoms on partially occupied sites closer than this exclude each other (0: no
+            exclusion, plain random permutations).
 
     Returns:
         The configurations, the supercell used and the composition error.
 
     Raises:
-        ValueError: for ``n_samples < 1`` or a structure without any atom.
+        ValueError: for ``n_samples < 1``, a structure without any atom, or occupancies that the
+            exclusion cannot accommodate.
     """
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
@@ -202,19 +213,76 @@ def sample_configurations(
     )
     supercell = structure.copy()
     supercell.make_supercell(scaling)
-    groups = _site_groups(supercell)
-    labels_by_group = []
-    for key, sites in groups.items():
-        counts, _ = _rounded_counts(key, len(sites))
-        labels_by_group.append((sites, [label for label, count in counts.items() for _ in range(count)]))
+    groups = [
+        (sites, _rounded_counts(key, len(sites))[0], math.fsum(occ for _, occ in key) < 1.0)
+        for key, sites in _site_groups(supercell).items()
+    ]
+    conflicts = _conflicts(
+        supercell, [site for sites, _, partial in groups if partial for site in sites], min_distance_A
+    )
     rng = np.random.default_rng(seed)
     frac_coords = supercell.frac_coords
     configurations = []
     for _ in range(n_samples):
-        species: list[str] = [_VACANCY] * len(supercell)
-        for sites, labels in labels_by_group:
-            for site, label in zip(sites, rng.permutation(labels), strict=True):
-                species[site] = str(label)
+        species = _draw(groups, conflicts, len(supercell), rng)
+        if species is None:
+            raise ValueError(
+                f"could not place the atoms of {structure.composition.reduced_formula} without two of them "
+                f"closer than {min_distance_A:g} angstrom in {MAX_PLACEMENT_TRIES} tries (split sites whose "
+                "occupancies exceed what exclusion allows?)"
+            )
         kept = [i for i, label in enumerate(species) if label != _VACANCY]
         configurations.append(Structure(supercell.lattice, [species[i] for i in kept], frac_coords[kept]))
     return ConfigurationSample(configurations, scaling, composition_error)
+
+
+def _conflicts(supercell: Structure, partial_sites: list[int], min_distance_A: float) -> dict[int, set[int]]:
+    """Pairs of partially occupied sites closer than ``min_distance_A`` (at most one may hold an atom)."""
+    if not partial_sites or min_distance_A <= 0:
+        return {}
+    partial = set(partial_sites)
+    centers, neighbors, _, _ = supercell.get_neighbor_list(min_distance_A)
+    conflicts: dict[int, set[int]] = {}
+    for i, j in zip(centers.tolist(), neighbors.tolist(), strict=True):
+        if i != j and i in partial and j in partial:
+            conflicts.setdefault(i, set()).add(j)
+    return conflicts
+
+
+def _draw(
+    groups: list[tuple[list[int], dict[str, int], bool]],
+    conflicts: dict[int, set[int]],
+    n_sites: int,
+    rng: np.random.Generator,
+) -> list[str] | None:
+    """One configuration: a label per supercell site (``""`` = vacancy), or None if exclusion failed.
+
+    Without conflicting pairs, each group's labels are a random permutation over its sites. With them,
+    sites are visited in random order and a site is filled while its group still needs atoms and no
+    conflicting neighbour is filled (random sequential placement); a draw that leaves a group short is
+    retried, up to :data:`MAX_PLACEMENT_TRIES` times.
+    """
+    for _ in range(MAX_PLACEMENT_TRIES if conflicts else 1):
+        species = [_VACANCY] * n_sites
+        occupied: set[int] = set()
+        complete = True
+        chosen_by_group: list[tuple[list[int], list[str]]] = []
+        for _sites, counts, _partial in groups:
+            atoms = [label for label, count in counts.items() if label != _VACANCY for _ in range(count)]
+            chosen_by_group.append(([], atoms))
+        order = [(g, site) for g, (sites, _, _) in enumerate(groups) for site in sites]
+        for position in rng.permutation(len(order)):
+            g, site = order[position]
+            chosen, atoms = chosen_by_group[g]
+            if len(chosen) < len(atoms) and not (conflicts.get(site, set()) & occupied):
+                chosen.append(site)
+                occupied.add(site)
+        for chosen, atoms in chosen_by_group:
+            if len(chosen) < len(atoms):
+                complete = False
+                break
+            for site, label in zip(chosen, rng.permutation(atoms), strict=True):
+                species[site] = str(label)
+        if complete:
+            return species
+    return None

@@ -23,7 +23,6 @@ import numpy as np
 from pymatgen.core import Structure
 
 from screening.models.base import EnergyModel, describe_error
-from screening.models.batching import DEFAULT_MAX_ATOMS_PER_BATCH
 from screening.models.disorder import DEFAULT_MAX_SUPERCELL_SITES, sample_configurations
 from screening.models.registry import load_model
 from screening.models.relax import DEFAULT_FMAX_EV_PER_A, DEFAULT_MAX_STEPS, relax_structure
@@ -76,7 +75,7 @@ def predict_energies(
     disorder_strategy: DisorderStrategy = DEFAULT_DISORDER_STRATEGY,
     n_samples: int = 8,
     seed: int = 0,
-    max_atoms_per_batch: int = DEFAULT_MAX_ATOMS_PER_BATCH,
+    max_atoms_per_batch: int | None = None,
     relax: bool = False,
     fmax_eV_per_A: float = DEFAULT_FMAX_EV_PER_A,
     max_relax_steps: int = DEFAULT_MAX_STEPS,
@@ -90,7 +89,7 @@ def predict_energies(
         disorder_strategy: ``"sample"`` or ``"meanfield"`` for the disordered ones.
         n_samples: configurations per disordered structure (``sample``).
         seed: sampling seed; each structure's configurations depend only on it and the structure.
-        max_atoms_per_batch: cap on the total atoms per forward pass.
+        max_atoms_per_batch: cap on the total atoms per forward pass (None: the device's default).
         relax: relax every ordered structure / sampled configuration first (FIRE + FrechetCellFilter);
             a disordered structure under ``meanfield`` then gets an error (nothing to relax).
         fmax_eV_per_A: relaxation force threshold.
