@@ -153,7 +153,7 @@ def test_textbook_structures_match_their_mp_entries() -> None:
 
 @pytest.mark.slow
 def test_predicted_energies_and_hull_distances_of_textbook_compounds() -> None:
-    """SevenNet-0, the default model. (CHGNet 0.3.0 misses the 50 meV/atom bar on 10 of the 36 compounds,
+    """SevenNet-0, the default model. (CHGNet 0.3.0 misses the 50 meV/atom bar on 7 of the 36 compounds,
     relaxed or not; its table is in BENCHMARKS.md.)"""
     model_name = "sevennet-0"
     rows = sanity_table(model_name)
