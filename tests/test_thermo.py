@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pymatgen.core import Composition, Lattice, Structure
-from pymatgen.entries.computed_entries import ComputedEntry
+from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
 
 from screening.schema import REFERENCES_SCHEMA, Col
 from screening.thermo import (
@@ -335,3 +335,50 @@ def test_entropy_inputs_are_checked(li_mg: ReferenceSet) -> None:
             temperature_K=-5.0,
             site_occupancies=[{"Li": 1.0}, {"Mg": 1.0}],
         )
+
+
+def _mp_like_entry(structure: Structure, energy_per_atom_eV: float) -> ComputedStructureEntry:
+    """An entry as MP's thermo route returns it: POTCAR titles, U values listed per element (0 where
+    none), and its MP2020 corrections already applied."""
+    parameters = mp_calculation_parameters(structure.composition)
+    potcars = [symbol.split()[1] for symbol in parameters.pop("potcar_symbols")]
+    parameters["potcar_spec"] = [{"titel": f"PAW_PBE {p} 01Jan2000", "hash": None} for p in potcars]
+    parameters["hubbards"] = {
+        el.symbol: parameters["hubbards"].get(el.symbol, 0.0) for el in structure.composition
+    }
+    parameters["is_hubbard"] = parameters["run_type"] == "GGA+U"
+    raw = ComputedStructureEntry(structure, energy_per_atom_eV * len(structure), parameters=parameters)
+    corrected, _ = mp2020_corrected([raw])
+    return corrected[0]
+
+
+def test_mp_source_table_round_trip_on_a_gga_u_hull() -> None:
+    from screening.sources.mp import references_to_table
+
+    lattice = Lattice.cubic(4.0)
+    structures = {
+        "Li": Structure(lattice, ["Li"], [[0, 0, 0]]),
+        "Co": Structure(lattice, ["Co"], [[0, 0, 0]]),
+        "O2": Structure(lattice, ["O", "O"], [[0, 0, 0], [0, 0, 0.3]]),
+        "CoO": Structure(lattice, ["Co", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
+        "LiCoO2": Structure(
+            lattice, ["Li", "Co", "O", "O"], [[0, 0, 0], [0.5, 0.5, 0.5], [0.25] * 3, [0.75] * 3]
+        ),
+    }
+    raw_eV = {"Li": -1.9, "Co": -7.1, "O2": -4.9, "CoO": -6.0, "LiCoO2": -5.6}
+    entries = [_mp_like_entry(structures[f], raw_eV[f]) for f in structures]
+    licoo2_mp = entries[-1]
+    assert licoo2_mp.correction == pytest.approx(2 * OXIDE_eV + CO_U_eV, abs=1e-9)
+
+    references = load_reference_entries(references_to_table(entries))
+    assert references.name == "mp-api:5 entries" and references.n_rejected == 0
+    loaded = next(e for e in references.entries if e.composition.reduced_formula == "LiCoO2")
+    assert loaded.correction == pytest.approx(licoo2_mp.correction, abs=1e-9)  # MP's correction, once
+
+    result = stability(Composition("LiCoO2"), -5.6 + 0.02, references=references, energies_corrected=False)
+    assert result[Col.HULL_REFERENCE] == "mp-api:5 entries"
+    corrected = -5.58 + (2 * OXIDE_eV + CO_U_eV) / 4
+    # the LiCoO2 reference lies below every mix of Li, Co, O2 and CoO, so the hull at LiCoO2 is its energy
+    assert result[Col.E_ABOVE_HULL] == pytest.approx(0.02, abs=1e-9)
+    elemental = 0.25 * -1.9 + 0.25 * -7.1 + 0.5 * -4.9
+    assert result[Col.E_FORM_PER_ATOM] == pytest.approx(corrected - elemental, abs=1e-9)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import logging
 import os
 import warnings
 from collections.abc import Iterable, Sequence
@@ -45,6 +46,8 @@ from screening.thermo.errors import ThermoError
 
 #: The pymatgen-shipped Materials Project entries (raw GGA/GGA+U energies).
 CALC_COMPOUNDS_PATH = Path(_compatibility_package.__file__).parent / "calc_compounds.json.gz"
+
+_LOG = logging.getLogger(__name__)
 
 #: ``hull_reference`` of rows placed on the pymatgen-shipped hull.
 BUNDLED_NAME = "pymatgen-calc_compounds"
@@ -70,20 +73,28 @@ def mp2020_corrected(entries: Iterable[ComputedEntry]) -> tuple[list[ComputedEnt
     """
     compatibility = mp2020_compatibility()
     kept: list[ComputedEntry] = []
-    n_rejected = 0
+    rejected: list[str] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # formula-only oxide typing and failed oxidation-state guesses
         for entry in entries:
             entry = copy.deepcopy(entry)
             try:
                 processed = compatibility.process_entry(entry, clean=True, on_error="raise")
-            except (CompatibilityError, KeyError, ValueError):
-                processed = None
+                reason = "conflicting previous adjustment"
+            except (CompatibilityError, KeyError, ValueError) as exc:
+                processed, reason = None, f"{type(exc).__name__}: {str(exc)[:120]}"
             if processed is None:
-                n_rejected += 1
+                rejected.append(f"{entry.entry_id} ({entry.composition.reduced_formula}): {reason}")
             else:
                 kept.append(processed)
-    return kept, n_rejected
+    if rejected:
+        _LOG.warning(
+            "MP2020 rejected %d reference entries, left out of the hull: %s%s",
+            len(rejected),
+            "; ".join(rejected[:5]),
+            " ..." if len(rejected) > 5 else "",
+        )
+    return kept, len(rejected)
 
 
 @dataclass(eq=False)
