@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pymatgen.core import Composition, Lattice, Structure
 from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
 
@@ -382,3 +385,29 @@ def test_mp_source_table_round_trip_on_a_gga_u_hull() -> None:
     assert result[Col.E_ABOVE_HULL] == pytest.approx(0.02, abs=1e-9)
     elemental = 0.25 * -1.9 + 0.25 * -7.1 + 0.5 * -4.9
     assert result[Col.E_FORM_PER_ATOM] == pytest.approx(corrected - elemental, abs=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    amounts=st.lists(st.floats(0.01, 5.0), min_size=3, max_size=3),
+    energy=st.floats(-8.0, -2.0),
+    scale=st.floats(0.1, 10.0),
+)
+def test_hull_properties_on_random_fractional_compositions(amounts, energy, scale) -> None:
+    """Per-atom results do not depend on the size of the formula; the hull's own formation energy
+    (e_form - e_above_hull) is never above the elements'."""
+    references = load_reference_entries()
+    composition = Composition(dict(zip(["Li", "Co", "O"], amounts, strict=True)))
+    result = stability(composition, energy, references=references, energies_corrected=False)
+    scaled = stability(composition * scale, energy, references=references, energies_corrected=False)
+    assert scaled[Col.E_ABOVE_HULL] == pytest.approx(result[Col.E_ABOVE_HULL], abs=1e-9)
+    assert scaled[Col.E_FORM_PER_ATOM] == pytest.approx(result[Col.E_FORM_PER_ATOM], abs=1e-9)
+    assert result[Col.E_FORM_PER_ATOM] - result[Col.E_ABOVE_HULL] <= 1e-9
+
+
+def test_reference_sets_survive_pickling(li_o: ReferenceSet) -> None:
+    """Dask ships reference sets to workers by pickling them, phase-diagram cache included."""
+    before = stability(Composition("Li2O"), -4.75, references=li_o, energies_corrected=False)
+    copied = pickle.loads(pickle.dumps(li_o))
+    assert copied.name == li_o.name and len(copied.entries) == len(li_o.entries)
+    assert stability(Composition("Li2O"), -4.75, references=copied, energies_corrected=False) == before
