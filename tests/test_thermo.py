@@ -411,3 +411,23 @@ def test_reference_sets_survive_pickling(li_o: ReferenceSet) -> None:
     copied = pickle.loads(pickle.dumps(li_o))
     assert copied.name == li_o.name and len(copied.entries) == len(li_o.entries)
     assert stability(Composition("Li2O"), -4.75, references=copied, energies_corrected=False) == before
+
+
+def test_formation_energies_on_the_mp_source_test_references() -> None:
+    """The MP source's test entries were built so that, MP2020-corrected, Li2O, LiF and Li3N sit at MP's
+    formation energies; the same raw energies predicted here must land on the same numbers."""
+    from mp_server import default_reference_entries
+
+    from screening.sources.mp import references_to_table
+
+    entries = default_reference_entries()
+    references = load_reference_entries(references_to_table(entries))
+    assert references.n_rejected == 0
+    expected_eV = {"Li2O": -2.07, "LiF": -3.10, "Li3N": -0.43}
+    for entry in entries:
+        formula = entry.composition.reduced_formula
+        raw = entry.uncorrected_energy_per_atom
+        result = stability(entry.composition, raw, references=references, energies_corrected=False)
+        assert result[Col.E_ABOVE_HULL] <= 1e-9, formula
+        if formula in expected_eV:
+            assert result[Col.E_FORM_PER_ATOM] == pytest.approx(expected_eV[formula], abs=1e-6), formula
