@@ -28,7 +28,7 @@ import os
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -144,7 +144,7 @@ class ReferenceSet:
             )
         return cls(name=name, entries=kept, fallback=fallback, n_rejected=n_rejected)
 
-    @property
+    @cached_property
     def elements(self) -> frozenset[str]:
         """Elements that have an elemental entry (a hull needs one for each of its elements)."""
         return frozenset(next(iter(key)) for key in self._by_system if len(key) == 1)
