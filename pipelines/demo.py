@@ -31,7 +31,7 @@ def run_demo(
     *,
     workers: int | None = None,
     model: str = "sevennet-0",
-    partition_size: int = 4,
+    partition_size: int = 2,
     top: int = 20,
     execute_notebook: bool = True,
     progress: bool = True,

@@ -26,6 +26,7 @@ from pipelines.manifest import base_manifest, now_iso, read_manifest, write_mani
 from pipelines.partitions import (
     RESULTS_DIR,
     Partition,
+    estimated_costs,
     ids_fingerprint,
     plan_partitions,
     read_results,
@@ -141,8 +142,9 @@ def _submit_all(
     config = settings.screen_config(run_id)
     structures = str(settings.structures.resolve())
     references = references_path(settings)
+    costs = estimated_costs(settings.structures, todo, settings.n_samples)
     futures = {}
-    for part in todo:
+    for part, cost in sorted(zip(todo, costs, strict=True), key=lambda pc: -pc[1]):
         future = client.submit(
             run_partition,
             structures,
@@ -156,6 +158,7 @@ def _submit_all(
             key=f"screen-{run_id}-{part.index:05d}",
             retries=settings.retries,
             resources=info.resources,
+            priority=cost,  # heaviest first
             pure=False,
         )
         futures[future] = part

@@ -57,7 +57,7 @@ class RunSettings(BaseSettings):
     n_samples: PositiveInt = 8
     seed: int = 0
     relax: bool = False
-    max_atoms_per_batch: PositiveInt = 2000
+    max_atoms_per_batch: PositiveInt | None = Field(default=None, description="None: the device's default")
     references: Path | None = Field(default=None, description="reference entries; None: the bundled set")
     # transport
     mobile_ion: str = "Li"

@@ -51,7 +51,7 @@ class ScreenConfig:
         n_samples: configurations sampled per disordered structure.
         seed: random seed of the disorder sampling.
         relax: relax the structure with the potential before taking its energy.
-        max_atoms_per_batch: upper bound on atoms per model batch.
+        max_atoms_per_batch: upper bound on atoms per model batch (None: the model's device default).
         mobile_ion: element whose conduction is estimated (``Li``, ``Na``, ...).
         temperature_K: temperature of the conductivity, in K.
         transport_method: migration-barrier estimator (``bvse``, ...).
@@ -64,7 +64,7 @@ class ScreenConfig:
     n_samples: int = 8
     seed: int = 0
     relax: bool = False
-    max_atoms_per_batch: int = 2000
+    max_atoms_per_batch: int | None = None
     mobile_ion: str = "Li"
     temperature_K: float = 300.0
     transport_method: str = "bvse"

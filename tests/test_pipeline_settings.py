@@ -13,6 +13,7 @@ from pymatgen.core import Lattice, Structure
 
 from pipelines.manifest import package_versions, read_manifest, write_manifest
 from pipelines.partitions import (
+    estimated_costs,
     ids_fingerprint,
     plan_partitions,
     read_partition,
@@ -133,3 +134,13 @@ def test_manifest_round_trip(tmp_path):
     versions = package_versions()
     assert versions["torch"].startswith("2.") and versions["pyarrow"]
     assert not [p for p in os.listdir(tmp_path) if p != "run.json"]
+
+
+def test_estimated_costs_weigh_sampled_disorder(tmp_path):
+    path = write_dataset(_rows(2), tmp_path / "structures")
+    parts = plan_partitions(structure_ids(path), 1)
+    costs = dict(zip((p.ids[0] for p in parts), estimated_costs(path, parts, n_samples=8), strict=True))
+    assert costs == {"bad-1": 0.0, "s-000": 2.0, "s-001": 2.0}
+    disordered = Structure(Lattice.cubic(4.0), [{"Li": 0.5}, "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    path = write_dataset([structure_to_row(disordered, "d", "test")], tmp_path / "d")
+    assert estimated_costs(path, plan_partitions(["d"], 1), n_samples=8) == [16.0]
