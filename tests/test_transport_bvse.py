@@ -242,3 +242,13 @@ def test_bad_arguments():
         compute_transport(li3n(), method="dft")  # type: ignore[arg-type]
     with pytest.raises(TransportError, match="positive"):
         compute_transport(li3n(), temperature_K=0.0)
+
+
+def test_dopant_on_mobile_site_is_left_out_but_majority_co_occupant_stays():
+    full = assign_oxidation_states(antifluorite("S", 5.71))[0]
+    doped = full.copy().replace_species({"Li+": {"Li+": 0.85, "Al3+": 0.05}})  # Li the majority: a Li site
+    blocked = full.copy().replace_species({"Li+": {"Li+": 0.2, "Al3+": 0.6}})  # Al the majority: framework
+    reference = bvse_landscape(full, "Li", 1, grid_spacing_A=0.5)
+    assert np.allclose(bvse_landscape(doped, "Li", 1, grid_spacing_A=0.5), reference)
+    assert len(framework_terms(blocked, "Li", 1).cation_coords_A) == 8
+    assert not np.allclose(bvse_landscape(blocked, "Li", 1, grid_spacing_A=0.5), reference)

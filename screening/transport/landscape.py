@@ -10,9 +10,13 @@ The site energy of a test cation A (charge ``q_A``) at point r is the softBV ene
   ``E = 14.40 eV A * q_A q_M / sqrt(n_A n_M) / R * erfc(R / (f (rc_A + rc_M)))``, ``f = 0.74``, with the
   softBV principal quantum numbers ``n`` and covalent radii ``rc``.
 
-The framework is every species except the mobile element (whose sites are where it may go). A disordered
-site contributes each of its species weighted by its occupancy, i.e. the mean-field (occupancy-weighted)
-landscape of the same occupancy vectors the featurisation uses; vacancies contribute nothing.
+The framework is every species except the mobile element. The mobile ion's own sites are where it may go,
+whatever their occupancy: on a site where the mobile ion is the largest species (Al or Ga dopants on the Li
+sites of garnets) the minority co-occupants are left out, since when the ion sits there that site is not
+the dopant (their effect on the number of carriers is in the carrier density). Every other site, ordered or
+disordered (Li/Ti on the 16d site of Li4Ti5O12, La/Li on the A site of LLTO), contributes each of its
+non-mobile species weighted by its occupancy, i.e. the mean-field (occupancy-weighted) landscape of the same
+occupancy vectors the featurisation uses; vacancies contribute nothing.
 """
 
 from __future__ import annotations
@@ -101,6 +105,9 @@ def framework_terms(structure: Structure, mobile_ion: str, mobile_charge: int) -
     rc_mobile = _covalent_radius_A(mobile_ion, mobile_charge)
     anion_xyz, anion_par, cation_xyz, cation_par = [], [], [], []
     for site in structure:
+        mobile_share = sum(occ for sp, occ in site.species.items() if sp.symbol == mobile_ion)
+        if mobile_share > 0 and mobile_share >= max(site.species.values()):
+            continue
         for specie, occupancy in site.species.items():
             if specie.symbol == mobile_ion or occupancy <= 0:
                 continue
