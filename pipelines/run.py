@@ -128,6 +128,13 @@ def _loads_by_worker(reports: list[PartitionReport]) -> dict[str, int]:
     return loads
 
 
+def _peak_rss_by_worker(reports: list[PartitionReport]) -> dict[str, float]:
+    peaks: dict[str, float] = {}
+    for report in reports:
+        peaks[report.worker] = round(max(peaks.get(report.worker, 0.0), report.peak_rss_MB), 1)
+    return peaks
+
+
 def _submit_all(
     client: Any,
     info: ClusterInfo,
@@ -241,6 +248,7 @@ def run_screening(settings: RunSettings) -> RunSummary:
                 "partition_seconds": {str(r.index): round(r.seconds, 3) for r in reports},
                 # model loads per worker process so far: 1 each when the per-process cache works
                 "model_loads_by_worker": _loads_by_worker(reports),
+                "peak_rss_MB_by_worker": _peak_rss_by_worker(reports),
             }
         )
         if reports:

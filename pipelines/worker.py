@@ -8,6 +8,7 @@ and a lock covers the multi-threaded case.
 from __future__ import annotations
 
 import os
+import resource
 import socket
 import threading
 import time
@@ -72,6 +73,7 @@ class PartitionReport:
     model: dict[str, Any] = field(default_factory=dict)
     hull_reference: str | None = None
     model_loads: int = 0
+    peak_rss_MB: float = 0.0
 
 
 def count_outcomes(statuses: list[str], stages: list[str | None]) -> dict[str, int]:
@@ -114,4 +116,5 @@ def run_partition(
         },
         hull_reference=getattr(reference_set, "name", None),
         model_loads=_LOADS["model"],
+        peak_rss_MB=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
     )

@@ -1,0 +1,160 @@
+"""Benchmark of the screening pipeline on this machine (CPU; ``--cuda`` adds a LocalCUDACluster run).
+
+Measures, on the ordered bundled structures replicated under distinct ids (real materials, a workload
+whose cost does not hinge on a few huge disordered cells):
+
+1. overhead: wall time of ``run_screening`` on a 1-worker LocalCluster against the same work in this
+   process without Dask (model load, read each partition, ``screen_partition``, write it), as a ratio;
+2. scaling: structures per second with 1 and 2 local workers;
+3. memory: peak RSS per worker process with tables of 2x and 10x the partition size (flat if the driver
+   and the workers only ever hold one partition).
+
+Usage: ``python benchmarks/bench_pipeline.py [--copies 4] [--partition-size 8] [--out DIR] [--cuda]``.
+Prints a JSON summary and a Markdown table for BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from pipelines.manifest import read_manifest
+from pipelines.partitions import (
+    ids_fingerprint,
+    plan_partitions,
+    read_partition,
+    results_table,
+    structure_ids,
+    write_atomic,
+)
+from pipelines.run import compute_run_id, run_screening
+from pipelines.settings import RunSettings
+from screening.io import write_dataset
+from screening.schema import Col
+from screening.sources.bundled import iter_bundled_rows
+from screening.structures import bucket_of
+
+MAX_SITES = 16
+
+
+def benchmark_rows(copies: int) -> list[dict[str, Any]]:
+    """The ordered bundled structures of at most MAX_SITES sites, ``copies`` times under distinct ids."""
+    base = [
+        r
+        for r in iter_bundled_rows()
+        if r[Col.STATUS] == "ok" and r[Col.IS_ORDERED] and r[Col.NSITES] <= MAX_SITES
+    ]
+    rows = []
+    for copy in range(copies):
+        for row in base:
+            new_id = f"{row[Col.ID]}#{copy}"
+            rows.append({**row, Col.ID: new_id, Col.BUCKET: bucket_of(new_id)})
+    return rows
+
+
+def in_process(settings: RunSettings, out: Path) -> float:
+    """The same work without Dask, in this process; returns the wall time in s."""
+    from screening.models import load_model
+    from screening.screen import screen_partition
+    from screening.thermo import load_reference_entries
+
+    start = time.perf_counter()
+    ids = structure_ids(settings.structures)
+    config = settings.screen_config(compute_run_id(settings, ids_fingerprint(ids)))
+    model = load_model(settings.model, device="cpu")
+    references = load_reference_entries()
+    for part in plan_partitions(ids, settings.partition_size):
+        frame = screen_partition(
+            read_partition(settings.structures, part.ids), config, model, references=references
+        )
+        write_atomic(results_table(frame), out / part.file_name)
+    return time.perf_counter() - start
+
+
+def pipeline(structures: Path, out: Path, workers: int, partition_size: int, cluster: str = "local") -> dict:
+    settings = RunSettings(
+        structures=structures,
+        out=out,
+        cluster=cluster,
+        workers=workers,
+        partition_size=partition_size,
+        progress=False,
+        device="cuda" if cluster == "cuda" else "cpu",
+    )
+    summary = run_screening(settings)
+    attempt = read_manifest(out)["attempts"][-1]
+    return {
+        "workers": workers,
+        "cluster": cluster,
+        "n_structures": summary.n_structures,
+        "wall_s": round(summary.wall_time_s, 2),
+        "structures_per_s": round(summary.structures_per_s, 3),
+        "peak_rss_MB_per_worker": sorted(attempt["peak_rss_MB_by_worker"].values()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=4)
+    parser.add_argument("--partition-size", type=int, default=8)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--cuda", action="store_true")
+    args = parser.parse_args()
+    root = args.out or Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    rows = benchmark_rows(args.copies)
+    structures = write_dataset(rows, root / "structures")
+    n = len(rows)
+    report: dict[str, Any] = {"n_structures": n, "partition_size": args.partition_size}
+
+    settings = RunSettings(structures=structures, out=root / "unused", partition_size=args.partition_size)
+    direct_s = in_process(settings, root / "direct")
+    one = pipeline(structures, root / "run-1", 1, args.partition_size)
+    two = pipeline(structures, root / "run-2", 2, args.partition_size)
+    report["overhead"] = {
+        "in_process_s": round(direct_s, 2),
+        "in_process_structures_per_s": round(n / direct_s, 3),
+        "pipeline_1_worker": one,
+        "ratio_wall_pipeline_over_in_process": round(one["wall_s"] / direct_s, 3),
+    }
+    report["scaling"] = {
+        "1_worker": one,
+        "2_workers": two,
+        "speedup": round(one["wall_s"] / two["wall_s"], 3),
+    }
+
+    # memory: tables of 2x and 10x the partition size, 1 worker
+    small_rows = rows[: 2 * args.partition_size]
+    big_rows = (rows * (10 * args.partition_size // len(rows) + 1))[: 10 * args.partition_size]
+    big_rows = [
+        {**r, Col.ID: f"{r[Col.ID]}@{i}", Col.BUCKET: bucket_of(f"{r[Col.ID]}@{i}")}
+        for i, r in enumerate(big_rows)
+    ]
+    small = pipeline(write_dataset(small_rows, root / "s-small"), root / "run-small", 1, args.partition_size)
+    big = pipeline(write_dataset(big_rows, root / "s-big"), root / "run-big", 1, args.partition_size)
+    report["memory"] = {"table_2x_partition": small, "table_10x_partition": big}
+    if args.cuda:
+        report["cuda"] = pipeline(structures, root / "run-cuda", 1, args.partition_size, cluster="cuda")
+    report["driver_peak_rss_MB"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print(json.dumps(report, indent=2))
+    o = report["overhead"]
+    print(
+        "\n| measure | value |\n|---|---|\n"
+        f"| structures | {n} (partition size {args.partition_size}) |\n"
+        f"| in process, no Dask | {o['in_process_s']} s ({o['in_process_structures_per_s']} structures/s) |\n"
+        f"| pipeline, 1 worker | {one['wall_s']} s ({one['structures_per_s']} structures/s) |\n"
+        f"| overhead ratio (wall, pipeline / in process) | {o['ratio_wall_pipeline_over_in_process']} |\n"
+        f"| pipeline, 2 workers | {two['wall_s']} s ({two['structures_per_s']} structures/s) |\n"
+        f"| speedup 1 -> 2 workers | {report['scaling']['speedup']} |\n"
+        f"| peak RSS per worker, table 2x partition ({small['n_structures']}) | {small['peak_rss_MB_per_worker']} MB |\n"
+        f"| peak RSS per worker, table 10x partition ({big['n_structures']}) | {big['peak_rss_MB_per_worker']} MB |\n"
+        f"| driver peak RSS | {report['driver_peak_rss_MB']} MB |"
+    )
+
+
+if __name__ == "__main__":
+    main()
