@@ -10,7 +10,7 @@ from pymatgen.core import Lattice, Structure
 
 from screening.schema import STATUS_NOT_APPLICABLE, STATUS_OK, Col
 from screening.transport import TRANSPORT_COLUMNS, TransportError, compute_transport
-from screening.transport.bvse import shortest_hop_A
+from screening.transport.bvse import bvse_barriers, shortest_hop_A
 from screening.transport.landscape import bvse_landscape, framework_terms
 from screening.transport.oxidation import assign_oxidation_states, guess_element_states
 from screening.transport.percolation import percolation_barriers, periodic_connectivity
@@ -244,11 +244,40 @@ def test_bad_arguments():
         compute_transport(li3n(), temperature_K=0.0)
 
 
-def test_dopant_on_mobile_site_is_left_out_but_majority_co_occupant_stays():
+def test_co_occupants_of_mobile_ion_sites_never_block_whatever_the_share():
+    """The mobile ion's own sites are where it can go, whatever their occupancy: a 50/50 Li/La site (and a
+    5 % dopant, and a La-majority site) gives the landscape and barrier of the ordered Li2S framework."""
     full = assign_oxidation_states(antifluorite("S", 5.71))[0]
-    doped = full.copy().replace_species({"Li+": {"Li+": 0.85, "Al3+": 0.05}})  # Li the majority: a Li site
-    blocked = full.copy().replace_species({"Li+": {"Li+": 0.2, "Al3+": 0.6}})  # Al the majority: framework
     reference = bvse_landscape(full, "Li", 1, grid_spacing_A=0.5)
-    assert np.allclose(bvse_landscape(doped, "Li", 1, grid_spacing_A=0.5), reference)
-    assert len(framework_terms(blocked, "Li", 1).cation_coords_A) == 8
-    assert not np.allclose(bvse_landscape(blocked, "Li", 1, grid_spacing_A=0.5), reference)
+    for shares in ({"Li+": 0.5, "La3+": 0.5}, {"Li+": 0.85, "Al3+": 0.05}, {"Li+": 0.2, "La3+": 0.6}):
+        shared = full.copy().replace_species({"Li+": shares})
+        assert len(framework_terms(shared, "Li", 1).cation_coords_A) == 0
+        assert np.allclose(bvse_landscape(shared, "Li", 1, grid_spacing_A=0.5), reference)
+    half_la = full.copy().replace_species({"Li+": {"Li+": 0.5, "La3+": 0.5}})
+    assert compute_transport(half_la)[Col.EA] == pytest.approx(compute_transport(full)[Col.EA], abs=1e-12)
+
+
+def _llto_like(la_occupancy: float, li_occupancy: float) -> Structure:
+    """Cubic perovskite with La on the A-cage centre and Li split over the three A-cage windows."""
+    species = [{"La3+": la_occupancy}, {"Li+": li_occupancy}, {"Li+": li_occupancy}, {"Li+": li_occupancy}]
+    species += ["Ti4+", "O2-", "O2-", "O2-"]
+    coords = [[0, 0, 0], [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5], [0.5] * 3, [0, 0.5, 0.5], [0.5, 0, 0.5]]
+    return Structure(Lattice.cubic(3.871), species, [*coords, [0.5, 0.5, 0]])
+
+
+def test_split_position_co_occupant_is_left_out_like_the_ordered_cell():
+    """La on the A-cage centre 1.94 A from the Li window sites (closer than rc_Li + rc_La, occupancies
+    summing to <= 1) is an alternative of the same cage: the landscape equals that of the cell without La."""
+    llto = _llto_like(0.56, 0.11)
+    without_la = llto.copy()
+    without_la.remove_sites([0])
+    assert np.allclose(
+        bvse_landscape(llto, "Li", 1, grid_spacing_A=0.4),
+        bvse_landscape(without_la, "Li", 1, grid_spacing_A=0.4),
+    )
+    assert len(framework_terms(llto, "Li", 1).cation_coords_A) == 1  # Ti only
+    # a fully occupied La (0.56 + 1 > 1 with the Li) cannot alternate with the Li: it stays and blocks
+    full_la = _llto_like(1.0, 0.11)
+    assert len(framework_terms(full_la, "Li", 1).cation_coords_A) == 2
+    blocked, open_ = (bvse_barriers(s, "Li", 1, grid_spacing_A=0.25).ea_eV for s in (full_la, llto))
+    assert open_ < 0.6 < blocked

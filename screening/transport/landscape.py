@@ -10,13 +10,33 @@ The site energy of a test cation A (charge ``q_A``) at point r is the softBV ene
   ``E = 14.40 eV A * q_A q_M / sqrt(n_A n_M) / R * erfc(R / (f (rc_A + rc_M)))``, ``f = 0.74``, with the
   softBV principal quantum numbers ``n`` and covalent radii ``rc``.
 
-The framework is every species except the mobile element. The mobile ion's own sites are where it may go,
-whatever their occupancy: on a site where the mobile ion is the largest species (Al or Ga dopants on the Li
-sites of garnets) the minority co-occupants are left out, since when the ion sits there that site is not
-the dopant (their effect on the number of carriers is in the carrier density). Every other site, ordered or
-disordered (Li/Ti on the 16d site of Li4Ti5O12, La/Li on the A site of LLTO), contributes each of its
-non-mobile species weighted by its occupancy, i.e. the mean-field (occupancy-weighted) landscape of the same
-occupancy vectors the featurisation uses; vacancies contribute nothing.
+The framework is every species except the mobile element, each weighted by its occupancy (the mean-field
+landscape of the same occupancy vectors the featurisation uses; vacancies contribute nothing), with one
+exception that implements "the mobile ion's own sites are where it can go, whatever their occupancy":
+**co-occupants of mobile-ion sites are left out of the framework entirely**, whatever the mobile ion's share
+of the site. A co-occupant of a mobile-ion site is
+
+* any other species on a site that holds the mobile ion with any fraction (Al/Ga on the Li sites of
+  garnets, Ti on the Li/Ti 16d site of Li4Ti5O12, Fe on the Li/Fe site of alpha-LiFeO2), and
+* any cation on a partially occupied site whose distance to a mobile-ion site is shorter than the sum of
+  their softBV covalent radii while the two occupancies sum to at most 1: two such positions cannot be
+  filled at once, so they are split positions (alternatives) of one physical site (perovskite LLTO: Li in
+  the windows of the A cage, 1.94 A from the La position of the same cage).
+
+Reasoning. When the mobile ion sits on, or passes through, one of its sites, that site does not hold the
+co-occupant; an occupancy-weighted co-occupant would instead sit on every copy of the site and block the
+very positions the ion must use (LLTO: 0.56 La on every A cage repels Li at its own window site by
+~1.7 eV). The alternative, keeping the co-occupant's contribution at grid points outside the site's own
+region, is not better: a hop runs between two mobile-ion sites and its bottleneck lies between them, so the
+co-occupants near the bottleneck are those of the hop's own end sites, which must be empty of them; only
+co-occupants of third, farther mobile-ion sites are dropped by mistake, and their screened repulsion
+``erfc(R / (f (rc_A + rc_M)))`` is small there (0.2 % of the bare Coulomb term for Li-La at 4.4 A).
+Region-wise exclusion would also make the landscape discontinuous and need a region size. The choice costs
+accuracy where the mobile ion is a small minority of a framework site (Li4Ti5O12 16d, cation-disordered
+rock salts): the whole sublattice is opened and the barrier is underestimated, because percolation there
+depends on local mobile-ion-rich configurations that no single occupancy-averaged landscape represents.
+The co-occupants' effect on the number of carriers is in the carrier density, which counts only the mobile
+ion's own share. The rule does not depend on any benchmark value.
 """
 
 from __future__ import annotations
@@ -25,7 +45,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from pymatgen.core import Species, Structure
+from pymatgen.core import PeriodicSite, Species, Structure
 from pymatgen.optimization.neighbors import find_points_in_spheres
 from scipy.special import erfc
 
@@ -46,6 +66,9 @@ DEFAULT_GRID_SPACING_A = 0.2
 
 #: Distances are clipped to this (angstrom) so that grid points on a nucleus stay finite.
 _MIN_DISTANCE_A = 0.3
+
+#: Occupancies summing to within this of 1 count as 1.
+_OCCUPANCY_TOL = 1e-3
 
 #: Number of (grid point, atom) pairs evaluated per chunk (bounds the memory to ~0.5 GB).
 _PAIRS_PER_CHUNK = 4_000_000
@@ -87,8 +110,58 @@ def _quantum_number(symbol: str) -> int:
     return PRINCIPAL_QUANTUM_NUMBER[symbol]
 
 
+def _is_mobile_site(site: PeriodicSite, mobile_ion: str) -> bool:
+    return any(sp.symbol == mobile_ion and occ > 0 for sp, occ in site.species.items())
+
+
+def mobile_ion_site_co_occupants(structure: Structure, mobile_ion: str, rc_mobile_A: float) -> set[int]:
+    """Indices of the sites whose cations are co-occupants of a mobile-ion site (see the module docstring).
+
+    These are the sites that hold the mobile ion with any fraction, and the partially occupied cation sites
+    closer to a mobile-ion site than the sum of the two softBV covalent radii whose occupancy, added to
+    that mobile-ion site's, is at most 1 (split positions of one physical site).
+
+    Args:
+        structure: oxidation-state-decorated structure.
+        mobile_ion: element symbol of the mobile ion.
+        rc_mobile_A: softBV covalent radius of the mobile ion (angstrom).
+    """
+    mobile = [i for i, site in enumerate(structure) if _is_mobile_site(site, mobile_ion)]
+    excluded = set(mobile)
+    if not mobile:
+        return excluded
+    radius_of: dict[int, float] = {}
+    for i, site in enumerate(structure):
+        if i in excluded or site.species.num_atoms >= 1.0 - _OCCUPANCY_TOL:
+            continue
+        cations = [sp for sp in site.species if isinstance(sp, Species) and (sp.oxi_state or 0) > 0]
+        if cations:
+            radius_of[i] = max(_covalent_radius_A(sp.symbol, sp.oxi_state) for sp in cations)
+    if not radius_of:
+        return excluded
+    candidates = sorted(radius_of)
+    lattice = np.ascontiguousarray(structure.lattice.matrix, dtype=float)
+    idx_candidate, idx_mobile, _, dist = find_points_in_spheres(
+        np.ascontiguousarray(structure.cart_coords[mobile]),
+        np.ascontiguousarray(structure.cart_coords[candidates]),
+        float(rc_mobile_A + max(radius_of.values())),
+        np.array([1, 1, 1], dtype=np.int64),
+        lattice,
+        tol=1e-8,
+    )
+    for c, m, d in zip(idx_candidate, idx_mobile, dist, strict=True):
+        i, j = candidates[c], mobile[m]
+        total = structure[i].species.num_atoms + structure[j].species.num_atoms
+        if d < rc_mobile_A + radius_of[i] and total <= 1.0 + _OCCUPANCY_TOL:
+            excluded.add(i)
+    return excluded
+
+
 def framework_terms(structure: Structure, mobile_ion: str, mobile_charge: int) -> FrameworkTerms:
     """Collect the occupancy-weighted framework interactions of a mobile cation.
+
+    Cations that co-occupy a mobile-ion site (:func:`mobile_ion_site_co_occupants`) are left out; anions
+    always count.
 
     Args:
         structure: structure whose species all carry oxidation states (ordered or disordered).
@@ -103,17 +176,17 @@ def framework_terms(structure: Structure, mobile_ion: str, mobile_charge: int) -
     """
     n_mobile = _quantum_number(mobile_ion)
     rc_mobile = _covalent_radius_A(mobile_ion, mobile_charge)
+    co_occupied = mobile_ion_site_co_occupants(structure, mobile_ion, rc_mobile)
     anion_xyz, anion_par, cation_xyz, cation_par = [], [], [], []
-    for site in structure:
-        mobile_share = sum(occ for sp, occ in site.species.items() if sp.symbol == mobile_ion)
-        if mobile_share > 0 and mobile_share >= max(site.species.values()):
-            continue
+    for index, site in enumerate(structure):
         for specie, occupancy in site.species.items():
             if specie.symbol == mobile_ion or occupancy <= 0:
                 continue
             charge = specie.oxi_state if isinstance(specie, Species) else None
             if charge is None:
                 raise LandscapeError(f"{specie} has no oxidation state")
+            if charge > 0 and index in co_occupied:
+                continue  # a co-occupant of a mobile-ion site: never blocks the mobile ion
             if charge < 0:
                 key = (mobile_ion, mobile_charge, specie.symbol, round(charge))
                 if abs(charge - round(charge)) > 1e-6 or key not in SOFTBV_PAIRS:
