@@ -187,10 +187,15 @@ def run_screening(settings: RunSettings) -> RunSummary:
     """Screen every structure of ``settings.structures`` into ``settings.out`` (see the module docstring).
 
     Raises:
-        FileNotFoundError / ValueError: the structures dataset is missing, empty or has duplicate ids.
+        FileNotFoundError / ValueError: the structures dataset is missing, empty or has duplicate ids, or
+            the model is unknown.
         RunDirError: ``settings.out`` holds a run with different settings or input.
         pipelines.cluster.ClusterError: the cluster cannot run the work.
     """
+    from screening.models import available_models
+
+    if settings.model not in available_models():
+        raise ValueError(f"unknown model {settings.model!r}; available: {', '.join(available_models())}")
     start = time.perf_counter()
     run_dir = settings.out.resolve()
     results_dir = run_dir / RESULTS_DIR

@@ -23,7 +23,7 @@ from pipelines.partitions import (
     structure_ids,
     write_atomic,
 )
-from pipelines.run import compute_run_id
+from pipelines.run import compute_run_id, run_screening
 from pipelines.settings import RunSettings
 from screening.io import write_dataset
 from screening.schema import RESULTS_SCHEMA, Col
@@ -144,3 +144,10 @@ def test_estimated_costs_weigh_sampled_disorder(tmp_path):
     disordered = Structure(Lattice.cubic(4.0), [{"Li": 0.5}, "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     path = write_dataset([structure_to_row(disordered, "d", "test")], tmp_path / "d")
     assert estimated_costs(path, plan_partitions(["d"], 1), n_samples=8) == [16.0]
+
+
+def test_unknown_model_is_refused_before_any_work(tmp_path):
+    path = write_dataset(_rows(1), tmp_path / "structures")
+    with pytest.raises(ValueError, match="unknown model 'megnet'.*sevennet-0"):
+        run_screening(RunSettings(structures=path, out=tmp_path / "run", model="megnet"))
+    assert not (tmp_path / "run").exists()
