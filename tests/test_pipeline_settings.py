@@ -146,6 +146,7 @@ def test_estimated_costs_weigh_sampled_disorder(tmp_path):
     assert estimated_costs(path, plan_partitions(["d"], 1), n_samples=8) == [16.0]
 
 
+@pytest.mark.slow  # importing the model registry imports sevenn and chgnet
 def test_unknown_model_is_refused_before_any_work(tmp_path):
     path = write_dataset(_rows(1), tmp_path / "structures")
     with pytest.raises(ValueError, match="unknown model 'megnet'.*sevennet-0"):
