@@ -10,6 +10,11 @@ The site energy of a test cation A (charge ``q_A``) at point r is the softBV ene
   ``E = 14.40 eV A * q_A q_M / sqrt(n_A n_M) / R * erfc(R / (f (rc_A + rc_M)))``, ``f = 0.74``, with the
   softBV principal quantum numbers ``n`` and covalent radii ``rc``.
 
+Cross-check: on ordered structures the energies above the minimum equal those of ``bvlain`` 0.25.1 run with
+``use_softbv_covalent_radii=True`` to < 2 meV at the points the ion can reach (8 A cutoff here, 10 A there),
+and the percolation barriers agree within the grid resolution (``tests/test_transport_bvlain.py``).
+bvlain's default (ASE covalent radii instead of the softBV table) is not the published model.
+
 The framework is every species except the mobile element, each weighted by its occupancy (the mean-field
 landscape of the same occupancy vectors the featurisation uses; vacancies contribute nothing), with one
 exception that implements "the mobile ion's own sites are where it can go, whatever their occupancy":
