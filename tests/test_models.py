@@ -106,7 +106,7 @@ def test_load_model_is_cached_per_device(sevennet: EnergyModel) -> None:
 def test_energies_match_the_packages_own_ase_calculator(name: str) -> None:
     """Our graph construction and batching reproduce what the package itself computes."""
     model = load_model(name, device="cpu")
-    structures = _small_set()
+    structures = [_small_set()[i] for i in (0, 3, 4)]  # fcc, antifluorite, triclinic five-element cell
     ours = model.predict_energy_per_atom(structures)
     calculator = model.ase_calculator()
     for structure, energy in zip(structures, ours, strict=True):
