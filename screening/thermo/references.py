@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from monty.json import MontyDecoder
 from pymatgen.analysis import compatibility as _compatibility_package
 from pymatgen.analysis.phase_diagram import PhaseDiagram
-from pymatgen.core import Composition
+from pymatgen.core import Composition, Element
 from pymatgen.entries.compatibility import CompatibilityError
 from pymatgen.entries.computed_entries import ComputedEntry
 
@@ -53,6 +53,11 @@ _LOG = logging.getLogger(__name__)
 BUNDLED_NAME = "pymatgen-calc_compounds"
 
 ReferencesInput = pa.Table | pd.DataFrame | str | os.PathLike | None
+
+
+#: Anions of battery materials: every metal (or metalloid) forms binary compounds with each of them,
+#: which a complete hull must contain.
+ANION_FORMERS = frozenset({"N", "O", "S", "Se", "Te", "F", "Cl", "Br", "I"})
 
 
 def _symbols(composition: Composition) -> frozenset[str]:
@@ -148,6 +153,23 @@ class ReferenceSet:
     def elements(self) -> frozenset[str]:
         """Elements that have an elemental entry (a hull needs one for each of its elements)."""
         return frozenset(next(iter(key)) for key in self._by_system if len(key) == 1)
+
+    def missing_anion_binaries(self, composition: Composition) -> list[str]:
+        """Metal-anion binary systems of ``composition`` with no compound in this set, e.g. ``La-O``.
+
+        Such a hull is missing competing phases that certainly exist (every metal forms an oxide, a
+        sulfide, halides ...), so the hull distance computed on it is only a lower bound, too negative
+        by up to electronvolts. Other pairs (metal-metal, P-S, P-Cl) are not checked: many have no
+        compound, or none that competes. Missing ternary phases cannot be detected this way.
+        """
+        symbols = _symbols(Composition(composition))
+        metals = {s for s in symbols if Element(s).is_metal or Element(s).is_metalloid}
+        return [
+            chemical_system((metal, anion))
+            for anion in sorted(symbols & ANION_FORMERS)
+            for metal in sorted(metals)
+            if frozenset((metal, anion)) not in self._by_system
+        ]
 
     def missing_elements(self, composition: Composition) -> list[str]:
         """Elements of ``composition`` without an elemental reference entry, sorted."""

@@ -16,6 +16,9 @@ from screening.thermo.references import ReferenceSet
 #: Key of the ``-T * S_config`` term (eV/atom) in the dict :func:`stability` returns.
 CONFIG_ENTROPY_TERM = "config_entropy_term_eV"
 
+#: Key of the cation-anion systems the hull lacks compounds for (None when none is missing).
+HULL_MISSING_SYSTEMS = "hull_missing_systems"
+
 
 def _checked_composition(composition: Composition | str) -> Composition:
     try:
@@ -50,6 +53,11 @@ def stability(
 ) -> dict[str, Any]:
     """Formation energy and energy above the hull of a predicted energy per atom.
 
+    ``hull_missing_systems`` lists the cation-anion binary systems the reference set has no compound
+    for (``"La-O, O-Zr"``); where it is not None the hull lacks phases that certainly exist and
+    ``e_above_hull_eV`` is only a lower bound (see
+    :meth:`~screening.thermo.references.ReferenceSet.missing_anion_binaries`).
+
     The prediction is put on the MP2020-corrected scale of the references (unless the model's training
     energies already include the corrections: never corrected twice), then compared with the elemental
     references (formation energy) and with the lower convex hull of the reference entries of its chemical
@@ -77,7 +85,8 @@ def stability(
             by default both stay 0 K values.
 
     Returns:
-        ``{Col.E_FORM_PER_ATOM, Col.E_ABOVE_HULL, Col.E_ABOVE_HULL_STD, Col.HULL_REFERENCE}`` (eV/atom),
+        ``{Col.E_FORM_PER_ATOM, Col.E_ABOVE_HULL, Col.E_ABOVE_HULL_STD, Col.HULL_REFERENCE,
+        Col.HULL_MISSING_SYSTEMS}`` (energies in eV/atom),
         plus ``"config_entropy_term_eV"`` when ``temperature_K`` is given.
 
     Raises:
@@ -111,6 +120,7 @@ def stability(
         Col.E_ABOVE_HULL: float(energy - diagram.get_hull_energy_per_atom(composition)),
         Col.E_ABOVE_HULL_STD: std,
         Col.HULL_REFERENCE: reference_set.name,
+        HULL_MISSING_SYSTEMS: ", ".join(reference_set.missing_anion_binaries(composition)) or None,
     }
     if entropy_term is not None:
         result[CONFIG_ENTROPY_TERM] = entropy_term
