@@ -30,6 +30,7 @@ import sevenn._keys as KEY
 import sevenn.util
 import torch
 from pymatgen.core import Element, Structure
+from sevenn.atom_graph_data import AtomGraphData
 from torch import nn
 from torch_geometric.data import Batch
 
@@ -139,8 +140,6 @@ class SevenNetModel(EnergyModel):
         else:
             data[KEY.ATOMIC_NUMBERS] = torch.tensor(structure.atomic_numbers, dtype=torch.long)
         data[KEY.NODE_FEATURE] = data[KEY.ATOMIC_NUMBERS]
-        from sevenn.atom_graph_data import AtomGraphData
-
         return AtomGraphData(**data)
 
     @torch.no_grad()
