@@ -33,7 +33,10 @@ def test_local_cluster_one_thread_per_worker_and_torch_threads_to_match():
 
 @pytest.mark.timeout(120)
 def test_gpu_work_without_gpu_workers_fails_at_once():
-    with pytest.raises(ClusterError, match="GPU"), open_client(settings(cluster="local", workers=1, device="cuda")):
+    with (
+        pytest.raises(ClusterError, match="GPU"),
+        open_client(settings(cluster="local", workers=1, device="cuda")),
+    ):
         pass
 
 
