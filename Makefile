@@ -11,13 +11,13 @@ RUN_DIR ?= runs/demo
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,notebooks,diffusion]'
+	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/screening ingest --source bundled --out $(RUN_DIR)/structures
+	$(BIN)/screening demo --out $(RUN_DIR)
 
 test: $(STAMP)
 	$(BIN)/pytest

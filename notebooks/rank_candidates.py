@@ -58,6 +58,9 @@ print(
     f"run {manifest['run_id']}: model {manifest.get('model', {}).get('name')}, hull {manifest.get('hull_reference')}"
 )
 print(f"{len(results)} structures, outcomes {manifest.get('counts')}; {len(ranked)} ranked candidates")
+set_aside = ranking.get("set_aside_incomplete_hull", [])
+if set_aside:
+    print(f"set aside (hull lacks metal-anion phases, E_hull only a lower bound): {', '.join(set_aside)}")
 
 # %% [markdown]
 # ## Top candidates

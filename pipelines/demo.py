@@ -12,7 +12,7 @@ import pandas as pd
 from pipelines.rank import RANKED_NAME, rank_run
 from pipelines.run import RunSummary, run_screening
 from pipelines.settings import RunSettings
-from screening.ranking import format_top
+from screening.ranking import format_set_aside, format_top
 
 
 @dataclass
@@ -71,8 +71,10 @@ def run_demo(
     )
     summary = run_screening(settings)
     echo(summary.format())
-    ranked = rank_run(settings.out)
+    ranked, aside = rank_run(settings.out)
     echo(f"\ntop candidates ({len(ranked)} passed the filters):\n{format_top(ranked, top)}")
+    if not aside.empty:
+        echo(format_set_aside(aside))
 
     notebook = None
     if execute_notebook:

@@ -95,22 +95,29 @@ def rank(
     top: Annotated[int, typer.Option(help="Candidates to print.")] = 20,
     weights: Annotated[str | None, typer.Option(help="Score weights, e.g. sigma=1,stability=2.")] = None,
     mobile_ion: Annotated[str | None, typer.Option(help="Default: the run's mobile ion.")] = None,
+    allow_incomplete_hull: Annotated[
+        bool,
+        typer.Option(help="Also rank candidates whose hull lacks metal-anion phases (E_hull a lower bound)."),
+    ] = False,
 ) -> None:
     """Filter, score and rank a run's results; write ranked.parquet and print the top candidates."""
     from pipelines.rank import RANKED_NAME, rank_run
-    from screening.ranking import format_top
+    from screening.ranking import format_set_aside, format_top
 
     try:
-        ranked = rank_run(
+        ranked, aside = rank_run(
             run_dir,
             max_e_above_hull_eV=max_e_above_hull_eV,
             min_p_stable=min_p_stable,
             weights=weights,
             mobile_ion=mobile_ion,
+            allow_incomplete_hull=allow_incomplete_hull,
         )
     except (FileNotFoundError, ValueError) as exc:
         raise _fail(f"rank failed: {exc}") from exc
     typer.echo(format_top(ranked, top))
+    if not aside.empty:
+        typer.echo(format_set_aside(aside))
     typer.echo(f"{len(ranked)} candidates -> {run_dir / RANKED_NAME}")
 
 

@@ -9,6 +9,11 @@ material lies within ``t`` of the hull is::
 A candidate is kept when it contains the mobile ion, both stages succeeded, and ``p_stable >= p_min``
 (0.5 by default, which for any s is the same cut as ``E <= t``; higher values demand more confidence).
 
+Incomplete hulls. Where the stability stage reports ``hull_missing_systems`` (the reference set has no
+compound for a metal-anion pair of the candidate, e.g. no La or Zr oxide for a garnet), ``E`` is only a
+lower bound, often by electronvolts, and ``p_stable`` would be meaningless. Such candidates are set aside
+(see :func:`set_aside_for_incomplete_hull`) unless ``allow_incomplete_hull`` is given.
+
 Score. With weights ``w_sigma`` and ``w_stab`` (both 1 by default)::
 
     score = w_sigma * log10(sigma / (S/cm)) + w_stab * log10(p_stable)
@@ -123,6 +128,29 @@ def score(log10_sigma: np.ndarray, p_stable: np.ndarray, weights: RankWeights = 
         )
 
 
+def _usable(results: pd.DataFrame, mobile_ion: str) -> pd.Series:
+    """Rows that contain the mobile ion and have both a hull distance and a conductivity."""
+    has_ion = results[Col.ELEMENTS].map(lambda els: els is not None and mobile_ion in list(els))
+    return (
+        (results[Col.STATUS] == STATUS_OK)
+        & has_ion
+        & np.isfinite(results[Col.E_ABOVE_HULL].astype(float))
+        & np.isfinite(results[Col.LOG10_SIGMA].astype(float))
+    )
+
+
+def _hull_incomplete(results: pd.DataFrame) -> pd.Series:
+    if Col.HULL_MISSING_SYSTEMS not in results:
+        return pd.Series(False, index=results.index)
+    return results[Col.HULL_MISSING_SYSTEMS].notna()
+
+
+def set_aside_for_incomplete_hull(results: pd.DataFrame, *, mobile_ion: str) -> pd.DataFrame:
+    """The otherwise usable candidates whose hull lacks metal-anion phases (id, formula, missing systems)."""
+    rows = results.loc[_usable(results, mobile_ion) & _hull_incomplete(results)]
+    return rows[[Col.ID, Col.CHEMICAL_FORMULA_REDUCED, Col.HULL_MISSING_SYSTEMS]].reset_index(drop=True)
+
+
 def rank_candidates(
     results: pd.DataFrame,
     *,
@@ -130,6 +158,7 @@ def rank_candidates(
     max_e_above_hull_eV: float = 0.05,
     min_p_stable: float = 0.5,
     weights: RankWeights = RankWeights(),
+    allow_incomplete_hull: bool = False,
 ) -> pd.DataFrame:
     """Filter, score and rank a results table.
 
@@ -139,6 +168,8 @@ def rank_candidates(
         max_e_above_hull_eV: stability threshold, eV/atom.
         min_p_stable: least probability of lying within the threshold.
         weights: weights of the score.
+        allow_incomplete_hull: also rank candidates whose hull distance is only a lower bound
+            (``hull_missing_systems`` set); by default they are set aside.
 
     Returns:
         The kept candidates with ``p_stable``, ``score``, ``rank`` (1 = best) and ``pareto_front``, sorted by
@@ -148,13 +179,9 @@ def rank_candidates(
         raise ValueError(f"min_p_stable must be in (0, 1], got {min_p_stable}")
     if max_e_above_hull_eV < 0:
         raise ValueError(f"max_e_above_hull_eV must be >= 0, got {max_e_above_hull_eV}")
-    has_ion = results[Col.ELEMENTS].map(lambda els: els is not None and mobile_ion in list(els))
-    usable = (
-        (results[Col.STATUS] == STATUS_OK)
-        & has_ion
-        & np.isfinite(results[Col.E_ABOVE_HULL].astype(float))
-        & np.isfinite(results[Col.LOG10_SIGMA].astype(float))
-    )
+    usable = _usable(results, mobile_ion)
+    if not allow_incomplete_hull:
+        usable &= ~_hull_incomplete(results)
     frame = results.loc[usable].copy()
     frame[Col.P_STABLE] = probability_stable(
         frame[Col.E_ABOVE_HULL], frame[Col.E_ABOVE_HULL_STD], max_e_above_hull_eV
@@ -167,6 +194,22 @@ def rank_candidates(
     ).reset_index(drop=True)
     frame[Col.RANK] = np.arange(1, len(frame) + 1, dtype=np.int32)
     return frame[RANKED_SCHEMA.names]
+
+
+def format_set_aside(aside: pd.DataFrame, shown: int = 5) -> str:
+    """Why candidates were left out of the ranking for an incomplete hull ("" when none was)."""
+    if aside.empty:
+        return ""
+    examples = "; ".join(
+        f"{row[Col.ID]} (no {row[Col.HULL_MISSING_SYSTEMS]} compound)"
+        for _, row in aside.head(shown).iterrows()
+    )
+    more = f" and {len(aside) - shown} more" if len(aside) > shown else ""
+    return (
+        f"{len(aside)} candidate(s) set aside: the hull reference lacks metal-anion phases, so their energy "
+        f"above hull is only a lower bound: {examples}{more}. Ingest from Materials Project "
+        "(--source mp, which pulls complete reference hulls) or rank with --allow-incomplete-hull."
+    )
 
 
 def format_top(ranked: pd.DataFrame, top: int = 20) -> str:

@@ -70,6 +70,8 @@ class Col(StrEnum):
     E_ABOVE_HULL = "e_above_hull_eV"
     E_ABOVE_HULL_STD = "e_above_hull_std_eV"
     HULL_REFERENCE = "hull_reference"
+    HULL_MISSING_SYSTEMS = "hull_missing_systems"
+    CONFIG_ENTROPY_TERM = "config_entropy_term_eV"
     DISORDER_STRATEGY = "disorder_strategy"
     N_CONFIGURATIONS = "n_configurations"
     MOBILE_ION = "mobile_ion"
@@ -174,6 +176,7 @@ UNITS: dict[str, str] = {
     Col.E_FORM_PER_ATOM: "eV/atom",
     Col.E_ABOVE_HULL: "eV/atom",
     Col.E_ABOVE_HULL_STD: "eV/atom",
+    Col.CONFIG_ENTROPY_TERM: "eV/atom",
     Col.CARRIER_DENSITY: "cm^-3",
     Col.EA: "eV",
     Col.EA_STD: "eV",
@@ -227,6 +230,10 @@ RESULTS_SCHEMA = pa.schema(
         pa.field(Col.E_ABOVE_HULL, pa.float64()),
         pa.field(Col.E_ABOVE_HULL_STD, pa.float64()),
         pa.field(Col.HULL_REFERENCE, pa.string()),
+        # metal-anion systems the hull has no compound for: e_above_hull is then only a lower bound
+        pa.field(Col.HULL_MISSING_SYSTEMS, pa.string()),
+        # -T * S_config of the ideal site disorder at the run temperature (not included in e_above_hull)
+        pa.field(Col.CONFIG_ENTROPY_TERM, pa.float64()),
         pa.field(Col.DISORDER_STRATEGY, pa.string()),
         pa.field(Col.N_CONFIGURATIONS, pa.int32()),
         # transport

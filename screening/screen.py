@@ -135,9 +135,11 @@ def _predict(model: Any, structures: list, config: ScreenConfig) -> list:
         return predictions
 
 
-def _stability(out: dict[str, Any], structure: Any, prediction: Any, model: Any, references: Any) -> bool:
+def _stability(
+    out: dict[str, Any], structure: Any, prediction: Any, model: Any, references: Any, temperature_K: float
+) -> bool:
     """Fill the stability columns; False (and a failed row) if the stage failed."""
-    from screening.thermo import stability
+    from screening.thermo import site_occupancies_from_structure, stability
 
     if isinstance(prediction, BaseException):
         _fail(out, STAGE_STABILITY, prediction)
@@ -156,14 +158,21 @@ def _stability(out: dict[str, Any], structure: Any, prediction: Any, model: Any,
             references=references,
             energy_per_atom_std_eV=prediction.energy_per_atom_std_eV,
             energies_corrected=model.training_energies_corrected,
+            temperature_K=temperature_K,
+            site_occupancies=site_occupancies_from_structure(structure),
         )
     except Exception as exc:  # noqa: BLE001 - ThermoError and anything unforeseen become a failed row
         _fail(out, STAGE_STABILITY, exc)
         return False
-    out[Col.E_FORM_PER_ATOM] = result["e_form_per_atom_eV"]
-    out[Col.E_ABOVE_HULL] = result["e_above_hull_eV"]
-    out[Col.E_ABOVE_HULL_STD] = result["e_above_hull_std_eV"]
-    out[Col.HULL_REFERENCE] = result["hull_reference"]
+    for col in (
+        Col.E_FORM_PER_ATOM,
+        Col.E_ABOVE_HULL,
+        Col.E_ABOVE_HULL_STD,
+        Col.HULL_REFERENCE,
+        Col.HULL_MISSING_SYSTEMS,
+        Col.CONFIG_ENTROPY_TERM,
+    ):
+        out[col] = result[col]
     return True
 
 
@@ -226,7 +235,7 @@ def screen_partition(
 
     predictions = _predict(model, [structure for _, structure in parsed], config)
     for (i, structure), prediction in zip(parsed, predictions, strict=True):
-        if _stability(rows[i], structure, prediction, model, references):
+        if _stability(rows[i], structure, prediction, model, references, config.temperature_K):
             _transport(rows[i], structure, config)
 
     frame = pd.DataFrame.from_records(rows, columns=RESULTS_SCHEMA.names)

@@ -133,7 +133,7 @@ def test_rerun_skips_everything_and_another_config_is_refused(clean_run, structu
 
 def test_ranking_a_run(clean_run):
     settings, _ = clean_run
-    ranked = rank_run(settings.out, max_e_above_hull_eV=0.1)
+    ranked, _ = rank_run(settings.out, max_e_above_hull_eV=0.1)
     stored = read_ranked(settings.out)
     assert stored[Col.ID].tolist() == ranked[Col.ID].tolist()
     np.testing.assert_allclose(stored[Col.SCORE], ranked[Col.SCORE])
@@ -144,6 +144,7 @@ def test_ranking_a_run(clean_run):
         & results[Col.ELEMENTS].map(lambda els: els is not None and "Li" in list(els))
         & (results[Col.E_ABOVE_HULL] <= 0.1)  # ordered inputs have zero spread: p_stable is a step
         & np.isfinite(results[Col.LOG10_SIGMA])
+        & results[Col.HULL_MISSING_SYSTEMS].isna()  # a lower-bound hull distance is set aside
     ]
     assert set(ranked[Col.ID]) <= set(expected[Col.ID]) and len(ranked) >= 1
     assert ranked[Col.PARETO_FRONT].any() and ranked[Col.RANK].tolist() == list(range(1, len(ranked) + 1))

@@ -18,6 +18,7 @@ from screening.ranking import (
     probability_stable,
     rank_candidates,
     score,
+    set_aside_for_incomplete_hull,
 )
 from screening.schema import RANKED_SCHEMA, RESULTS_SCHEMA, Col
 
@@ -142,6 +143,22 @@ def test_rank_candidates_filters_scores_and_orders():
     heavy = rank_candidates(frame, mobile_ion="Li", weights=RankWeights(sigma=1, stability=10))
     assert heavy[Col.ID].tolist()[0] == "a"
     assert "b" in format_top(ranked)
+
+
+def test_candidates_on_an_incomplete_hull_are_set_aside_unless_allowed():
+    frame = results_frame(
+        [
+            candidate("complete", 0.00, 0.01, -3.0),
+            {**candidate("garnet", -2.0, 0.01, -2.0), Col.HULL_MISSING_SYSTEMS: "La-O, O-Zr"},
+        ]
+    )
+    ranked = rank_candidates(frame, mobile_ion="Li")
+    assert ranked[Col.ID].tolist() == ["complete"]
+    aside = set_aside_for_incomplete_hull(frame, mobile_ion="Li")
+    assert aside[Col.ID].tolist() == ["garnet"]
+    assert aside[Col.HULL_MISSING_SYSTEMS].tolist() == ["La-O, O-Zr"]
+    allowed = rank_candidates(frame, mobile_ion="Li", allow_incomplete_hull=True)
+    assert allowed[Col.ID].tolist() == ["garnet", "complete"]
 
 
 def test_rank_candidates_empty_and_bad_arguments():

@@ -14,10 +14,7 @@ from screening.thermo.errors import ThermoError
 from screening.thermo.references import ReferenceSet
 
 #: Key of the ``-T * S_config`` term (eV/atom) in the dict :func:`stability` returns.
-CONFIG_ENTROPY_TERM = "config_entropy_term_eV"
-
-#: Key of the cation-anion systems the hull lacks compounds for (None when none is missing).
-HULL_MISSING_SYSTEMS = "hull_missing_systems"
+CONFIG_ENTROPY_TERM = Col.CONFIG_ENTROPY_TERM
 
 
 def _checked_composition(composition: Composition | str) -> Composition:
@@ -120,7 +117,7 @@ def stability(
         Col.E_ABOVE_HULL: float(energy - diagram.get_hull_energy_per_atom(composition)),
         Col.E_ABOVE_HULL_STD: std,
         Col.HULL_REFERENCE: reference_set.name,
-        HULL_MISSING_SYSTEMS: ", ".join(reference_set.missing_anion_binaries(composition)) or None,
+        Col.HULL_MISSING_SYSTEMS: ", ".join(reference_set.missing_anion_binaries(composition)) or None,
     }
     if entropy_term is not None:
         result[CONFIG_ENTROPY_TERM] = entropy_term
