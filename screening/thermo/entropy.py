@@ -102,4 +102,5 @@ def config_entropy_term_eV(
     """The free-energy term ``-T * S_config`` per atom (eV/atom) at ``temperature_K``."""
     if not math.isfinite(temperature_K) or temperature_K < 0:
         raise ThermoError(f"temperature must be finite and >= 0 K, got {temperature_K}")
-    return -temperature_K * K_B_EV_PER_K * configurational_entropy_per_atom_kB(site_occupancies, composition)
+    entropy_kB = configurational_entropy_per_atom_kB(site_occupancies, composition)
+    return 0.0 - temperature_K * K_B_EV_PER_K * entropy_kB  # 0.0 - x: an ordered site gives 0.0, not -0.0
