@@ -9,6 +9,7 @@ works on one pandas DataFrame and is what the pipeline's workers call partition 
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -18,6 +19,8 @@ import pandas as pd
 
 from screening.schema import RESULTS_SCHEMA, STATUS_FAILED, STATUS_NOT_APPLICABLE, STATUS_OK, Col
 from screening.structures import row_to_structure
+
+_LOG = logging.getLogger(__name__)
 
 #: Stage names written to the ``stage`` column of a failed row.
 STAGE_INPUT = "input"
@@ -176,6 +179,22 @@ def _stability(
     return True
 
 
+def _completed_references(references: Any, structures: list, model: Any) -> Any:
+    """``references`` completed with model-computed binaries for the metal-anion systems of
+    ``structures`` it lacks (``screening.thermo.completion``); unchanged if that fails (the rows then
+    keep reporting ``hull_missing_systems``)."""
+    from screening.thermo import ReferenceSet, ThermoError
+    from screening.thermo.completion import complete_references
+
+    if not isinstance(references, ReferenceSet) or not structures:
+        return references
+    try:
+        return complete_references(references, [s.composition for s in structures], model)
+    except ThermoError as exc:
+        _LOG.warning("hull completion failed, hull left as it is: %s", exc)
+        return references
+
+
 def _transport(out: dict[str, Any], structure: Any, config: ScreenConfig) -> None:
     """Fill the transport columns (status ``not applicable`` when the mobile ion is absent)."""
     from screening.transport import compute_transport
@@ -215,7 +234,9 @@ def screen_partition(
         structures: rows of the structures table (``screening.io.read_structures`` or a slice of it).
         config: the science settings of the run.
         model: an ``EnergyModel`` from ``screening.models.load_model`` (loaded once, reused).
-        references: a ``ReferenceSet`` from ``screening.thermo.load_reference_entries`` (the hull).
+        references: a ``ReferenceSet`` from ``screening.thermo.load_reference_entries`` (the hull);
+            metal-anion binaries it lacks for the partition's compositions are added, computed with
+            ``model`` (``screening.thermo.completion``; cached, so done once per process).
 
     Returns:
         One results row per input row, in input order, with the columns of ``RESULTS_SCHEMA``
@@ -233,6 +254,7 @@ def screen_partition(
         except Exception as exc:  # noqa: BLE001 - malformed row becomes a failed row
             _fail(out, STAGE_STRUCTURE, exc)
 
+    references = _completed_references(references, [structure for _, structure in parsed], model)
     predictions = _predict(model, [structure for _, structure in parsed], config)
     for (i, structure), prediction in zip(parsed, predictions, strict=True):
         if _stability(rows[i], structure, prediction, model, references, config.temperature_K):
