@@ -121,6 +121,15 @@ def _count_results(run_dir: Path) -> dict[str, int]:
     return {str(k): int(v) for k, v in keys.value_counts().sort_index().items()}
 
 
+def _hull_references(run_dir: Path) -> list[str]:
+    """The distinct hull reference sets the rows were placed on (completion can differ per system)."""
+    try:
+        frame = read_results(run_dir, columns=[Col.HULL_REFERENCE])
+    except FileNotFoundError:
+        return []
+    return sorted(frame[Col.HULL_REFERENCE].dropna().unique().tolist())
+
+
 def _loads_by_worker(reports: list[PartitionReport]) -> dict[str, int]:
     loads: dict[str, int] = {}
     for report in reports:
@@ -258,7 +267,7 @@ def run_screening(settings: RunSettings) -> RunSummary:
         )
         if reports:
             manifest["model"] = reports[0].model
-            manifest["hull_reference"] = reports[0].hull_reference
+        manifest["hull_reference"] = _hull_references(run_dir)
         manifest["counts"] = counts
         manifest["complete"] = not errors and sum(counts.values()) == len(ids)
         write_manifest(run_dir, manifest)

@@ -71,7 +71,6 @@ class PartitionReport:
     seconds: float
     worker: str
     model: dict[str, Any] = field(default_factory=dict)
-    hull_reference: str | None = None
     model_loads: int = 0
     peak_rss_MB: float = 0.0
 
@@ -114,7 +113,6 @@ def run_partition(
             "weights_sha256": model.weights_sha256,
             "training_energies_corrected": model.training_energies_corrected,
         },
-        hull_reference=getattr(reference_set, "name", None),
         model_loads=_LOADS["model"],
         peak_rss_MB=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
     )

@@ -112,7 +112,7 @@ def test_manifest_records_config_versions_model_and_one_load_per_worker(clean_ru
     assert manifest["config"]["partition_size"] == 2 and manifest["config"]["model"] == "sevennet-0"
     assert manifest["versions"]["torch"].startswith("2.13")
     assert manifest["model"]["name"] == "sevennet-0" and len(manifest["model"]["weights_sha256"]) == 64
-    assert manifest["hull_reference"] == "pymatgen-calc_compounds"
+    assert manifest["hull_reference"] == ["pymatgen-calc_compounds"]
     assert manifest["counts"] == summary.counts
     (attempt,) = manifest["attempts"]
     assert attempt["cluster"] == {"kind": "local", "n_workers": 2, "device": "cpu"}
