@@ -87,13 +87,15 @@ top.style.format(precision=3) if len(top) else top
 # %% [markdown]
 # ## Stability against conductivity
 # Every structure that contains the mobile ion and went through both stages; ranked candidates in colour,
-# the Pareto front of (energy above hull, -log10 sigma) as a line.
+# the Pareto front of (energy above hull, -log10 sigma) as a line. Structures whose hull lacks metal-anion
+# phases (`hull_missing_systems`) are left out: their hull distance is only a lower bound.
 
 # %%
 usable = results[
     (results[Col.STATUS] == "ok")
     & results[Col.ELEMENTS].map(lambda els: mobile_ion in list(els) if els is not None else False)
 ].dropna(subset=[Col.E_ABOVE_HULL, Col.LOG10_SIGMA])
+usable = usable[usable[Col.HULL_MISSING_SYSTEMS].isna()]
 front = ranked[ranked[Col.PARETO_FRONT]].sort_values(Col.E_ABOVE_HULL)
 
 fig, ax = plt.subplots(figsize=(7, 5))
