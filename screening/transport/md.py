@@ -9,8 +9,9 @@ squared displacement via ``pymatgen-analysis-diffusion``'s ``DiffusionAnalyzer``
 three or more temperatures) and D extrapolated to the target temperature.
 
 Production lengths are parameters: the defaults (20 ps per temperature) suit a GPU; tests run a few
-hundred steps on a tiny cell. The potential is SevenNet-0, whose weights ship inside the ``sevenn`` wheel,
-behind :func:`md_calculator` so the project's model registry can replace it.
+hundred steps on a tiny cell. The potential comes from the project's model registry
+(:func:`screening.models.load_model`; SevenNet-0 by default, weights inside the ``sevenn`` wheel), so a
+worker that already loaded the model for the stability stage reuses it.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from pymatgen.core import Structure
 
 from screening.transport.conductivity import BOLTZMANN_eV_PER_K
 
-#: Default potential: SevenNet-0 (11 Jul 2024), shipped with ``sevenn``.
-DEFAULT_MD_MODEL = "7net-0"
+#: Default potential: the registry's SevenNet-0, shipped with ``sevenn``.
+DEFAULT_MD_MODEL = "sevennet-0"
 
 
 class MDError(RuntimeError):
@@ -56,16 +57,16 @@ class MDResult:
 
 
 @functools.cache
-def md_calculator(model_name: str = DEFAULT_MD_MODEL, device: str = "cpu") -> Any:
-    """ASE calculator of a pretrained potential (cached per model and device).
+def md_calculator(model_name: str = DEFAULT_MD_MODEL, device: str | None = "cpu") -> Any:
+    """ASE calculator of a registered pretrained potential (the model itself is cached per process).
 
     Args:
-        model_name: a SevenNet pretrained model name (``7net-0``, ``7net-l3i5``); weights ship in the wheel.
-        device: torch device (``cpu``, ``cuda``).
+        model_name: a name from :func:`screening.models.available_models` (``sevennet-0``, ...).
+        device: torch device (``cpu``, ``cuda``; None: CUDA when available).
     """
-    from sevenn.calculator import SevenNetCalculator
+    from screening.models import load_model
 
-    return SevenNetCalculator(model_name, device=device)
+    return load_model(model_name, device=device).ase_calculator()
 
 
 def supercell_multiples(structure: Structure, min_length_A: float) -> tuple[int, int, int]:
@@ -143,7 +144,7 @@ def md_transport(
     step_skip: int = 10,
     supercell_min_length_A: float = 10.0,
     model_name: str = DEFAULT_MD_MODEL,
-    device: str = "cpu",
+    device: str | None = "cpu",
     calculator: Any = None,
     seed: int = 0,
 ) -> MDResult:
