@@ -15,11 +15,12 @@ from typing import Any
 from distributed import Client, WorkerPlugin
 
 from pipelines.settings import RunSettings
+from screening.errors import ScreeningError
 
 GPU_RESOURCE = "GPU"
 
 
-class ClusterError(RuntimeError):
+class ClusterError(ScreeningError, RuntimeError):
     """The cluster cannot run the work (no workers, no worker with the needed resource, missing extra)."""
 
 

@@ -35,10 +35,11 @@ from pipelines.partitions import (
 )
 from pipelines.settings import RunSettings
 from pipelines.worker import PartitionReport, run_partition
+from screening.errors import ScreeningError
 from screening.schema import Col
 
 
-class RunDirError(RuntimeError):
+class RunDirError(ScreeningError, RuntimeError):
     """The run directory holds a different run."""
 
 

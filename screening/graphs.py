@@ -21,6 +21,7 @@ from pymatgen.core import Structure
 from pymatgen.optimization.neighbors import find_points_in_spheres
 from torch_geometric.data import Batch, Data
 
+from screening.errors import ScreeningError
 from screening.occupancy import occupancy_tensor
 
 #: Default neighbour cutoff in angstrom.
@@ -30,7 +31,7 @@ DEFAULT_CUTOFF_A = 5.0
 _COINCIDENT_A = 1e-6
 
 
-class IsolatedAtomError(ValueError):
+class IsolatedAtomError(ScreeningError, ValueError):
     """A site has no neighbour within the cutoff, so a graph model cannot see it."""
 
     def __init__(self, site_index: int, species: str, cutoff_A: float) -> None:

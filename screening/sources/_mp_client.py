@@ -20,13 +20,15 @@ from typing import Any, TypeVar
 
 import requests
 
+from screening.errors import ScreeningError
+
 HEARTBEAT_ROUTE = "/heartbeat"
 DEFAULT_ENDPOINT = "https://api.materialsproject.org/"
 
 _T = TypeVar("_T")
 
 
-class MPSourceError(RuntimeError):
+class MPSourceError(ScreeningError, RuntimeError):
     """A Materials Project request that failed for good (after retries, or at once when not transient)."""
 
 

@@ -20,6 +20,7 @@ from pymatgen.core import Structure
 from pymatgen.io.cif import CifParser
 from pymatgen.io.vasp import Poscar
 
+from screening.errors import ScreeningError
 from screening.sources.validation import validate_structure
 from screening.structures import OCCUPANCY_TOLERANCE, failed_row, structure_to_row
 
@@ -32,7 +33,7 @@ _POSCAR_SUFFIXES = {".vasp", ".poscar"}
 _POSCAR_NAMES = re.compile(r"^(POSCAR|CONTCAR)", re.IGNORECASE)
 
 
-class StructureFileError(ValueError):
+class StructureFileError(ScreeningError, ValueError):
     """A structure file that cannot be turned into a valid structure."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from screening.errors import ScreeningError
 
-class ThermoError(ValueError):
+
+class ThermoError(ScreeningError, ValueError):
     """A composition, energy or reference set that cannot give a formation energy or hull distance.
 
     The message says what is wrong (e.g. which elements the reference set lacks); the pipeline turns it

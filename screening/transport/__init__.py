@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from pymatgen.core import Species, Structure
 
+from screening.errors import ScreeningError
 from screening.schema import STATUS_NOT_APPLICABLE, STATUS_OK, Col
 from screening.transport.bvse import NoPercolationError, bvse_barriers
 from screening.transport.conductivity import (
@@ -76,7 +77,7 @@ TRANSPORT_COLUMNS: tuple[Col, ...] = (
 )
 
 
-class TransportError(ValueError):
+class TransportError(ScreeningError, ValueError):
     """Transport could not be computed for a structure; the message is the reason for the failed row."""
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from pymatgen.core import Structure
 from pymatgen.optimization.neighbors import find_points_in_spheres
 
+from screening.errors import ScreeningError
 from screening.transport.landscape import DEFAULT_CUTOFF_A, DEFAULT_GRID_SPACING_A, bvse_landscape
 from screening.transport.percolation import percolation_barriers, periodic_connectivity
 
@@ -33,7 +34,7 @@ DIMENSIONALITY_TIE_eV = 1e-3
 DEFAULT_MAX_BARRIER_eV = 5.0
 
 
-class NoPercolationError(ValueError):
+class NoPercolationError(ScreeningError, ValueError):
     """The mobile ion has no percolating path below the barrier cap."""
 
 

@@ -54,6 +54,7 @@ from pymatgen.core import PeriodicSite, Species, Structure
 from pymatgen.optimization.neighbors import find_points_in_spheres
 from scipy.special import erfc
 
+from screening.errors import ScreeningError
 from screening.transport.bv_params import COVALENT_RADIUS_A, PRINCIPAL_QUANTUM_NUMBER, SOFTBV_PAIRS
 
 #: e^2 / (4 pi eps0) in eV * angstrom.
@@ -79,7 +80,7 @@ _OCCUPANCY_TOL = 1e-3
 _PAIRS_PER_CHUNK = 4_000_000
 
 
-class LandscapeError(ValueError):
+class LandscapeError(ScreeningError, ValueError):
     """The landscape cannot be computed (missing parameters, no framework)."""
 
 

@@ -25,13 +25,14 @@ from typing import Any
 import numpy as np
 from pymatgen.core import Structure
 
+from screening.errors import ScreeningError
 from screening.transport.conductivity import BOLTZMANN_eV_PER_K
 
 #: Default potential: the registry's SevenNet-0, shipped with ``sevenn``.
 DEFAULT_MD_MODEL = "sevennet-0"
 
 
-class MDError(RuntimeError):
+class MDError(ScreeningError, RuntimeError):
     """The MD method could not produce a diffusivity or a barrier."""
 
 

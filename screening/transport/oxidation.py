@@ -28,6 +28,8 @@ from monty.serialization import loadfn
 from pymatgen.analysis.bond_valence import BVAnalyzer
 from pymatgen.core import Composition, Element, Species, Structure
 
+from screening.errors import ScreeningError
+
 #: Largest net charge left after the guess, as a fraction of the total cation charge (published CIFs of
 #: disordered phases round occupancies, so exact neutrality is too strict).
 CHARGE_BALANCE_TOLERANCE = 0.01
@@ -36,7 +38,7 @@ CHARGE_BALANCE_TOLERANCE = 0.01
 MAX_COMBINATIONS = 200_000
 
 
-class OxidationStateError(ValueError):
+class OxidationStateError(ScreeningError, ValueError):
     """No oxidation states could be assigned to a structure."""
 
 
