@@ -8,9 +8,13 @@ It answers the routes the client uses, the way the MP API does:
   a query parameter it does not know is answered 400, as a strict server would, so a test notices when
   the client sends something unexpected.
 
-Switches for failure tests: ``heartbeat_status`` (answer ``/heartbeat`` with it), ``fail_first`` (the first n data requests get ``fail_status``, 429 by
-default), ``always_status`` (every data request gets that status), ``delay_s`` (data requests answer
-late, for time-outs). Every request is recorded (path, query parameters, API key header).
+Switches for failure tests: ``heartbeat_status`` (answer ``/heartbeat`` with it), ``fail_first`` (the
+first n data requests get ``fail_status``, 429 by default), ``always_status`` (every data request gets that
+status), ``retry_after_s`` (sent as ``Retry-After`` with those failures), ``delay_s`` and
+``heartbeat_delay_s`` (answer late, for time-outs; a server that hangs is a large delay, cut short when
+the server stops, so a test never waits for it), ``raw_replies`` (path -> body bytes answered with 200 as
+is, for malformed replies), ``echo_key_in_errors`` (a careless server that repeats the key it got in its
+401 message). Every request is recorded (path, query parameters, API key header).
 """
 
 from __future__ import annotations
@@ -68,7 +72,11 @@ class FakeMPState:
     fail_status: int = 429
     always_status: int | None = None
     heartbeat_status: int = 200
+    retry_after_s: int | None = None
     delay_s: float = 0.0
+    heartbeat_delay_s: float = 0.0
+    raw_replies: dict[str, bytes] = field(default_factory=dict)
+    echo_key_in_errors: bool = False
     requests: list[RecordedRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -119,16 +127,26 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence the access log
         pass
 
-    def _send(self, status: int, payload: dict[str, Any]) -> None:
-        body = json.dumps(payload).encode()
+    def _send(
+        self, status: int, payload: dict[str, Any] | bytes, headers: dict[str, str] | None = None
+    ) -> None:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        html = body.lstrip().startswith(b"<")
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "text/html" if html else "application/json")
             self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (time-out tests)
+
+    def _wait(self, delay_s: float) -> None:
+        """Answer late; a server that stops answers its waiting requests at once (nobody reads them)."""
+        if delay_s:
+            self.server.stopping.wait(delay_s)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         state = self.server.state
@@ -136,6 +154,13 @@ class _Handler(BaseHTTPRequestHandler):
         params = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         with state.lock:
             state.requests.append(RecordedRequest(url.path, params, self.headers.get("x-api-key")))
+        if url.path == "/heartbeat":
+            self._wait(state.heartbeat_delay_s)
+        if url.path in state.raw_replies:
+            if url.path != "/heartbeat":
+                self._wait(state.delay_s)
+            self._send(200, state.raw_replies[url.path])
+            return
         if url.path == "/heartbeat" and state.heartbeat_status != 200:
             self._send(state.heartbeat_status, {"detail": f"simulated {state.heartbeat_status}"})
             return
@@ -148,16 +173,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"detail": "Not Found"})
             return
         if self.headers.get("x-api-key") != state.api_key:
-            self._send(401, {"detail": "Invalid API key"})
+            echo = f": {self.headers.get('x-api-key')}" if state.echo_key_in_errors else ""
+            self._send(401, {"detail": f"Invalid API key{echo}"})
             return
         with state.lock:
             failing = state.fail_first > 0
             state.fail_first -= int(failing)
-        if state.delay_s:
-            threading.Event().wait(state.delay_s)
+        self._wait(state.delay_s)
         if failing or state.always_status is not None:
             status = state.fail_status if failing else state.always_status
-            self._send(status, {"detail": f"simulated {status}"})
+            headers = {"Retry-After": str(state.retry_after_s)} if state.retry_after_s is not None else None
+            self._send(status, {"detail": f"simulated {status}"}, headers)
             return
         self._answer(url.path, params)
 
@@ -190,6 +216,7 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, state: FakeMPState) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.state = state
+        self.stopping = threading.Event()
 
 
 class FakeMPServer:
@@ -213,6 +240,7 @@ class FakeMPServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._server.stopping.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)

@@ -10,9 +10,13 @@ one malformed document becomes one failed row instead of failing the validation 
   ``MP_API_ENDPOINT``, else the public API.
 * A query always carries at least one filter: mp-api sends an unfiltered search to a bulk S3/Delta
   download instead of the REST API (:meth:`MPQuery.filters` refuses an empty query).
-* Retries (see :mod:`screening.sources._mp_client`): 429, 5xx, time-outs and dropped connections are
-  retried with exponential back-off on top of mp-api's own few retries; anything else fails at once. A
-  final failure raises :class:`MPSourceError` naming the route, the HTTP status and the attempts.
+* Time-outs and retries are :class:`MPClientOptions` (connect 10 s, read 60 s, 3 retries, back-off 1 s
+  doubling up to 30 s; see :mod:`screening.sources._mp_client`, which replaces mp-api's own retries):
+  429, 5xx, time-outs and dropped connections are retried, with a warning on the ``screening.sources.mp``
+  logger before each wait; anything else fails at once. A reply that is not the API's JSON (HTML,
+  truncated, ``{"data": "oops"}``) is not retried. A final failure raises one line of
+  :class:`MPSourceError` naming the route's URL, the attempts, the HTTP status, the reason and what to
+  do; it never contains the API key.
 * :func:`iter_mp_rows` fetches every page before it yields the first row, so a query that fails raises
   :class:`MPSourceError` without having yielded anything.
 * The labels (``_mp_energy_above_hull``, ``_mp_formation_energy_per_atom``, ``_mp_energy_per_atom``...)
@@ -36,13 +40,21 @@ import pyarrow as pa
 from pymatgen.core import Element, Structure
 
 from screening.schema import REFERENCES_SCHEMA, Col, with_metadata
-from screening.sources._mp_client import MPSourceError, credentials, open_rester, with_retries
+from screening.sources._mp_client import (
+    MPClientOptions,
+    MPSourceError,
+    credentials,
+    open_rester,
+    route_url,
+    with_retries,
+)
 from screening.structures import failed_row, structure_to_row
 
 if TYPE_CHECKING:
     from pymatgen.entries.computed_entries import ComputedStructureEntry
 
 __all__ = [
+    "MPClientOptions",
     "MPQuery",
     "MPSourceError",
     "doc_to_row",
@@ -57,9 +69,6 @@ SOURCE = "mp"
 #: MP's thermo type of the reference entries: GGA and GGA+U mixed with the MP2020 corrections.
 REFERENCE_THERMO_TYPE = "GGA_GGA+U"
 
-DEFAULT_MAX_RETRIES = 4
-DEFAULT_TIMEOUT_S = 30.0
-DEFAULT_BACKOFF_BASE_S = 1.0
 #: Documents per request. The MP API serves at most 1000, and mp-api pages by ``_skip += _limit``, so a
 #: larger page would silently skip documents: page sizes are clamped to this.
 DEFAULT_PAGE_SIZE = 1000
@@ -215,9 +224,7 @@ def iter_mp_rows(
     *,
     api_key: str | None = None,
     endpoint: str | None = None,
-    max_retries: int = DEFAULT_MAX_RETRIES,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    backoff_base_s: float = DEFAULT_BACKOFF_BASE_S,
+    client_options: MPClientOptions | None = None,
     page_size: int = DEFAULT_PAGE_SIZE,
 ) -> Iterator[dict[str, Any]]:
     """Rows of the structures table for the materials matching ``query``.
@@ -230,9 +237,7 @@ def iter_mp_rows(
         query: the search; it must have at least one filter.
         api_key: MP API key (default ``MP_API_KEY``).
         endpoint: API root URL (default ``MP_API_ENDPOINT``, else the public API).
-        max_retries: retries after the first attempt, for 429, 5xx, time-outs and dropped connections.
-        timeout_s: time-out of each HTTP request, in seconds.
-        backoff_base_s: the n-th retry waits ``backoff_base_s * 2**(n-1)`` seconds.
+        client_options: time-outs and retries (default ``MPClientOptions()``).
         page_size: documents per request (at most 1000).
 
     Yields:
@@ -241,7 +246,7 @@ def iter_mp_rows(
 
     Raises:
         ValueError: the query has no filter or a malformed one.
-        MPSourceError: no API key, or the search failed for good.
+        MPSourceError: no API key, or the search failed for good (including a malformed reply).
     """
     from mp_api.client.routes.materials.summary import SummaryRester
 
@@ -250,14 +255,15 @@ def iter_mp_rows(
     page_size = min(int(page_size), DEFAULT_PAGE_SIZE)
     chunk_size = max(1, min(page_size, query.limit or page_size))
     num_chunks = math.ceil(query.limit / chunk_size) if query.limit else None
-    options = {"max_retries": max_retries, "backoff_base_s": backoff_base_s}
-    with open_rester(SummaryRester, key, url, timeout_s=timeout_s, **options) as rester:
+    options = client_options or MPClientOptions()
+    with open_rester(SummaryRester, key, url, options=options) as rester:
         docs = with_retries(
             lambda: rester.search(
                 **filters, fields=SUMMARY_FIELDS, chunk_size=chunk_size, num_chunks=num_chunks
             ),
-            route=SUMMARY_ROUTE,
-            **options,
+            url=route_url(url, SUMMARY_ROUTE),
+            options=options,
+            secret=key,
         )
     seen: set[str] = set()
     for position, doc in enumerate(docs[: query.limit] if query.limit else docs):
@@ -311,7 +317,13 @@ def _entries_of(docs: Iterable[dict[str, Any]]) -> list[ComputedStructureEntry]:
     missing one of its phases would silently misplace every structure of that chemical system."""
     entries = []
     for doc in docs:
-        for run_type, entry_dict in (doc.get("entries") or {}).items():
+        if not isinstance(doc.get("entries"), dict):
+            raise MPSourceError(
+                f"malformed reply from {THERMO_ROUTE}: the thermo document of {doc.get('material_id')} has "
+                f"{'no entries' if doc.get('entries') is None else 'entries that are not an object'}; "
+                "check that MP_API_ENDPOINT is the Materials Project API, else try again later"
+            )
+        for run_type, entry_dict in doc["entries"].items():
             try:
                 entries.append(_entry_from_dict(entry_dict))
             except Exception as exc:  # pymatgen/monty raise many kinds on malformed dicts
@@ -327,9 +339,7 @@ def fetch_reference_entries(
     *,
     api_key: str | None = None,
     endpoint: str | None = None,
-    max_retries: int = DEFAULT_MAX_RETRIES,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    backoff_base_s: float = DEFAULT_BACKOFF_BASE_S,
+    client_options: MPClientOptions | None = None,
     page_size: int = DEFAULT_PAGE_SIZE,
 ) -> list[ComputedStructureEntry]:
     """MP's GGA/GGA+U (MP2020-corrected) entries of every sub-system of the given chemical systems.
@@ -340,7 +350,7 @@ def fetch_reference_entries(
 
     Args:
         chemical_systems: systems such as ``"Co-Li-O"`` (any order of elements, duplicates allowed).
-        api_key, endpoint, max_retries, timeout_s, backoff_base_s, page_size: as in :func:`iter_mp_rows`.
+        api_key, endpoint, client_options, page_size: as in :func:`iter_mp_rows`.
 
     Returns:
         The entries, each once, sorted by ``entry_id``; energies in eV per the entry's composition.
@@ -355,9 +365,9 @@ def fetch_reference_entries(
     if not systems:
         return []
     key, url = credentials(api_key, endpoint)
-    options = {"max_retries": max_retries, "backoff_base_s": backoff_base_s}
+    options = client_options or MPClientOptions()
     entries: dict[str, ComputedStructureEntry] = {}
-    with open_rester(ThermoRester, key, url, timeout_s=timeout_s, **options) as rester:
+    with open_rester(ThermoRester, key, url, options=options) as rester:
         for start in range(0, len(systems), CHEMSYS_PER_REQUEST):
             batch = systems[start : start + CHEMSYS_PER_REQUEST]
             docs = with_retries(
@@ -367,8 +377,9 @@ def fetch_reference_entries(
                     fields=["material_id", "thermo_type", "entries"],
                     chunk_size=max(1, min(int(page_size), DEFAULT_PAGE_SIZE)),
                 ),
-                route=THERMO_ROUTE,
-                **options,
+                url=route_url(url, THERMO_ROUTE),
+                options=options,
+                secret=key,
             )
             for entry in _entries_of(docs):
                 entries[entry.entry_id or f"{entry.composition.reduced_formula}-{len(entries)}"] = entry
