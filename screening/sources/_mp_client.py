@@ -116,8 +116,7 @@ def _one_line(text: str, limit: int = 200) -> str:
 
 def _describe_body(response: requests.Response) -> str:
     content_type = response.headers.get("Content-Type", "")
-    head = response.content[:200].lstrip().lower()
-    if "html" in content_type or head.startswith((b"<!doctype", b"<html", b"<")):
+    if "html" in content_type or response.content.lstrip()[:1] == b"<":
         return "an HTML page instead of JSON"
     if not response.content.strip():
         return "an empty body"
@@ -202,6 +201,7 @@ class _Failure:
     status: int | None
     reason: str
     transient: bool
+    hint: str = ""
     retry_after_s: float | None = None
 
 
@@ -222,49 +222,67 @@ def _retry_after_s(response: requests.Response) -> float | None:
     return value if math.isfinite(value) and value >= 0 else None
 
 
-def _status_reason(status: int, detail: str) -> str:
+def _connection_detail(error: requests.ConnectionError) -> str:
+    """``[Errno 111] Connection refused`` rather than urllib3's ``Max retries exceeded with url: ...`` (we make
+    no urllib3 retries)."""
+    text = str(error)
+    match = re.search(r"\[Errno -?\d+\][^'\")]*", text)
+    return _one_line(match.group(0) if match else text, 160)
+
+
+def _error_detail(response: requests.Response) -> str:
+    """The ``detail`` of an error reply (the API's shape), else its text, on one line."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if isinstance(detail, str) and detail.strip():
+        return _one_line(detail, 120)
+    if response.content.lstrip()[:1] == b"<":
+        return "an HTML error page"
+    return _one_line(response.text, 120) or f"HTTP {response.status_code}"
+
+
+def _http_failure(status: int, detail: str, retry_after_s: float | None = None) -> _Failure:
     if status == 429:
-        return "rate-limited by the server; wait a few minutes before trying again"
+        return _Failure(status, "rate-limited", True, "wait a few minutes before trying again", retry_after_s)
     if status >= 500:
-        return f"server error ({detail}); the Materials Project API may be down, try again later"
+        hint = "the Materials Project API may be down; try again later"
+        return _Failure(status, f"server error ({detail})", True, hint, retry_after_s)
     if status in (401, 403):
-        return f"{detail}; check MP_API_KEY (keys: https://materialsproject.org/api)"
-    return detail
+        return _Failure(status, detail, False, "check MP_API_KEY (keys: https://materialsproject.org/api)")
+    if status == 404:
+        return _Failure(status, detail, False, "check MP_API_ENDPOINT: it has no such route")
+    return _Failure(status, detail, False)
 
 
 def _failure_of(exc: BaseException, options: MPClientOptions) -> _Failure:
-    """Classify an error raised by mp-api/requests: HTTP status if any, reason, and whether to retry."""
+    """Classify an error raised by mp-api/requests: HTTP status if any, reason, whether to retry, and a hint."""
     for error in _exception_chain(exc):
         if isinstance(error, _MalformedReply):
-            return _Failure(
-                200,
-                f"malformed reply: {error}; check that MP_API_ENDPOINT is the Materials Project API "
-                "(a web page means a proxy, login or maintenance page), else try again later",
-                False,
+            hint = (
+                "check that MP_API_ENDPOINT is the Materials Project API (a web page means a proxy, login or "
+                "maintenance page), else try again later"
             )
+            return _Failure(200, f"malformed reply: {error}", False, hint)
         if isinstance(error, requests.ConnectTimeout):
-            return _Failure(
-                None, f"no connection within connect_timeout_s={options.connect_timeout_s:g} s", True
-            )
+            reason = f"no connection within connect_timeout_s={options.connect_timeout_s:g} s"
+            return _Failure(None, reason, True, "check the network and MP_API_ENDPOINT")
         if isinstance(error, requests.Timeout):
-            return _Failure(None, f"no reply within read_timeout_s={options.read_timeout_s:g} s", True)
+            reason = f"no reply within read_timeout_s={options.read_timeout_s:g} s"
+            return _Failure(
+                None, reason, True, "the server may be overloaded; try again later or wait longer"
+            )
         if isinstance(error, requests.ConnectionError):
-            return _Failure(None, f"connection failed ({_one_line(error, 160)})", True)
+            reason = f"connection failed ({_connection_detail(error)})"
+            return _Failure(None, reason, True, "check the network and MP_API_ENDPOINT")
         if isinstance(error, requests.HTTPError) and error.response is not None:
             status = error.response.status_code
-            detail = _one_line(error.response.text, 120) or f"HTTP {status}"
-            return _Failure(
-                status,
-                _status_reason(status, detail),
-                status == 429 or status >= 500,
-                _retry_after_s(error.response),
-            )
+            return _http_failure(status, _error_detail(error.response), _retry_after_s(error.response))
     message = str(exc).strip()
     match = re.search(r"status code (\d{3})", message)
     if match:
-        status = int(match.group(1))
-        detail = _one_line(message.split("with message:", 1)[-1])
-        return _Failure(status, _status_reason(status, detail), status == 429 or status >= 500)
+        return _http_failure(int(match.group(1)), _one_line(message.split("with message:", 1)[-1]))
     return _Failure(None, _one_line(message, 300) if message else type(exc).__name__, False)
 
 
@@ -299,7 +317,7 @@ def with_retries(
                     "%s",
                     _redact(
                         f"Materials Project {url}: {status}{failure.reason} (attempt {attempt} of {attempts}); "
-                        f"retrying in {wait_s:.1f} s",
+                        f"retrying in {wait_s:.3g} s",
                         secret,
                     ),
                 )
@@ -307,11 +325,13 @@ def with_retries(
                 continue
             status = f"HTTP {failure.status}" if failure.status is not None else "no HTTP status"
             kind = "" if failure.transient else ", not retried"
+            hint = f"; {failure.hint}" if failure.hint else ""
             message = (
                 f"Materials Project request to {url} failed after {attempt} attempt(s){kind}: "
-                f"{status}, {failure.reason}"
+                f"{status}, {failure.reason}{hint}"
             )
-            raise MPSourceError(_redact(message, secret)) from exc
+            leaks = bool(secret) and any(secret in str(e) for e in _exception_chain(exc))
+            raise MPSourceError(_redact(message, secret)) from (None if leaks else exc)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
