@@ -8,11 +8,14 @@ schema version. Units are also part of the column names where a column has one (
 from __future__ import annotations
 
 import json
+import math
 from enum import StrEnum
+from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 METADATA_KEY = b"screening"
 
 #: Status values of a row in any table.
@@ -35,6 +38,11 @@ class Col(StrEnum):
     STATUS = "status"
     STAGE = "stage"
     ERROR = "error"
+    #: readable notes about an input structure that was kept although something in it looks odd
+    #: (overfilled split positions, short contacts, composition differing from the published formula)
+    WARNINGS = "warnings"
+    #: SHA-256 of the physical content of a structure (``screening.structures.content_sha256``)
+    STRUCTURE_SHA256 = "structure_sha256"
     # OPTIMADE-style structure description
     LATTICE_VECTORS = "lattice_vectors"
     CARTESIAN_SITE_POSITIONS = "cartesian_site_positions"
@@ -119,6 +127,10 @@ _IDENTITY_FIELDS = [
 STRUCTURES_SCHEMA = pa.schema(
     _IDENTITY_FIELDS
     + [
+        # never null: an empty list when there is nothing to note (failed rows included)
+        pa.field(Col.WARNINGS, pa.list_(pa.string()), nullable=False),
+        # null for failed rows
+        pa.field(Col.STRUCTURE_SHA256, pa.string()),
         pa.field(Col.LATTICE_VECTORS, pa.list_(pa.list_(pa.float64(), 3), 3)),
         pa.field(Col.CARTESIAN_SITE_POSITIONS, pa.list_(pa.list_(pa.float64(), 3))),
         pa.field(Col.SPECIES_AT_SITES, pa.list_(pa.string())),
@@ -217,6 +229,7 @@ RESULTS_SCHEMA = pa.schema(
         pa.field(Col.ELEMENTS, pa.list_(pa.string())),
         pa.field(Col.NSITES, pa.int32()),
         pa.field(Col.IS_ORDERED, pa.bool_()),
+        pa.field(Col.STRUCTURE_SHA256, pa.string()),
         pa.field(Col.MP_ID, pa.string()),
         pa.field(Col.MP_ENERGY_ABOVE_HULL, pa.float64()),
         pa.field(Col.EXP_SIGMA_RT, pa.float64()),
@@ -258,6 +271,9 @@ RESULTS_SCHEMA = pa.schema(
         pa.field(Col.STATUS, pa.string(), nullable=False),
         pa.field(Col.STAGE, pa.string()),
         pa.field(Col.ERROR, pa.string()),
+        # the input structure's warnings (an empty list when none; null only where the structures
+        # table was written before the column existed)
+        pa.field(Col.WARNINGS, pa.list_(pa.string())),
     ]
 )
 
@@ -271,3 +287,10 @@ RANKED_SCHEMA = pa.schema(
         pa.field(Col.PARETO_FRONT, pa.bool_(), nullable=False),
     ]
 )
+
+
+def is_missing(value: Any) -> bool:
+    """Whether a table cell holds no value: None, pandas' NA, or a float NaN."""
+    if value is None or value is pd.NA:
+        return True
+    return isinstance(value, float) and math.isnan(value)

@@ -5,13 +5,19 @@ A row follows OPTIMADE: ``lattice_vectors`` and ``cartesian_site_positions`` in 
 symbols with concentrations. Disorder is kept as it is: a mixed site has several symbols, a partially
 occupied site has a ``vacancy`` symbol carrying ``1 - sum(concentrations)``. Oxidation states, when the
 structure has them, travel in the ``oxidation_states`` list of each species entry.
+
+Every row carries a ``warnings`` list (empty when there is nothing to note) and, when it holds a structure,
+the ``structure_sha256`` of its physical content (:func:`content_sha256`), so that the same crystal read
+from two sources or twice from one can be recognised.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -82,13 +88,21 @@ def reduced_formula(composition: Composition) -> str:
     return "".join(parts)
 
 
-def structure_to_row(structure: Structure, structure_id: str, source: str, **labels: Any) -> dict[str, Any]:
+def structure_to_row(
+    structure: Structure,
+    structure_id: str,
+    source: str,
+    *,
+    warnings: Sequence[str] = (),
+    **labels: Any,
+) -> dict[str, Any]:
     """Describe ``structure`` as one row of the structures table.
 
     Args:
         structure: an ordered or disordered pymatgen structure (partial occupancies kept as they are).
         structure_id: unique id of the row.
         source: where it came from (``mp``, ``files``, ``bundled``).
+        warnings: readable notes about the structure (``check_structure(...).warnings``).
         **labels: extra columns (``_mp_band_gap=...``, ``source_path=...``), keyed by column name.
 
     Returns:
@@ -130,6 +144,8 @@ def structure_to_row(structure: Structure, structure_id: str, source: str, **lab
         Col.SOURCE: source,
         Col.STATUS: STATUS_OK,
         Col.ERROR: None,
+        Col.WARNINGS: list(warnings),
+        Col.STRUCTURE_SHA256: content_sha256(structure),
         Col.LATTICE_VECTORS: structure.lattice.matrix.tolist(),
         Col.CARTESIAN_SITE_POSITIONS: structure.cart_coords.tolist(),
         Col.SPECIES_AT_SITES: species_at_sites,
@@ -181,14 +197,70 @@ def row_to_structure(row: Mapping[str, Any]) -> Structure:
     return Structure(lattice, species, positions, coords_are_cartesian=True)
 
 
-def failed_row(structure_id: str, source: str, error: str, **labels: Any) -> dict[str, Any]:
-    """A structures-table row for input that could not be turned into a valid structure."""
+def failed_row(
+    structure_id: str, source: str, error: str, *, warnings: Sequence[str] = (), **labels: Any
+) -> dict[str, Any]:
+    """A structures-table row for input that could not be turned into a valid structure.
+
+    Args:
+        structure_id: unique id of the row.
+        source: where it came from.
+        error: why the input cannot be used, written for a scientist.
+        warnings: lesser problems found alongside (kept so the user sees everything at once).
+        **labels: extra columns, keyed by column name.
+    """
     row: dict[str, Any] = {
         Col.ID: structure_id,
         Col.SOURCE: source,
         Col.STATUS: STATUS_FAILED,
         Col.ERROR: error,
+        Col.WARNINGS: list(warnings),
+        Col.STRUCTURE_SHA256: None,
         Col.BUCKET: bucket_of(structure_id),
     }
     row.update({str(k): v for k, v in labels.items()})
     return row
+
+
+#: Resolution of :func:`content_sha256`: lattice vectors to 1e-6 angstrom, fractional coordinates to 1e-8
+#: (1e-7 angstrom in a 10 angstrom cell), occupancies to 1e-8.
+SHA256_LATTICE_RESOLUTION_A = 1e-6
+SHA256_FRACTIONAL_RESOLUTION = 1e-8
+SHA256_OCCUPANCY_RESOLUTION = 1e-8
+
+_FRACTIONAL_STEPS = round(1 / SHA256_FRACTIONAL_RESOLUTION)
+
+
+def content_sha256(row_or_structure: Mapping[str, Any] | Structure) -> str:
+    """SHA-256 (hex) of the physical content of a structure or of an ok structures-table row.
+
+    What counts: the lattice vectors, and per site the position inside the cell (fractional coordinates
+    wrapped into [0, 1)) with the concentration of each element, both rounded to the resolutions above.
+    What does not: the order of the sites, periodic images (a site at x = 1.02 is the one at 0.02),
+    oxidation states, vacancy entries, ids and labels. A row and the structure rebuilt from it therefore
+    hash the same, and so does the same crystal read from a CIF and from its pymatgen JSON. (A value
+    within floating-point round-off of a rounding boundary could still fall either way; that takes a
+    coordinate within about 1e-16 of one, so it does not happen in practice.)
+
+    Raises:
+        ValueError: for a failed row (it holds no structure).
+    """
+    structure = (
+        row_or_structure if isinstance(row_or_structure, Structure) else row_to_structure(row_or_structure)
+    )
+    lattice = np.rint(structure.lattice.matrix / SHA256_LATTICE_RESOLUTION_A).astype(np.int64)
+    steps = np.rint(np.asarray(structure.frac_coords, dtype=float) * _FRACTIONAL_STEPS).astype(np.int64)
+    steps = np.mod(steps, _FRACTIONAL_STEPS)
+    sites = []
+    for site, position in zip(structure, steps.tolist(), strict=True):
+        by_element: dict[str, float] = {}
+        for specie, amount in site.species.items():
+            symbol = getattr(specie, "symbol", str(specie))
+            by_element[symbol] = by_element.get(symbol, 0.0) + float(amount)
+        occupancy = sorted(
+            (symbol, round(amount / SHA256_OCCUPANCY_RESOLUTION)) for symbol, amount in by_element.items()
+        )
+        sites.append([position, occupancy])
+    sites.sort()
+    payload = {"version": 1, "lattice": lattice.tolist(), "sites": sites}
+    return hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()

@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 from pymatgen.core import Element, Lattice, Species, Structure
 
 from screening.schema import STRUCTURES_SCHEMA, VACANCY, Col
-from screening.structures import bucket_of, failed_row, reduced_formula, row_to_structure, structure_to_row
+from screening.structures import (
+    bucket_of,
+    content_sha256,
+    failed_row,
+    reduced_formula,
+    row_to_structure,
+    structure_to_row,
+)
 
 SYMBOLS = [
     "H",
@@ -141,7 +148,58 @@ def test_reduced_formula() -> None:
 
 
 def test_failed_row_cannot_become_a_structure() -> None:
-    row = failed_row("bad", "files", "unparsable CIF")
+    row = failed_row("bad", "files", "unparsable CIF", warnings=["short contacts: ..."])
     assert row[Col.STATUS] == "failed"
+    assert row[Col.STRUCTURE_SHA256] is None
+    assert row[Col.WARNINGS] == ["short contacts: ..."]
+    assert failed_row("bad", "files", "x")[Col.WARNINGS] == []
     with pytest.raises(ValueError, match="unparsable CIF"):
         row_to_structure(row)
+    with pytest.raises(ValueError, match="unparsable CIF"):
+        content_sha256(row)
+
+
+def test_rows_carry_warnings_never_null(rocksalt_lif: Structure) -> None:
+    assert structure_to_row(rocksalt_lif, "a", "test")[Col.WARNINGS] == []
+    row = structure_to_row(rocksalt_lif, "a", "test", warnings=("composition does not match LiCl",))
+    assert row[Col.WARNINGS] == ["composition does not match LiCl"]
+    assert through_parquet(row)[Col.WARNINGS] == ["composition does not match LiCl"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(structures())
+def test_content_hash_survives_the_round_trip(structure: Structure) -> None:
+    row = structure_to_row(structure, "gen", "test")
+    digest = row[Col.STRUCTURE_SHA256]
+    assert len(digest) == 64 and digest == content_sha256(structure)
+    assert content_sha256(row) == digest
+    assert content_sha256(row_to_structure(through_parquet(row))) == digest
+    assert through_parquet(row)[Col.STRUCTURE_SHA256] == digest
+
+
+def test_content_hash_ignores_order_images_labels_and_oxidation_states(
+    disordered_rocksalt: Structure,
+) -> None:
+    digest = content_sha256(disordered_rocksalt)
+    reordered = Structure.from_sites(list(reversed(disordered_rocksalt.sites)))
+    assert content_sha256(reordered) == digest
+    shifted = disordered_rocksalt.copy()
+    shifted.translate_sites([0], [1.0, -1.0, 2.0], frac_coords=True, to_unit_cell=False)
+    assert content_sha256(shifted) == digest
+    plain = disordered_rocksalt.copy()
+    plain.remove_oxidation_states()
+    assert content_sha256(plain) == digest
+    assert structure_to_row(plain, "x", "a")[Col.STRUCTURE_SHA256] == digest
+
+
+def test_content_hash_sees_physical_changes(disordered_rocksalt: Structure) -> None:
+    digest = content_sha256(disordered_rocksalt)
+    moved = disordered_rocksalt.copy()
+    moved.translate_sites([0], [1e-3, 0, 0], frac_coords=False)  # 0.001 A
+    assert content_sha256(moved) != digest
+    strained = disordered_rocksalt.copy()
+    strained.scale_lattice(disordered_rocksalt.volume * 1.0001)
+    assert content_sha256(strained) != digest
+    richer = disordered_rocksalt.copy()
+    richer.replace(0, {Species("Li", 1): 0.5001, Species("Na", 1): 0.3})
+    assert content_sha256(richer) != digest
