@@ -283,7 +283,8 @@ def _failure_of(exc: BaseException, options: MPClientOptions) -> _Failure:
     match = re.search(r"status code (\d{3})", message)
     if match:
         return _http_failure(int(match.group(1)), _one_line(message.split("with message:", 1)[-1]))
-    return _Failure(None, _one_line(message, 300) if message else type(exc).__name__, False)
+    kind = "" if type(exc).__name__ == "MPRestError" else f"{type(exc).__name__}: "  # a surprise: say what
+    return _Failure(None, _one_line(f"{kind}{message}", 300) if message else type(exc).__name__, False)
 
 
 def _redact(text: str, secret: str | None) -> str:
