@@ -1,15 +1,35 @@
 """Physical sanity checks of an input crystal structure, shared by every structure source.
 
-:func:`validate_structure` lists what is wrong with a structure instead of raising, so that a source can
-turn the list into the error message of a failed row. It knows about disorder: partially occupied split
-sites (garnet 24d/96h, the Li sites of LGPS) legitimately sit closer to each other than two atoms ever
-could, so the strict distance check only applies to pairs of sites that cannot both be empty, i.e. whose
-occupancies add up to more than one; an absolute floor applies to every pair.
+Published structures of ionic conductors are disordered on purpose: split positions closer than two
+atoms could ever be (garnet 24d/96h, the Li pairs of argyrodites), mixed sites, and coordinates that carry
+refinement or deliberate noise (OBELiX adds sigma = 0.01 fractional noise to every CIF, shortening some
+bonds by 0.2-0.4 A). :func:`check_structure` therefore sorts what it finds into two lists:
+
+* ``problems``: the structure cannot be used. No sites; a cell or a coordinate that is not a finite
+  number; a cell without volume; an unknown element; one site with a negative occupancy, a total
+  occupancy above 1 (+ :data:`screening.structures.OCCUPANCY_TOLERANCE`) or none at all; two fully
+  occupied sites on top of each other (closer than :data:`OVERLAP_FRACTION` of the sum of their covalent
+  radii, and never closer than :data:`MIN_SITE_DISTANCE_A`).
+* ``warnings``: it is kept, with a note. Split positions whose occupancies add up to more than one
+  (they must sometimes both be filled); contacts shorter than :data:`COVALENT_FRACTION` of the covalent
+  radii between sites that are sometimes occupied together; split positions closer than
+  :data:`MIN_SITE_DISTANCE_A`; a composition that differs from the published formula; bond-valence sums
+  off the oxidation states (when the structure carries them).
+
+Each message starts with a short fixed phrase naming its kind (``"split positions overfilled: ..."``,
+``"short contacts: ..."``), so that warnings can be counted by kind.
+
+Split positions are defined as the configuration sampler
+(:func:`screening.models.disorder.sample_configurations`) treats them: two partially occupied sites
+closer than :data:`SPLIT_SITE_DISTANCE_A` hold at most one atom between them. Where their occupancies add
+up to more than one, an ordered configuration cannot both respect that and reproduce the published
+occupancies of the pair, which is what the ``split positions overfilled`` warning says.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 from pymatgen.analysis.local_env import CovalentRadius
@@ -17,14 +37,25 @@ from pymatgen.core import Composition, Element, Structure
 
 from screening.structures import OCCUPANCY_TOLERANCE
 
-#: No two site centres may be closer than this, whatever their occupancies (angstrom).
+#: Split positions closer than this hold at most one atom between them; two fully occupied sites are
+#: never allowed closer than this (angstrom).
 MIN_SITE_DISTANCE_A = 0.5
 
-#: Two sites that are both (jointly more than singly) occupied must be at least this fraction of the sum
-#: of their covalent radii apart.
+#: Two fully occupied sites closer than this fraction of the sum of their covalent radii sit on top of
+#: each other (O-F 0.68 A, P-O 0.95 A, Li-O 1.07 A): the structure cannot be used. The shortest bonds of
+#: the noisy OBELiX CIFs reach 0.64 of the sum (P-O 1.11 A); broken ones lie at 0.52.
+OVERLAP_FRACTION = 0.55
+
+#: Two sites that are sometimes occupied together (occupancies adding up to more than one) closer than
+#: this fraction of the sum of their covalent radii make a short contact (a warning).
 COVALENT_FRACTION = 0.7
 
-#: Two split sites count as possibly occupied together only when their occupancies add up to more than
+#: Two partially occupied sites closer than this are alternative (split) positions of one atom: the
+#: configuration sampler never fills both (the same value as
+#: :data:`screening.models.disorder.DEFAULT_MIN_DISTANCE_A`; a test keeps them equal).
+SPLIT_SITE_DISTANCE_A = 1.0
+
+#: Two sites count as sometimes occupied together only when their occupancies add up to more than
 #: 1 + this; below it the sum is within the usual uncertainty of refined occupancies (garnet 24d/96h Li
 #: refine to 0.564 + 0.442).
 PAIR_OCCUPANCY_TOLERANCE = 0.05
@@ -33,10 +64,32 @@ PAIR_OCCUPANCY_TOLERANCE = 0.05
 #: composition (partial occupancies counted as fractions) and the published formula.
 COMPOSITION_TOLERANCE_ATOMS = 0.02
 
-#: At most this many offending site pairs are spelled out in one message.
-_MAX_PAIRS_REPORTED = 3
+#: At most this many offending sites or site pairs are spelled out in one message.
+_MAX_REPORTED = 3
 
 _FALLBACK_COVALENT_RADIUS_A = 1.5
+
+#: Occupancy at or above which a site counts as fully occupied.
+_FULL = 1.0 - OCCUPANCY_TOLERANCE
+
+
+@dataclass(frozen=True)
+class StructureCheck:
+    """What :func:`check_structure` found.
+
+    Attributes:
+        problems: reasons the structure cannot be used (empty: it can).
+        warnings: oddities of a usable structure, each starting with its kind
+            (``"short contacts: ..."``).
+    """
+
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the structure can be used."""
+        return not self.problems
 
 
 def _covalent_radius_A(symbol: str) -> float:
@@ -59,6 +112,27 @@ def _unknown_species(structure: Structure) -> list[str]:
     return sorted(unknown)
 
 
+def _listed(items: list[str], total: int | None = None) -> str:
+    total = len(items) if total is None else total
+    shown = "; ".join(items[:_MAX_REPORTED])
+    return shown + (f"; and {total - _MAX_REPORTED} more" if total > _MAX_REPORTED else "")
+
+
+def _cell_problems(structure: Structure) -> list[str]:
+    matrix = structure.lattice.matrix
+    if not np.isfinite(matrix).all():
+        return ["the cell has a lattice vector component that is NaN or infinite"]
+    coords = np.asarray(structure.cart_coords, dtype=float).reshape(-1, 3)
+    bad = [i for i, row in enumerate(coords) if not np.isfinite(row).all()]
+    if bad:
+        sites = [f"site {i} ({structure[i].species_string})" for i in bad]
+        return [f"NaN or infinite coordinate at {len(bad)} site(s): {_listed(sites)}"]
+    volume_A3 = structure.lattice.volume
+    if not (math.isfinite(volume_A3) and volume_A3 > 1e-6):
+        return [f"cell volume {volume_A3:g} A^3 is not positive (lattice vectors in one plane?)"]
+    return []
+
+
 def _occupancy_problems(structure: Structure) -> list[str]:
     problems = []
     for index, site in enumerate(structure):
@@ -66,39 +140,75 @@ def _occupancy_problems(structure: Structure) -> list[str]:
         total = math.fsum(amounts)
         if any(amount < 0 for amount in amounts):
             problems.append(f"site {index} ({site.species_string}) has a negative occupancy")
-        if total > 1 + OCCUPANCY_TOLERANCE:
+        elif total > 1 + OCCUPANCY_TOLERANCE:
             problems.append(f"site {index} ({site.species_string}) has total occupancy {total:.4f} > 1")
-        if total <= 0:
+        elif total <= 0:
             problems.append(f"site {index} is empty (total occupancy {total:g})")
     return problems
 
 
-def _distance_problems(structure: Structure) -> list[str]:
-    """Site pairs that are too close: always below :data:`MIN_SITE_DISTANCE_A`; below
-    :data:`COVALENT_FRACTION` times the sum of covalent radii when their occupancies add up to more than
-    1 + :data:`PAIR_OCCUPANCY_TOLERANCE` (then both must sometimes be occupied at once)."""
+def _pair_findings(structure: Structure) -> tuple[list[str], list[str]]:
+    """Problems and warnings about pairs of sites that are close (see the module docstring)."""
     radii_A = np.array([_site_radius_A(site) for site in structure])
     occupancies = np.array([site.species.num_atoms for site in structure])
-    cutoff_A = max(MIN_SITE_DISTANCE_A, COVALENT_FRACTION * 2 * float(radii_A.max()))
+    cutoff_A = max(SPLIT_SITE_DISTANCE_A, COVALENT_FRACTION * 2 * float(radii_A.max()))
     centres, neighbours, _, distances_A = structure.get_neighbor_list(cutoff_A)
-    offending: list[tuple[int, int, float, float]] = []
-    for i, j, d_A in zip(centres, neighbours, distances_A, strict=True):
+    kinds: dict[str, list[tuple[float, str]]] = {}
+
+    def note(kind: str, i: int, j: int, d_A: float, detail: str) -> None:
+        text = (
+            f"sites {i} ({structure[i].species_string}) and {j} ({structure[j].species_string}) "
+            f"{d_A:.3f} A apart{detail}"
+        )
+        kinds.setdefault(kind, []).append((d_A, text))
+
+    for i, j, d_A in zip(centres.tolist(), neighbours.tolist(), distances_A.tolist(), strict=True):
         if i > j:
             continue  # each pair once (periodic images of a site with itself have i == j)
-        strict = occupancies[i] + occupancies[j] > 1 + PAIR_OCCUPANCY_TOLERANCE
-        limit_A = MIN_SITE_DISTANCE_A
-        if strict:
-            limit_A = max(limit_A, COVALENT_FRACTION * (radii_A[i] + radii_A[j]))
-        if d_A < limit_A:
-            offending.append((int(i), int(j), float(d_A), float(limit_A)))
-    if not offending:
-        return []
-    shown = "; ".join(
-        f"sites {i} ({structure[i].species_string}) and {j} ({structure[j].species_string}) "
-        f"{d_A:.3f} A apart (minimum {limit_A:.2f} A)"
-        for i, j, d_A, limit_A in sorted(offending, key=lambda item: item[2])[:_MAX_PAIRS_REPORTED]
+        radii_sum_A = radii_A[i] + radii_A[j]
+        occ_i, occ_j = occupancies[i], occupancies[j]
+        together = occ_i + occ_j > 1 + PAIR_OCCUPANCY_TOLERANCE
+        if occ_i >= _FULL and occ_j >= _FULL:
+            overlap_A = max(MIN_SITE_DISTANCE_A, OVERLAP_FRACTION * radii_sum_A)
+            if d_A < overlap_A:
+                note("overlap", i, j, d_A, f" (minimum {overlap_A:.2f} A)")
+            elif d_A < COVALENT_FRACTION * radii_sum_A:
+                note("short", i, j, d_A, f" (usual minimum {COVALENT_FRACTION * radii_sum_A:.2f} A)")
+        elif together and occ_i < _FULL and occ_j < _FULL and d_A < SPLIT_SITE_DISTANCE_A:
+            note("overfilled", i, j, d_A, f", occupancies adding up to {occ_i + occ_j:.3g}")
+        elif together and d_A < max(MIN_SITE_DISTANCE_A, COVALENT_FRACTION * radii_sum_A):
+            limit_A = max(MIN_SITE_DISTANCE_A, COVALENT_FRACTION * radii_sum_A)
+            note(
+                "short", i, j, d_A, f" (usual minimum {limit_A:.2f} A, occupancies {occ_i:.3g} + {occ_j:.3g})"
+            )
+        elif d_A < MIN_SITE_DISTANCE_A:
+            note("split", i, j, d_A, "")
+
+    def message(kind: str, head: str, why: str) -> list[str]:
+        found = sorted(kinds.get(kind, []))
+        if not found:
+            return []
+        return [f"{head}: {len(found)} site pair(s) too close ({why}): " + _listed([t for _, t in found])]
+
+    problems = message("overlap", "atoms on top of each other", "both fully occupied")
+    warnings = message(
+        "overfilled",
+        "split positions overfilled",
+        f"closer than {SPLIT_SITE_DISTANCE_A:g} A, so at most one holds an atom, but their occupancies "
+        "add up to more than 1",
     )
-    return [f"{len(offending)} site pair(s) too close: {shown}"]
+    warnings += message(
+        "short",
+        "short contacts",
+        f"sites occupied at the same time, closer than {COVALENT_FRACTION:g} "
+        "of the sum of their covalent radii",
+    )
+    warnings += message(
+        "split",
+        "split positions very close",
+        f"closer than {MIN_SITE_DISTANCE_A:g} A, never occupied together",
+    )
+    return problems, warnings
 
 
 def composition_mismatch(
@@ -128,38 +238,69 @@ def composition_mismatch(
     return f"composition does not match {expected_formula}: " + ", ".join(differences)
 
 
-def validate_structure(structure: Structure, expected_formula: str | None = None) -> list[str]:
-    """List the physical problems of a structure (empty list: it passed).
+def _bond_valence_warnings(structure: Structure) -> list[str]:
+    """The bond-valence deviations of a structure whose species all carry oxidation states."""
+    from screening.sources.bond_valence import bond_valence_deviations
 
-    Checks: at least one site; a finite cell of positive volume; only real chemical elements; per-site
-    occupancies non-negative and not above 1 (+ :data:`screening.structures.OCCUPANCY_TOLERANCE`);
-    no two site centres closer than :data:`MIN_SITE_DISTANCE_A`, nor closer than
-    :data:`COVALENT_FRACTION` times the sum of their covalent radii when their occupancies add up to more
-    than 1 (+ :data:`PAIR_OCCUPANCY_TOLERANCE`); and, if ``expected_formula`` is given, the composition (partial occupancies counted as
-    fractions) matches it per :func:`composition_mismatch`.
+    if not all(getattr(sp, "oxi_state", None) is not None for site in structure for sp in site.species):
+        return []
+    try:
+        deviations = bond_valence_deviations(structure)
+    except ValueError:  # no parameters for a pair, or a site mixing cations and anions: not checked
+        return []
+    if not deviations:
+        return []
+    return [f"bond-valence sums off at {len(deviations)} site(s): " + _listed([str(d) for d in deviations])]
+
+
+def check_structure(
+    structure: Structure, expected_formula: str | None = None, *, bond_valence: bool = True
+) -> StructureCheck:
+    """Sort what is odd about a structure into problems (unusable) and warnings (kept); see the module
+    docstring for the rules.
 
     Args:
         structure: an ordered or disordered pymatgen structure.
-        expected_formula: the published formula, e.g. ``"Li6.4La3Zr1.4Ta0.6O12"``.
+        expected_formula: the published formula, e.g. ``"Li6.4La3Zr1.4Ta0.6O12"``; a mismatch is a
+            warning.
+        bond_valence: also compare bond-valence sums with the oxidation states (only done when every
+            species carries one).
 
     Returns:
-        Human-readable problem descriptions.
+        The problems and warnings, as sentences for a scientist.
     """
     if len(structure) == 0:
-        return ["structure has no sites"]
-    volume_A3 = structure.lattice.volume
-    if not (math.isfinite(volume_A3) and volume_A3 > 1e-6):
-        return [f"cell volume {volume_A3:g} A^3 is not positive"]
+        return StructureCheck(problems=["structure has no sites"])
+    problems = _cell_problems(structure)
+    if problems:
+        return StructureCheck(problems=problems)
     unknown = _unknown_species(structure)
     if unknown:
-        return [f"unknown element(s): {', '.join(unknown)}"]
+        return StructureCheck(problems=[f"unknown element(s): {', '.join(unknown)}"])
     problems = _occupancy_problems(structure)
-    problems += _distance_problems(structure)
+    if problems:
+        return StructureCheck(problems=problems)
+    problems, warnings = _pair_findings(structure)
     if expected_formula is not None:
         try:
             mismatch = composition_mismatch(structure.composition, expected_formula)
         except ValueError as error:
             mismatch = f"cannot parse expected formula {expected_formula!r}: {error}"
         if mismatch:
-            problems.append(mismatch)
-    return problems
+            warnings.append(mismatch)
+    if bond_valence and not problems:
+        warnings += _bond_valence_warnings(structure)
+    return StructureCheck(problems=problems, warnings=warnings)
+
+
+def validate_structure(structure: Structure, expected_formula: str | None = None) -> list[str]:
+    """The strict check for curated data (the bundled entries, the hull binaries): every problem and
+    every warning of :func:`check_structure` (bond valence left out; the bundled source checks it
+    separately), as one list. Empty: the structure passed.
+
+    Args:
+        structure: an ordered or disordered pymatgen structure.
+        expected_formula: the published formula, e.g. ``"Li6.4La3Zr1.4Ta0.6O12"``.
+    """
+    check = check_structure(structure, expected_formula, bond_valence=False)
+    return check.problems + check.warnings
