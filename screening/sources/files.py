@@ -1,28 +1,47 @@
 """Structures from the user's own files: CIF, POSCAR/CONTCAR, extxyz and pymatgen JSON.
 
-Every file gives one row per structure it holds. A file that cannot be read, or a structure that fails
-validation (overfull sites, unknown elements, atoms too close, empty cell), gives a failed row whose
-``error`` says what is wrong; the other files go on.
+Every input gives rows, failed ones included, so nothing the user named disappears:
+
+* each structure file gives one row per structure it holds (a CIF one per ``data_`` block, an extxyz one
+  per frame, a JSON list one per document), numbered ``<id>#0``, ``<id>#1``, ... by position in the file,
+  so the ids of the good blocks do not change when another block is broken;
+* a file or block that cannot be read gives a failed row whose ``error`` says what is wrong, in words
+  (``"negative occupancy -0.5 on site Li1"``, ``"NaN coordinate on line 9"``);
+* so do a broken symbolic link, a folder named like a structure file that holds none, a folder that
+  cannot be listed, and anything that is not a regular file;
+* a structure that reads but fails :func:`~screening.sources.validation.check_structure` gives a failed
+  row; one that passes is kept as published (disorder and all), with the checker's ``warnings``.
+
+Ids are the paths relative to the folder named on the command line (a file named directly: its file
+name), lengthened by parent folders where two inputs would otherwise share one: ``calc1/POSCAR`` and
+``calc2/POSCAR`` rather than two ``POSCAR``. A path that does not exist at all is a typo, not data: it
+raises :class:`InputPathError` before anything is read. Hidden files and folders (names starting with a
+dot) are skipped when searching a folder.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import os
 import re
 import warnings
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pymatgen.core import Structure
+from pymatgen.core import Composition, Structure
 from pymatgen.io.cif import CifParser
 from pymatgen.io.vasp import Poscar
 
 from screening.errors import ScreeningError
-from screening.sources.validation import validate_structure
-from screening.structures import OCCUPANCY_TOLERANCE, failed_row, structure_to_row
+from screening.schema import Col
+from screening.sources.validation import check_structure
+from screening.structures import OCCUPANCY_TOLERANCE, bucket_of, failed_row, structure_to_row
 
 SOURCE = "files"
 
@@ -30,6 +49,7 @@ _CIF_SUFFIXES = {".cif", ".mcif"}
 _XYZ_SUFFIXES = {".extxyz", ".xyz"}
 _JSON_SUFFIXES = {".json"}
 _POSCAR_SUFFIXES = {".vasp", ".poscar"}
+_SUFFIXES = _CIF_SUFFIXES | _XYZ_SUFFIXES | _JSON_SUFFIXES | _POSCAR_SUFFIXES
 _POSCAR_NAMES = re.compile(r"^(POSCAR|CONTCAR)", re.IGNORECASE)
 
 
@@ -37,39 +57,370 @@ class StructureFileError(ScreeningError, ValueError):
     """A structure file that cannot be turned into a valid structure."""
 
 
+class InputPathError(ScreeningError, FileNotFoundError):
+    """A path named as input that does not exist."""
+
+
 def is_structure_file(path: Path) -> bool:
     """Whether ``path`` looks like a file this source reads (by suffix or VASP file name)."""
-    suffix = path.suffix.lower()
-    return suffix in _CIF_SUFFIXES | _XYZ_SUFFIXES | _JSON_SUFFIXES | _POSCAR_SUFFIXES or bool(
-        _POSCAR_NAMES.match(path.name)
-    )
+    return path.suffix.lower() in _SUFFIXES or bool(_POSCAR_NAMES.match(path.name))
 
 
-def discover_files(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, Path]]:
-    """Expand directories (recursively) into structure files.
+# ------------------------------------------------------------------------------------------ discovery
 
-    Returns:
-        Sorted ``(file, root)`` pairs; ``root`` is the directory the file was found under (or its parent for
-        a file given directly), used to build ids from relative paths.
+
+@dataclass(frozen=True)
+class InputPath:
+    """One input of the files source.
+
+    Attributes:
+        path: the file (or the link, folder or other entry that cannot be read), as found.
+        structure_id: the row id (structures in a multi-structure file add ``#<index>``).
+        problem: why it cannot be read at all (a broken link, an unreadable folder), else None.
     """
-    found: list[tuple[Path, Path]] = []
+
+    path: Path
+    structure_id: str
+    problem: str | None = None
+
+
+@dataclass
+class _Found:
+    path: Path
+    parts: tuple[str, ...]  # of the absolute path, without the anchor
+    length: int  # trailing parts that make the id
+    problem: str | None
+
+
+def _os_reason(error: OSError) -> str:
+    return (error.strerror or str(error)).lower()
+
+
+def _entry_problem(path: Path) -> str | None:
+    """Why a path that is neither a folder nor a regular file cannot be read."""
+    if path.is_symlink():
+        return f"broken symbolic link: its target {os.readlink(path)} does not exist"
+    return "not a regular file (a device, socket or pipe)"
+
+
+def _walk(directory: Path, visited: set[str]) -> Iterator[tuple[Path, str | None]]:
+    """Structure files under ``directory`` (sorted, recursively, following links to folders once), and
+    the entries that look like structure files or may hold some but cannot be read, with the reason."""
+    try:
+        with os.scandir(directory) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+    except OSError as error:
+        yield directory, f"cannot list the folder: {_os_reason(error)}"
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        path = Path(entry.path)
+        try:
+            is_dir, is_file = entry.is_dir(), entry.is_file()
+        except OSError as error:
+            yield path, f"cannot read: {_os_reason(error)}"
+            continue
+        if is_dir:
+            real = os.path.realpath(path)
+            if real in visited:
+                continue  # a link back to a folder already searched
+            visited.add(real)
+            inside = list(_walk(path, visited))
+            if not inside and path.suffix.lower() in _SUFFIXES:
+                yield path, "a folder, not a structure file (and it holds no structure files)"
+            yield from inside
+        elif is_structure_file(path):
+            yield path, None if is_file else _entry_problem(path)
+
+
+def _unique_ids(found: list[_Found]) -> list[str]:
+    """Ids from the trailing path parts, each lengthened until no two inputs share one."""
+    while True:
+        ids = ["/".join(item.parts[-item.length :]) for item in found]
+        holders: dict[str, list[int]] = defaultdict(list)
+        for index, structure_id in enumerate(ids):
+            holders[structure_id].append(index)
+        grew = False
+        for indices in holders.values():
+            if len(indices) > 1:
+                for index in indices:
+                    if found[index].length < len(found[index].parts):
+                        found[index].length += 1
+                        grew = True
+        if not grew:
+            return ids
+
+
+def discover_files(paths: Iterable[str | os.PathLike]) -> list[InputPath]:
+    """Every input under ``paths``: the files named, and the structure files found in the folders named
+    (searched recursively), each with a unique id; entries that cannot be read carry the reason.
+
+    Raises:
+        InputPathError: a named path does not exist (all such paths are listed).
+    """
+    found: list[_Found] = []
+    seen: set[str] = set()
+    missing: list[str] = []
+
+    def add(path: Path, length: int, problem: str | None) -> None:
+        absolute = os.path.abspath(path)
+        if absolute in seen:
+            return  # named twice, or named and also found in a named folder
+        seen.add(absolute)
+        parts = Path(absolute).parts[1:] or (absolute,)
+        found.append(_Found(path, parts, max(1, min(length, len(parts))), problem))
+
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            found += [(f, path) for f in sorted(path.rglob("*")) if f.is_file() and is_structure_file(f)]
-        elif path.exists():
-            found.append((path, path.parent))
+        if not os.path.lexists(path):
+            missing.append(str(path))
+        elif path.is_dir():
+            for item, problem in _walk(path, {os.path.realpath(path)}):
+                relative = item.relative_to(path).parts if item != path else ()
+                add(item, len(relative) or 1, problem)
         else:
-            raise FileNotFoundError(f"no such file or directory: {path}")
-    return found
+            add(path, 1, None if path.is_file() else _entry_problem(path))
+    if missing:
+        raise InputPathError(f"no such file or directory: {', '.join(missing)}")
+    ids = _unique_ids(found)
+    return [
+        InputPath(item.path, structure_id, item.problem)
+        for item, structure_id in zip(found, ids, strict=True)
+    ]
 
 
-def _parse_cif(path: Path) -> list[Structure]:
+# ------------------------------------------------------------------------------------------ parsing
+
+
+@dataclass
+class ParsedStructure:
+    """One structure of a file, or why it could not be read.
+
+    Attributes:
+        structure: the structure as published, or None.
+        error: why there is no structure, or None.
+        expected_formula: the formula the file states (CIF ``_chemical_formula_sum``), if any.
+        warnings: notes from reading (a formula that cannot be read).
+    """
+
+    structure: Structure | None = None
+    error: str | None = None
+    expected_formula: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+_NUMBER = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(?:\(\d+\))?")
+_SPECIAL = {"nan": math.nan, "+nan": math.nan, "-nan": math.nan, "inf": math.inf, "+inf": math.inf}
+_SPECIAL |= {"-inf": -math.inf, "infinity": math.inf, "-infinity": -math.inf}
+
+
+def _number(text: str) -> float | None:
+    """A number as written in CIF or POSCAR (``0.5``, ``1.234(5)``, ``nan``), or None."""
+    match = _NUMBER.fullmatch(text.strip())
+    if match:
+        return float(match.group(1))
+    return _SPECIAL.get(text.strip().lower())
+
+
+# CIF: a small tokenizer, only to split blocks and to say in words what is wrong with a broken file
+# (pymatgen answers "integer modulo by zero" for a truncated loop and drops negative occupancies).
+
+_CIF_TOKEN = re.compile(r"""'.*?'(?=\s|$)|".*?"(?=\s|$)|\S+""")
+
+
+@dataclass
+class _CifToken:
+    text: str
+    line: int
+    quoted: bool
+
+
+@dataclass
+class _CifBlock:
+    name: str
+    line: int  # 1-based line of the data_ header
+    items: dict[str, _CifToken] = field(default_factory=dict)
+    loops: dict[str, list[_CifToken]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _CifLoop:
+    line: int
+    names: list[str] = field(default_factory=list)
+    values: list[_CifToken] = field(default_factory=list)
+
+
+def _cif_tokens(text: str, problems: list[str]) -> Iterator[_CifToken]:
+    lines = text.splitlines()
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if line.startswith(";"):  # a text field, up to the next line starting with ';'
+            start = index
+            index += 1
+            while index < len(lines) and not lines[index].startswith(";"):
+                index += 1
+            if index == len(lines):
+                problems.append(
+                    f"the text field opened on line {start + 1} is never closed (truncated file?)"
+                )
+            yield _CifToken("\n".join([line[1:], *lines[start + 1 : index]]), start + 1, True)
+            index += 1
+            continue
+        for match in _CIF_TOKEN.finditer(line):
+            token = match.group(0)
+            if token.startswith("#"):
+                break
+            quoted = len(token) >= 2 and token[0] in "'\"" and token[-1] == token[0]
+            yield _CifToken(token[1:-1] if quoted else token, index + 1, quoted)
+        index += 1
+
+
+def _normalise_tag(tag: str) -> str:
+    return tag.lower().replace(".", "_")
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+
+
+def _close_statement(block: _CifBlock, pending: _CifToken | None, loop: _CifLoop | None) -> None:
+    """Record a finished loop's columns in ``block``, or what is wrong with it or with a lone data name."""
+    if pending is not None:
+        block.problems.append(f"unparsable CIF: data name {pending.text} on line {pending.line} has no value")
+    if loop is None:
+        return
+    names, values = loop.names, loop.values
+    if not names:
+        block.problems.append(
+            f"unparsable CIF: the loop_ on line {loop.line} has no data names (truncated file?)"
+        )
+    elif not values:
+        block.problems.append(
+            f"unparsable CIF: the loop_ on line {loop.line} ({_names(names)}) has no values (truncated file?)"
+        )
+    elif len(values) % len(names):
+        block.problems.append(
+            f"unparsable CIF: the loop_ on line {loop.line} has {len(values)} values for {len(names)} columns "
+            f"({_names(names)}), so its last row is incomplete (truncated file?)"
+        )
+    else:
+        for column, name in enumerate(names):
+            block.loops[name] = values[column :: len(names)]
+
+
+def _scan_cif(text: str) -> list[_CifBlock]:
+    """The data blocks of a CIF, each with its items, loop columns and syntax problems."""
+    syntax: list[str] = []
+    tokens = list(_cif_tokens(text, syntax))
+    blocks: list[_CifBlock] = []
+    pending: _CifToken | None = None  # a data name waiting for its value
+    loop: _CifLoop | None = None
+    for token in tokens:
+        word = token.text.lower()
+        bare = not token.quoted
+        if bare and word.startswith("data_"):
+            if blocks:
+                _close_statement(blocks[-1], pending, loop)
+            pending, loop = None, None
+            blocks.append(_CifBlock(token.text[5:], token.line))
+            continue
+        if not blocks:
+            blocks.append(_CifBlock("", token.line))
+            blocks[-1].problems.append(
+                f"unparsable CIF: {token.text[:40]!r} on line {token.line} comes before any data_ header"
+            )
+        block = blocks[-1]
+        if bare and (word in ("loop_", "global_", "stop_") or word.startswith("save_")):
+            _close_statement(block, pending, loop)
+            pending, loop = None, (_CifLoop(token.line) if word == "loop_" else None)
+        elif bare and token.text.startswith("_"):
+            if loop is not None and not loop.values:
+                loop.names.append(_normalise_tag(token.text))
+            else:
+                _close_statement(block, pending, loop)
+                pending, loop = _CifToken(_normalise_tag(token.text), token.line, False), None
+        elif pending is not None:
+            block.items[pending.text] = token
+            pending = None
+        elif loop is not None and loop.names:
+            loop.values.append(token)
+        elif loop is None:
+            block.problems.append(
+                f"unparsable CIF: value {token.text[:40]!r} on line {token.line} belongs to no data name"
+            )
+        # else: values of a loop_ without data names, reported when the loop closes
+    if not blocks:
+        return [_CifBlock("", 1, problems=syntax or ["unparsable CIF: no data_ block (not a CIF file?)"])]
+    _close_statement(blocks[-1], pending, loop)
+    blocks[-1].problems += syntax
+    return blocks
+
+
+def _cif_block_problems(block: _CifBlock) -> list[str]:
+    """What makes a block unusable although pymatgen would read it (or fail with an unhelpful message)."""
+    problems = []
+    for axis in "abc":
+        token = block.items.get(f"_cell_length_{axis}")
+        if token is None:
+            problems.append(f"cell length {axis} is missing (no _cell_length_{axis})")
+            continue
+        value = _number(token.text)
+        if value is None:
+            problems.append(f"cell length {axis} is not a number ({token.text!r} on line {token.line})")
+        elif not math.isfinite(value):
+            problems.append(f"cell length {axis} is {token.text} (line {token.line})")
+        elif value < 0:
+            problems.append(f"cell length {axis} is negative ({token.text} on line {token.line})")
+        elif value == 0:
+            problems.append(f"cell length {axis} is zero (line {token.line})")
+    for angle in ("alpha", "beta", "gamma"):
+        token = block.items.get(f"_cell_angle_{angle}")
+        value = None if token is None else _number(token.text)
+        if token is not None and token.text not in ("?", ".") and not (value is not None and 0 < value < 180):
+            problems.append(
+                f"cell angle {angle} {token.text!r} (line {token.line}) is not between 0 and 180 degrees"
+            )
+    columns = block.loops
+    if not any(
+        f"_atom_site_{axis}_x" in where for axis in ("fract", "cartn") for where in (columns, block.items)
+    ):
+        problems.append(
+            "no atom sites (no _atom_site_fract_x data): a block of metadata only, or a truncated file"
+        )
+    labels = columns.get("_atom_site_label") or columns.get("_atom_site_type_symbol") or []
+    for name in ("_atom_site_fract_x", "_atom_site_fract_y", "_atom_site_fract_z"):
+        for index, token in enumerate(columns.get(name, [])):
+            label = labels[index].text if index < len(labels) else f"number {index + 1}"
+            value = _number(token.text)
+            if value is None and token.text not in ("?", "."):
+                problems.append(
+                    f"coordinate {token.text!r} of site {label} (line {token.line}) is not a number"
+                )
+            elif value is not None and not math.isfinite(value):
+                problems.append(f"NaN coordinate on site {label} (line {token.line})")
+    for index, token in enumerate(columns.get("_atom_site_occupancy", [])):
+        label = labels[index].text if index < len(labels) else f"number {index + 1}"
+        value = _number(token.text)
+        if token.text in ("?", "."):
+            continue
+        if value is None or not math.isfinite(value):
+            problems.append(f"occupancy {token.text!r} on site {label} (line {token.line}) is not a number")
+        elif value < 0:
+            problems.append(f"negative occupancy {token.text} on site {label}")
+        elif value > 1 + OCCUPANCY_TOLERANCE:
+            problems.append(f"occupancy {token.text} on site {label} is above 1")
+    return problems
+
+
+def _pymatgen_cif_structure(text: str) -> Structure:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            parser = CifParser(path, occupancy_tolerance=1.0 + OCCUPANCY_TOLERANCE)
-            return parser.parse_structures(primitive=False)
+            parser = CifParser.from_str(text, occupancy_tolerance=1.0 + OCCUPANCY_TOLERANCE)
+            structures = parser.parse_structures(primitive=False, on_error="raise")
         except Exception as exc:  # pymatgen raises many types here; all mean "unreadable"
             messages = [str(w.message) for w in caught]
             overfull = [m for m in messages if "sum to > 1" in m]
@@ -80,98 +431,310 @@ def _parse_cif(path: Path) -> list[Structure]:
                     + (f" (sums: {sums[0]})" if sums else "")
                 ) from exc
             unknown = [m for m in messages if "not a valid Element" in m]
-            detail = "; ".join(unknown or messages[-2:])
-            raise StructureFileError(f"unparsable CIF: {exc}" + (f" ({detail})" if detail else "")) from exc
+            reason = str(exc).replace("\n", " ")
+            if isinstance(exc, KeyError):
+                reason = f"missing data name {exc}"
+            detail = "; ".join(unknown)
+            raise StructureFileError(
+                f"unparsable CIF: {reason}" + (f" ({detail})" if detail else "")
+            ) from exc
+    if len(structures) != 1:
+        raise StructureFileError(f"unparsable CIF: the block gives {len(structures)} structures")
+    return structures[0]
 
 
-def _parse_json(path: Path) -> list[Structure]:
-    data = json.loads(path.read_text())
+def _expected_formula(block: _CifBlock) -> tuple[str | None, list[str]]:
+    token = block.items.get("_chemical_formula_sum")
+    if token is None or token.text in ("?", "."):
+        return None, []
+    try:
+        Composition(token.text)
+    except Exception:  # noqa: BLE001 - pymatgen's formula parser raises several types
+        return None, [f"formula not compared: _chemical_formula_sum {token.text!r} cannot be read"]
+    return token.text, []
+
+
+def _cif_structures(text: str) -> list[ParsedStructure]:
+    blocks = _scan_cif(text)
+    lines = text.splitlines(keepends=True)
+    parsed = []
+    for index, block in enumerate(blocks):
+        name = f" (block data_{block.name})" if len(blocks) > 1 and block.name else ""
+        problems = block.problems or _cif_block_problems(block)
+        if problems:
+            parsed.append(ParsedStructure(error="; ".join(problems) + name))
+            continue
+        end = blocks[index + 1].line - 1 if index + 1 < len(blocks) else len(lines)
+        formula, notes = _expected_formula(block)
+        try:
+            structure = _pymatgen_cif_structure("".join(lines[block.line - 1 : end]))
+        except StructureFileError as error:
+            parsed.append(ParsedStructure(error=f"{error}{name}", warnings=notes))
+            continue
+        parsed.append(ParsedStructure(structure, expected_formula=formula, warnings=notes))
+    return parsed
+
+
+def _poscar_problems(text: str) -> list[str]:
+    """Line-by-line reasons a POSCAR/CONTCAR cannot be read (empty: it looks well formed)."""
+    lines = text.splitlines()
+
+    def numbers(index: int, at_least: int, what: str) -> list[float] | str:
+        if index >= len(lines):
+            return f"the file ends after line {len(lines)}, before {what} (truncated file?)"
+        words = lines[index].split()
+        values = [_number(word) for word in words[:at_least]]
+        if len(values) < at_least or any(v is None for v in values):
+            return f"line {index + 1} should hold {what}, found {lines[index].strip()!r}"
+        for value in values:
+            if not math.isfinite(value):
+                kind = "lattice vector component" if 2 <= index <= 4 else "coordinate"
+                return f"{'NaN' if math.isnan(value) else 'infinite'} {kind} on line {index + 1}"
+        return values
+
+    scale = numbers(1, 1, "the scale factor")
+    if isinstance(scale, str):
+        return [scale]
+    if scale[0] == 0:
+        return ["the scale factor on line 2 is zero"]
+    for index in (2, 3, 4):
+        vector = numbers(index, 3, f"lattice vector {index - 1} (three numbers)")
+        if isinstance(vector, str):
+            return [vector]
+    if len(lines) < 7:
+        return ["the file ends after the lattice vectors (no species counts; truncated file?)"]
+    names: list[str] = []
+    count_line = 5
+    first = lines[5].split()
+    if first and not first[0].isdigit():
+        names, count_line = first, 6  # VASP 5: a line of species names before the counts
+    words = lines[count_line].split() if count_line < len(lines) else []
+    counts: list[int] = []
+    for word in words:
+        if not word.isdigit():
+            break
+        counts.append(int(word))
+    if not counts:
+        return [
+            f"line {count_line + 1} should hold the number of atoms of each species, found {' '.join(words)!r}"
+        ]
+    if names and len(counts) != len(names):
+        return [
+            f"line {count_line} names {len(names)} species ({' '.join(names)}) but line {count_line + 1} "
+            f"gives {len(counts)} atom counts ({' '.join(map(str, counts))})"
+        ]
+    if sum(counts) == 0:
+        return [f"line {count_line + 1} gives no atoms"]
+    mode_line = count_line + 1
+    if mode_line < len(lines) and lines[mode_line].strip()[:1].lower() == "s":
+        mode_line += 1  # selective dynamics
+    if mode_line >= len(lines):
+        return ["the file ends before the Direct/Cartesian line (truncated file?)"]
+    n_atoms = sum(counts)
+    for k in range(n_atoms):
+        index = mode_line + 1 + k
+        if index >= len(lines) or not lines[index].strip():
+            return [
+                f"expected {n_atoms} atom positions (counts {' '.join(map(str, counts))} on line "
+                f"{count_line + 1}) after line {mode_line + 1}, found {k}"
+            ]
+        position = numbers(index, 3, f"the position of atom {k + 1} (three numbers)")
+        if isinstance(position, str):
+            return [position]
+    return []
+
+
+def _poscar_structures(text: str) -> list[ParsedStructure]:
+    problems = _poscar_problems(text)
+    if problems:
+        return [ParsedStructure(error="unparsable POSCAR: " + "; ".join(problems))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            structure = Poscar.from_str(text).structure
+        except Exception as exc:  # noqa: BLE001 - pymatgen raises many types
+            return [ParsedStructure(error=f"unparsable POSCAR: {type(exc).__name__}: {exc}")]
+    return [ParsedStructure(structure)]
+
+
+def _json_structures(text: str) -> list[ParsedStructure]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return [ParsedStructure(error=f"unparsable JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")]
     documents = data if isinstance(data, list) else [data]
-    if any(isinstance(doc, dict) and doc.get("sites") == [] for doc in documents):
-        raise StructureFileError("empty structure: the document has no sites")
-    return [Structure.from_dict(doc) for doc in documents]
+    if not documents:
+        return [ParsedStructure(error="the JSON file holds an empty list, no structure")]
+    parsed = []
+    for index, doc in enumerate(documents):
+        where = f"document {index}" if isinstance(data, list) else "the document"
+        if not isinstance(doc, dict):
+            parsed.append(ParsedStructure(error=f"{where} is a JSON {type(doc).__name__}, not a structure"))
+            continue
+        missing = [key for key in ("lattice", "sites") if key not in doc]
+        if missing or doc.get("@class", "Structure") not in ("Structure", "IStructure"):
+            keys = ", ".join(list(doc)[:8]) or "none"
+            kind = f"a {doc['@class']}" if "@class" in doc else f"missing {' and '.join(map(repr, missing))}"
+            parsed.append(
+                ParsedStructure(error=f"{where} is not a pymatgen Structure ({kind}; its keys: {keys})")
+            )
+            continue
+        if doc.get("sites") == []:
+            parsed.append(ParsedStructure(error="empty structure: the document has no sites"))
+            continue
+        try:
+            parsed.append(ParsedStructure(Structure.from_dict(doc)))
+        except Exception as exc:  # noqa: BLE001 - pymatgen raises many types
+            parsed.append(
+                ParsedStructure(error=f"{where} cannot be read as a structure: {type(exc).__name__}: {exc}")
+            )
+    return parsed
 
 
-def _parse_extxyz(path: Path) -> list[Structure]:
+def _extxyz_structures(text: str) -> list[ParsedStructure]:
     from ase.io import read
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    frames = read(path, index=":", format="extxyz")
-    return [AseAtomsAdaptor.get_structure(atoms) for atoms in frames]
+    try:
+        frames = read(io.StringIO(text), index=":", format="extxyz")
+    except Exception as exc:  # noqa: BLE001 - ase raises many types
+        return [ParsedStructure(error=f"unparsable extxyz: {type(exc).__name__}: {exc}")]
+    if not frames:
+        return [ParsedStructure(error="the extxyz file holds no frame")]
+    parsed = []
+    for index, atoms in enumerate(frames):
+        if len(atoms) == 0:
+            parsed.append(ParsedStructure(error=f"frame {index} has no sites"))
+        elif atoms.cell.rank < 3 or not all(atoms.pbc):
+            parsed.append(
+                ParsedStructure(
+                    error=f'frame {index} has no periodic 3D cell (Lattice="..." and pbc="T T T" in its '
+                    "comment line): a molecule, not a crystal"
+                )
+            )
+        else:
+            parsed.append(ParsedStructure(AseAtomsAdaptor.get_structure(atoms)))
+    return parsed
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except OSError as error:
+        raise StructureFileError(f"cannot read the file: {_os_reason(error)}") from error
+
+
+def parse_structure_file(path: str | os.PathLike) -> list[ParsedStructure]:
+    """Every structure of one file, each parsed or with the reason it cannot be (disorder kept).
+
+    The format comes from the suffix (``.cif``/``.mcif``, ``.json``, ``.extxyz``/``.xyz``,
+    ``.vasp``/``.poscar``); anything else is read as a POSCAR.
+
+    Raises:
+        StructureFileError: the file cannot be read at all.
+    """
+    path = Path(path)
+    text = _read_text(path)
+    suffix = path.suffix.lower()
+    if suffix in _CIF_SUFFIXES:
+        return _cif_structures(text)
+    if suffix in _JSON_SUFFIXES:
+        return _json_structures(text)
+    if suffix in _XYZ_SUFFIXES:
+        return _extxyz_structures(text)
+    parsed = _poscar_structures(text)
+    if parsed[0].error and suffix not in _POSCAR_SUFFIXES and not _POSCAR_NAMES.match(path.name):
+        parsed[0].error = (
+            f"not a known structure format ({', '.join(sorted(_SUFFIXES))}, POSCAR*, CONTCAR*); "
+            f"read as a POSCAR: {parsed[0].error}"
+        )
+    return parsed
 
 
 def read_structures_from_file(path: str | os.PathLike) -> list[Structure]:
     """Parse every structure in one file (CIFs with partial occupancies stay disordered).
 
     Raises:
-        StructureFileError: the file cannot be read as a crystal structure, with the reason.
+        StructureFileError: the file, or one structure in it, cannot be read, with the reason.
     """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    try:
-        if suffix in _CIF_SUFFIXES:
-            structures = _parse_cif(path)
-        elif suffix in _JSON_SUFFIXES:
-            structures = _parse_json(path)
-        elif suffix in _XYZ_SUFFIXES:
-            structures = _parse_extxyz(path)
-        else:
-            structures = [Poscar.from_file(path, check_for_potcar=False).structure]
-    except StructureFileError:
-        raise
-    except Exception as exc:
-        raise StructureFileError(
-            f"unparsable {path.suffix or path.name} file: {type(exc).__name__}: {exc}"
-        ) from exc
-    if not structures:
-        raise StructureFileError("the file holds no structure")
+    structures = []
+    for parsed in parse_structure_file(path):
+        if parsed.structure is None:
+            raise StructureFileError(parsed.error)
+        structures.append(parsed.structure)
     return structures
 
 
-def _structure_id(path: Path, root: Path, index: int, count: int) -> str:
-    relative = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
-    return relative if count == 1 else f"{relative}#{index}"
+# ------------------------------------------------------------------------------------------ rows
 
 
-def rows_from_file(path: Path, root: Path) -> list[dict[str, Any]]:
-    """All rows for one file: one per structure, failed rows for what cannot be used."""
-    source_path = str(path)
+def rows_from_input(item: InputPath) -> list[dict[str, Any]]:
+    """All rows for one input: one per structure it holds, failed rows for what cannot be used."""
+    labels = {"source_path": str(item.path)}
+    if item.problem is not None:
+        return [failed_row(item.structure_id, SOURCE, item.problem, **labels)]
     try:
-        structures = read_structures_from_file(path)
+        parsed = parse_structure_file(item.path)
     except StructureFileError as exc:
-        return [failed_row(_structure_id(path, root, 0, 1), SOURCE, str(exc), source_path=source_path)]
+        return [failed_row(item.structure_id, SOURCE, str(exc), **labels)]
     rows = []
-    for index, structure in enumerate(structures):
-        structure_id = _structure_id(path, root, index, len(structures))
-        problems = validate_structure(structure)
-        if problems:
-            rows.append(failed_row(structure_id, SOURCE, "; ".join(problems), source_path=source_path))
+    for index, entry in enumerate(parsed):
+        structure_id = item.structure_id if len(parsed) == 1 else f"{item.structure_id}#{index}"
+        if entry.structure is None:
+            rows.append(
+                failed_row(
+                    structure_id, SOURCE, entry.error or "unreadable", warnings=entry.warnings, **labels
+                )
+            )
+            continue
+        check = check_structure(entry.structure, entry.expected_formula)
+        found = entry.warnings + check.warnings
+        if check.problems:
+            rows.append(failed_row(structure_id, SOURCE, "; ".join(check.problems), warnings=found, **labels))
         else:
-            rows.append(structure_to_row(structure, structure_id, SOURCE, source_path=source_path))
+            rows.append(structure_to_row(entry.structure, structure_id, SOURCE, warnings=found, **labels))
     return rows
 
 
 def iter_file_rows(
     paths: Sequence[str | os.PathLike], *, workers: int = 1, progress: bool = False
 ) -> Iterator[dict[str, Any]]:
-    """Rows for every structure file under ``paths`` (files or directories, searched recursively).
+    """Rows for every input under ``paths`` (files or directories, searched recursively).
 
     Args:
         paths: files and/or directories.
         workers: parse files in this many processes (1 = in this process).
         progress: show a progress bar over files.
+
+    Raises:
+        InputPathError: a named path does not exist.
     """
     from tqdm.auto import tqdm
 
-    files = discover_files(paths)
-    bar = tqdm(total=len(files), desc="reading structure files", unit="file", disable=not progress)
+    inputs = discover_files(paths)
+    seen: set[str] = set()
+
+    def unique(rows: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        # ids are unique by construction except for a file literally named like another's block
+        # ("a.cif#1" next to a two-block "a.cif"); such a row gets a further suffix
+        for row in rows:
+            structure_id, n = row[Col.ID], 1
+            while structure_id in seen:
+                n += 1
+                structure_id = f"{row[Col.ID]}~{n}"
+            seen.add(structure_id)
+            if structure_id != row[Col.ID]:
+                row = {**row, Col.ID: structure_id, Col.BUCKET: bucket_of(structure_id)}
+            yield row
+
+    bar = tqdm(total=len(inputs), desc="reading structure files", unit="file", disable=not progress)
     with bar:
-        if workers <= 1 or len(files) < 2:
-            for path, root in files:
-                yield from rows_from_file(path, root)
+        if workers <= 1 or len(inputs) < 2:
+            for item in inputs:
+                yield from unique(rows_from_input(item))
                 bar.update()
             return
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for rows in pool.map(rows_from_file, *zip(*files, strict=True), chunksize=8):
-                yield from rows
+            for rows in pool.map(rows_from_input, inputs, chunksize=8):
+                yield from unique(rows)
                 bar.update()
