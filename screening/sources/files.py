@@ -7,8 +7,8 @@ Every input gives rows, failed ones included, so nothing the user named disappea
   so the ids of the good blocks do not change when another block is broken;
 * a file or block that cannot be read gives a failed row whose ``error`` says what is wrong, in words
   (``"negative occupancy -0.5 on site Li1"``, ``"NaN coordinate on line 9"``);
-* so do a broken symbolic link, a folder named like a structure file that holds none, a folder that
-  cannot be listed, and anything that is not a regular file;
+* so do a broken symbolic link, a folder named on the command line or named like a structure file that
+  holds none, a folder that cannot be listed, and anything that is not a regular file;
 * a structure that reads but fails :func:`~screening.sources.validation.check_structure` gives a failed
   row; one that passes is kept as published (disorder and all), with the checker's ``warnings``.
 
@@ -176,9 +176,12 @@ def discover_files(paths: Iterable[str | os.PathLike]) -> list[InputPath]:
         if not os.path.lexists(path):
             missing.append(str(path))
         elif path.is_dir():
-            for item, problem in _walk(path, {os.path.realpath(path)}):
+            inside = list(_walk(path, {os.path.realpath(path)}))
+            for item, problem in inside:
                 relative = item.relative_to(path).parts if item != path else ()
                 add(item, len(relative) or 1, problem)
+            if not inside:
+                add(path, 1, "the folder holds no structure files")
         else:
             add(path, 1, None if path.is_file() else _entry_problem(path))
     if missing:

@@ -1,0 +1,37 @@
+"""The OBELiX training CIFs (published, disordered, with coordinate noise) ingest with their disorder kept."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from screening.schema import Col
+from screening.sources.files import iter_file_rows
+
+_CANDIDATES = [
+    Path(__file__).resolve().parents[1] / "shared" / "data" / "obelix-train",  # shared/ inside the checkout
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "obelix-train",  # ../shared next to it
+]
+OBELIX = next((path for path in _CANDIDATES if (path / "cifs").is_dir()), None)
+
+pytestmark = pytest.mark.skipif(
+    OBELIX is None, reason="OBELiX training data (shared/data/obelix-train) not present"
+)
+
+
+def test_obelix_training_cifs_ingest_with_their_disorder() -> None:
+    assert OBELIX is not None
+    n_files = len(list((OBELIX / "cifs").glob("*.cif")))
+    rows = list(iter_file_rows([OBELIX / "cifs"], workers=2))
+    assert len(rows) == n_files == 254
+    ok = {Path(row[Col.ID]).stem: row for row in rows if row[Col.STATUS] == "ok"}
+    failed = {row[Col.ID]: row[Col.ERROR] for row in rows if row[Col.STATUS] != "ok"}
+    assert len(ok) >= 252, failed
+    with (OBELIX / "conductivity_train.csv").open(newline="") as handle:
+        partial = {row["id"] for row in csv.DictReader(handle) if row["cif_has_partial_occupancy"] == "1"}
+    assert {key for key in partial if key in ok and ok[key][Col.IS_ORDERED]} == set()  # disorder kept
+    assert all(
+        isinstance(row[Col.WARNINGS], list) and len(row[Col.STRUCTURE_SHA256]) == 64 for row in ok.values()
+    )
