@@ -294,3 +294,19 @@ def test_symlinked_folder_loop_terminates(tmp_path: Path) -> None:
     (tmp_path / "sub" / "a.cif").write_text(cif())
     (tmp_path / "sub" / "back").symlink_to(tmp_path, target_is_directory=True)
     assert set(rows_by_id([tmp_path])) == {"sub/a.cif"}
+
+
+def test_vasp4_poscar_takes_its_elements_from_the_comment_or_says_it_has_none(tmp_path: Path) -> None:
+    body = "1.0\n4.0 0 0\n0 4.0 0\n0 0 4.0\n1 1\nDirect\n0 0 0\n0.5 0.5 0.5\n"
+    (tmp_path / "named").mkdir()
+    (tmp_path / "named" / "POSCAR").write_text("Li F\n" + body)
+    assert only_row(tmp_path / "named" / "POSCAR")[Col.CHEMICAL_FORMULA_REDUCED] == "FLi"
+    (tmp_path / "anonymous").mkdir()
+    (tmp_path / "anonymous" / "POSCAR").write_text("relaxed run 3\n" + body)  # pymatgen: silently H and He
+    assert_failed(only_row(tmp_path / "anonymous" / "POSCAR"), "no line of element symbols")
+
+
+def test_cif_coordinates_that_are_not_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "frac.cif"
+    path.write_text(cif("Li1 Li 0 0 0 1\nF1 F 1/2 1/2 1/2 1\n"))  # pymatgen: "could not convert string"
+    assert_failed(only_row(path), "coordinate '1/2' of site F1 (line 17) is not a number")

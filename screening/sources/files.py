@@ -22,6 +22,7 @@ dot) are skipped when searching a folder.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 import os
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pymatgen.core import Composition, Structure
+from pymatgen.core import Composition, Element, Structure
 from pymatgen.io.cif import CifParser
 from pymatgen.io.vasp import Poscar
 
@@ -547,14 +548,38 @@ def _poscar_problems(text: str) -> list[str]:
     return []
 
 
+def _vasp4_species(lines: list[str]) -> tuple[list[str] | None, str | None]:
+    """For a POSCAR without a line of element symbols (VASP 4), the elements named by its comment line
+    (the usual convention; pymatgen would silently call them H, He, ...), or why there are none.
+
+    Returns:
+        ``(None, None)`` for a VASP 5 file, ``(names, None)`` or ``(None, reason)`` for a VASP 4 one.
+    """
+    counts = lines[5].split()
+    if not counts[0].isdigit():
+        return None, None
+    n_species = sum(1 for _ in itertools.takewhile(str.isdigit, counts))
+    names = lines[0].split()[:n_species]
+    if len(names) == n_species and all(Element.is_valid_symbol(name) for name in names):
+        return names, None
+    return None, (
+        "line 6 gives atom counts but no line of element symbols above them (VASP 4 format), and the "
+        f"comment on line 1 ({lines[0].strip()!r}) does not name {n_species} elements either; add a line "
+        "of element symbols before the counts"
+    )
+
+
 def _poscar_structures(text: str) -> list[ParsedStructure]:
     problems = _poscar_problems(text)
     if problems:
         return [ParsedStructure(error="unparsable POSCAR: " + "; ".join(problems))]
+    names, missing = _vasp4_species(text.splitlines())
+    if missing:
+        return [ParsedStructure(error=f"unparsable POSCAR: {missing}")]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            structure = Poscar.from_str(text).structure
+            structure = Poscar.from_str(text, default_names=names).structure
         except Exception as exc:  # noqa: BLE001 - pymatgen raises many types
             return [ParsedStructure(error=f"unparsable POSCAR: {type(exc).__name__}: {exc}")]
     return [ParsedStructure(structure)]
