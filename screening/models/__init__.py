@@ -8,37 +8,44 @@ Public API::
     e = model.predict_energy_per_atom(ordered_structures)             # eV/atom, batched by atom count
     predictions = predict_energies(model, structures, disorder_strategy="sample")
 
-Backend-specific code sits in private modules (``_sevennet.py``, ``_chgnet.py``) behind this one.
+Backend-specific code sits in private modules (``_sevennet.py``, ``_chgnet.py``) behind this one. The
+names below are imported on first use (PEP 562), so reading the registry's model names (what the run
+settings validate against) does not import torch.
 """
 
 from __future__ import annotations
 
-from screening.models.base import EnergyModel
-from screening.models.batching import batches_by_atom_count, default_max_atoms_per_batch
-from screening.models.disorder import ConfigurationSample, choose_supercell, sample_configurations
-from screening.models.predict import (
-    DEFAULT_DISORDER_STRATEGY,
-    DisorderStrategy,
-    EnergyPrediction,
-    predict_energies,
-)
-from screening.models.registry import DEFAULT_MODEL, available_models, load_model
-from screening.models.relax import RelaxResult, relax_structure
+import importlib
+from typing import Any
 
-__all__ = [
-    "DEFAULT_DISORDER_STRATEGY",
-    "DEFAULT_MODEL",
-    "ConfigurationSample",
-    "DisorderStrategy",
-    "EnergyModel",
-    "EnergyPrediction",
-    "RelaxResult",
-    "available_models",
-    "batches_by_atom_count",
-    "choose_supercell",
-    "default_max_atoms_per_batch",
-    "load_model",
-    "predict_energies",
-    "relax_structure",
-    "sample_configurations",
-]
+_EXPORTS: dict[str, str] = {
+    "EnergyModel": "screening.models.base",
+    "batches_by_atom_count": "screening.models.batching",
+    "default_max_atoms_per_batch": "screening.models.batching",
+    "ConfigurationSample": "screening.models.disorder",
+    "choose_supercell": "screening.models.disorder",
+    "sample_configurations": "screening.models.disorder",
+    "DEFAULT_DISORDER_STRATEGY": "screening.models.registry",
+    "DISORDER_STRATEGIES": "screening.models.registry",
+    "DisorderStrategy": "screening.models.registry",
+    "EnergyPrediction": "screening.models.predict",
+    "predict_energies": "screening.models.predict",
+    "DEFAULT_MODEL": "screening.models.registry",
+    "MODEL_NAMES": "screening.models.registry",
+    "available_models": "screening.models.registry",
+    "load_model": "screening.models.registry",
+    "RelaxResult": "screening.models.relax",
+    "relax_structure": "screening.models.relax",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from pymatgen.core import Structure
 
+from screening.errors import InputError, InputTypeError
 from screening.graphs import NeighborList, neighbor_list
 from screening.models.batching import batches_by_atom_count, default_max_atoms_per_batch
 
@@ -30,7 +31,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     resolved = torch.device(device)
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!s} requested but CUDA is not available")
+        raise InputError(f"device {device!s} requested but CUDA is not available; use --device cpu")
     return resolved
 
 
@@ -119,7 +120,7 @@ class EnergyModel(ABC):
         )
         for index, error in enumerate(errors):
             if error is not None:
-                raise ValueError(f"structure {index}: {error}")
+                raise InputError(f"structure {index}: {error}")
         return energies
 
     def try_predict_energy_per_atom(
@@ -179,16 +180,16 @@ class EnergyModel(ABC):
     def _validate(self, structure: Structure, *, meanfield: bool) -> NeighborList:
         """Check that ``structure`` can be evaluated; return its neighbour list at the model cutoff."""
         if not isinstance(structure, Structure):
-            raise TypeError(f"expected a pymatgen Structure, got {type(structure).__name__}")
+            raise InputTypeError(f"expected a pymatgen Structure, got {type(structure).__name__}")
         if len(structure) == 0:
-            raise ValueError("the structure has no sites")
+            raise InputError("the structure has no sites")
         if not meanfield and not structure.is_ordered:
-            raise ValueError(
+            raise InputError(
                 f"{structure.composition.reduced_formula} is disordered; evaluate it with a disorder "
                 "strategy (predict_energies) instead"
             )
         symbols = {el.symbol for el in structure.composition.elements}
         unsupported = sorted(symbols - self.supported_elements)
         if unsupported:
-            raise ValueError(f"model {self.name} has no parameters for element(s) {', '.join(unsupported)}")
+            raise InputError(f"model {self.name} has no parameters for element(s) {', '.join(unsupported)}")
         return neighbor_list(structure, self.cutoff_A)

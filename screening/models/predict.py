@@ -20,21 +20,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from pymatgen.core import Structure
 
+from screening.errors import InputError, InputTypeError, InternalError
 from screening.models.base import EnergyModel, describe_error
 from screening.models.disorder import DEFAULT_MAX_SUPERCELL_SITES, sample_configurations
-from screening.models.registry import load_model
+from screening.models.registry import (
+    DEFAULT_DISORDER_STRATEGY,
+    DISORDER_STRATEGIES,
+    DisorderStrategy,
+    load_model,
+)
 from screening.models.relax import DEFAULT_FMAX_EV_PER_A, DEFAULT_MAX_STEPS, relax_structure
-
-DisorderStrategy = Literal["sample", "meanfield"]
-
-#: Default strategy for disordered structures, chosen from the sample-vs-meanfield comparison in
-#: BENCHMARKS.md ("Disorder strategies: sample vs meanfield (issue 3)").
-DEFAULT_DISORDER_STRATEGY: DisorderStrategy = "sample"
 
 #: ``disorder_strategy`` reported for a structure that was already ordered.
 ORDERED = "ordered"
@@ -105,10 +104,10 @@ def predict_energies(
     Raises:
         ValueError: for an unknown strategy or ``n_samples < 1`` (settings, not data).
     """
-    if disorder_strategy not in ("sample", "meanfield"):
-        raise ValueError(f"disorder_strategy must be 'sample' or 'meanfield', got {disorder_strategy!r}")
+    if disorder_strategy not in DISORDER_STRATEGIES:
+        raise InputError(f"disorder_strategy must be one of {DISORDER_STRATEGIES}, got {disorder_strategy!r}")
     if n_samples < 1:
-        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+        raise InputError(f"n_samples must be >= 1, got {n_samples}")
     energy_model = load_model(model) if isinstance(model, str) else model
 
     results: list[EnergyPrediction | None] = [None] * len(structures)
@@ -119,13 +118,13 @@ def predict_energies(
     for index, structure in enumerate(structures):
         try:
             if not isinstance(structure, Structure):
-                raise TypeError(f"expected a pymatgen Structure, got {type(structure).__name__}")
+                raise InputTypeError(f"expected a pymatgen Structure, got {type(structure).__name__}")
             if structure.is_ordered:
                 ordered_jobs.append((index, structure))
             elif disorder_strategy == "meanfield":
                 strategy_of[index] = "meanfield"
                 if relax:
-                    raise ValueError("relax=True needs ordered structures; use disorder_strategy='sample'")
+                    raise InputError("relax=True needs ordered structures; use disorder_strategy='sample'")
                 meanfield_jobs.append((index, structure))
             else:
                 strategy_of[index] = "sample"
@@ -196,5 +195,5 @@ def predict_energies(
         )
     missing = [i for i, r in enumerate(results) if r is None]
     if missing:  # every path above fills its structures; this guards the bookkeeping itself
-        raise RuntimeError(f"no prediction was recorded for structures {missing}")
+        raise InternalError(f"no prediction was recorded for structures {missing}")
     return results  # type: ignore[return-value]

@@ -1,49 +1,58 @@
 """Load pretrained energy models by name, lazily, once per process and device.
 
 Weights come from inside the installed ``sevenn`` and ``chgnet`` wheels; nothing is downloaded. A model is
-built on first use and cached, so every Dask task on a worker shares one copy.
+built on first use and cached, so every Dask task on a worker shares one copy. The names themselves need
+no torch: :data:`MODEL_NAMES` is what the run settings validate against.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal, get_args
 
-import torch
+from screening.errors import InputError
 
-from screening.models.base import EnergyModel, resolve_device
+if TYPE_CHECKING:
+    import torch
+
+    from screening.models.base import EnergyModel
 
 #: The model used when none is named.
 DEFAULT_MODEL = "sevennet-0"
 
+#: How disordered structures are turned into energies (see :mod:`screening.models.predict`).
+DisorderStrategy = Literal["sample", "meanfield"]
+DISORDER_STRATEGIES: tuple[str, ...] = get_args(DisorderStrategy)
 
-def _sevennet(name: str, device: torch.device) -> EnergyModel:
-    from screening.models._sevennet import SevenNetModel
+#: Default strategy for disordered structures, chosen from the sample-vs-meanfield comparison in
+#: BENCHMARKS.md ("Disorder strategies: sample vs meanfield").
+DEFAULT_DISORDER_STRATEGY: DisorderStrategy = "sample"
 
-    return SevenNetModel(name, device)
-
-
-def _chgnet(name: str, device: torch.device) -> EnergyModel:
-    from screening.models._chgnet import CHGNetModel
-
-    return CHGNetModel(name, device)
-
-
-_FACTORIES: dict[str, Callable[[str, torch.device], EnergyModel]] = {
-    "sevennet-0": _sevennet,
-    "sevennet-l3i5": _sevennet,
-    "chgnet-0.3.0": _chgnet,
+#: Registered model name -> backend module (private, behind this registry).
+_BACKENDS: dict[str, str] = {
+    "sevennet-0": "sevennet",
+    "sevennet-l3i5": "sevennet",
+    "chgnet-0.3.0": "chgnet",
 }
+
+#: Every registered name, the default first.
+MODEL_NAMES: tuple[str, ...] = (DEFAULT_MODEL, *sorted(name for name in _BACKENDS if name != DEFAULT_MODEL))
 
 
 def available_models() -> list[str]:
     """Names accepted by :func:`load_model`, the default first."""
-    return [DEFAULT_MODEL, *sorted(name for name in _FACTORIES if name != DEFAULT_MODEL)]
+    return list(MODEL_NAMES)
 
 
 @functools.cache
 def _load(name: str, device: torch.device) -> EnergyModel:
-    return _FACTORIES[name](name, device)
+    if _BACKENDS[name] == "sevennet":
+        from screening.models._sevennet import SevenNetModel
+
+        return SevenNetModel(name, device)
+    from screening.models._chgnet import CHGNetModel
+
+    return CHGNetModel(name, device)
 
 
 def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = None) -> EnergyModel:
@@ -58,8 +67,10 @@ def load_model(name: str = DEFAULT_MODEL, device: str | torch.device | None = No
         The model, ready for :meth:`EnergyModel.predict_energy_per_atom`.
 
     Raises:
-        ValueError: for an unknown name or an unavailable device.
+        InputError: for an unknown name or an unavailable device.
     """
-    if name not in _FACTORIES:
-        raise ValueError(f"unknown model {name!r}; available: {', '.join(available_models())}")
+    from screening.models.base import resolve_device
+
+    if name not in _BACKENDS:
+        raise InputError(f"unknown model {name!r}; available: {', '.join(MODEL_NAMES)}")
     return _load(name, resolve_device(device))

@@ -20,7 +20,7 @@ import numpy as np
 from pymatgen.core import Structure
 from pymatgen.optimization.neighbors import find_points_in_spheres
 
-from screening.errors import ScreeningError
+from screening.errors import InputError, ScreeningError
 from screening.transport.landscape import DEFAULT_CUTOFF_A, DEFAULT_GRID_SPACING_A, bvse_landscape
 from screening.transport.percolation import percolation_barriers, periodic_connectivity
 
@@ -32,6 +32,23 @@ DIMENSIONALITY_TIE_eV = 1e-3
 
 #: Barriers above this (eV) count as no percolation.
 DEFAULT_MAX_BARRIER_eV = 5.0
+
+
+@dataclass(frozen=True)
+class BVSEOptions:
+    """Settings of the bvse method (the run settings nest this as ``bvse``).
+
+    Attributes:
+        grid_spacing_A: landscape grid spacing (angstrom).
+        cutoff_A: interaction cutoff (angstrom).
+        max_barrier_eV: barriers above this count as no percolation (eV).
+        min_jump_distance_A: shorter mobile-site separations are split positions, not hops (angstrom).
+    """
+
+    grid_spacing_A: float = DEFAULT_GRID_SPACING_A
+    cutoff_A: float = DEFAULT_CUTOFF_A
+    max_barrier_eV: float = DEFAULT_MAX_BARRIER_eV
+    min_jump_distance_A: float = DEFAULT_MIN_JUMP_DISTANCE_A
 
 
 class NoPercolationError(ScreeningError, ValueError):
@@ -81,7 +98,7 @@ def shortest_hop_A(frac_coords: np.ndarray, lattice_matrix_A: np.ndarray, min_di
             break
         radius *= 2
     if not len(dist):
-        raise ValueError("no hop found between mobile-ion sites")
+        raise InputError("no hop found between mobile-ion sites")
     return float(dist.min())
 
 

@@ -17,9 +17,9 @@ import math
 
 from pymatgen.core import Structure
 
-ELEMENTARY_CHARGE_C = 1.602176634e-19
-BOLTZMANN_J_PER_K = 1.380649e-23
-BOLTZMANN_eV_PER_K = 8.617333262e-5
+from screening.constants import BOLTZMANN_J_PER_K, ELEMENTARY_CHARGE_C, BOLTZMANN_eV_PER_K
+from screening.errors import InputError
+
 CM_PER_A = 1e-8
 CM3_PER_A3 = 1e-24
 
@@ -27,7 +27,7 @@ CM3_PER_A3 = 1e-24
 def _check_positive(**values: float) -> None:
     for name, value in values.items():
         if not value > 0 or not math.isfinite(value):
-            raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+            raise InputError(f"{name} must be a positive finite number, got {value!r}")
 
 
 def mobile_ion_count(structure: Structure, ion: str) -> float:
@@ -76,7 +76,7 @@ def nernst_einstein_sigma_S_per_cm(
     """
     _check_positive(temperature_K=temperature_K, haven_ratio=haven_ratio)
     if carrier_density_cm3 < 0 or diffusivity_cm2_per_s < 0:
-        raise ValueError("carrier density and diffusivity must not be negative")
+        raise InputError("carrier density and diffusivity must not be negative")
     q_C = charge * ELEMENTARY_CHARGE_C
     return (
         carrier_density_cm3

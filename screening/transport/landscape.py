@@ -55,6 +55,7 @@ from pymatgen.optimization.neighbors import find_points_in_spheres
 from scipy.special import erfc
 
 from screening.errors import ScreeningError
+from screening.structures import OCCUPANCY_TOLERANCE
 from screening.transport.bv_params import COVALENT_RADIUS_A, PRINCIPAL_QUANTUM_NUMBER, SOFTBV_PAIRS
 
 #: e^2 / (4 pi eps0) in eV * angstrom.
@@ -74,7 +75,6 @@ DEFAULT_GRID_SPACING_A = 0.2
 _MIN_DISTANCE_A = 0.3
 
 #: Occupancies summing to within this of 1 count as 1.
-_OCCUPANCY_TOL = 1e-3
 
 #: Number of (grid point, atom) pairs evaluated per chunk (bounds the memory to ~0.5 GB).
 _PAIRS_PER_CHUNK = 4_000_000
@@ -138,7 +138,7 @@ def mobile_ion_site_co_occupants(structure: Structure, mobile_ion: str, rc_mobil
         return excluded
     radius_of: dict[int, float] = {}
     for i, site in enumerate(structure):
-        if i in excluded or site.species.num_atoms >= 1.0 - _OCCUPANCY_TOL:
+        if i in excluded or site.species.num_atoms >= 1.0 - OCCUPANCY_TOLERANCE:
             continue
         cations = [sp for sp in site.species if isinstance(sp, Species) and (sp.oxi_state or 0) > 0]
         if cations:
@@ -158,7 +158,7 @@ def mobile_ion_site_co_occupants(structure: Structure, mobile_ion: str, rc_mobil
     for c, m, d in zip(idx_candidate, idx_mobile, dist, strict=True):
         i, j = candidates[c], mobile[m]
         total = structure[i].species.num_atoms + structure[j].species.num_atoms
-        if d < rc_mobile_A + radius_of[i] and total <= 1.0 + _OCCUPANCY_TOL:
+        if d < rc_mobile_A + radius_of[i] and total <= 1.0 + OCCUPANCY_TOLERANCE:
             excluded.add(i)
     return excluded
 

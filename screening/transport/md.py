@@ -25,11 +25,37 @@ from typing import Any
 import numpy as np
 from pymatgen.core import Structure
 
+from screening.constants import BOLTZMANN_eV_PER_K
 from screening.errors import ScreeningError
-from screening.transport.conductivity import BOLTZMANN_eV_PER_K
+from screening.graphs import perpendicular_widths_A
+from screening.models.registry import DEFAULT_MODEL
 
-#: Default potential: the registry's SevenNet-0, shipped with ``sevenn``.
-DEFAULT_MD_MODEL = "sevennet-0"
+#: Default potential: the registry's default (SevenNet-0, shipped with ``sevenn``).
+DEFAULT_MD_MODEL = DEFAULT_MODEL
+
+
+@dataclass(frozen=True)
+class MDOptions:
+    """Simulation settings of the md method (the run settings nest this as ``md``).
+
+    Attributes:
+        temperatures_K: MD temperatures (K), at least two.
+        n_steps: production steps per temperature.
+        equilibration_steps: discarded steps per temperature.
+        time_step_fs: MD time step (fs).
+        step_skip: steps between snapshots.
+        supercell_min_length_A: minimum perpendicular width of the simulation cell (angstrom).
+    """
+
+    temperatures_K: tuple[float, ...] = (600.0, 800.0, 1000.0)
+    n_steps: int = 10_000
+    equilibration_steps: int = 1_000
+    time_step_fs: float = 2.0
+    step_skip: int = 10
+    supercell_min_length_A: float = 10.0
+
+
+_DEFAULTS = MDOptions()
 
 
 class MDError(ScreeningError, RuntimeError):
@@ -58,7 +84,7 @@ class MDResult:
 
 
 @functools.cache
-def md_calculator(model_name: str = DEFAULT_MD_MODEL, device: str | None = "cpu") -> Any:
+def md_calculator(model_name: str = DEFAULT_MD_MODEL, device: str | None = None) -> Any:
     """ASE calculator of a registered pretrained potential (the model itself is cached per process).
 
     Args:
@@ -72,9 +98,7 @@ def md_calculator(model_name: str = DEFAULT_MD_MODEL, device: str | None = "cpu"
 
 def supercell_multiples(structure: Structure, min_length_A: float) -> tuple[int, int, int]:
     """Smallest repeats so that every perpendicular width of the supercell is at least ``min_length_A``."""
-    matrix = structure.lattice.matrix
-    volume = abs(np.linalg.det(matrix))
-    widths = [volume / np.linalg.norm(np.cross(matrix[(i + 1) % 3], matrix[(i + 2) % 3])) for i in range(3)]
+    widths = perpendicular_widths_A(structure.lattice.matrix)
     return tuple(max(1, math.ceil(min_length_A / w - 1e-9)) for w in widths)  # type: ignore[return-value]
 
 
@@ -138,14 +162,14 @@ def md_transport(
     mobile_ion: str,
     temperature_K: float,
     *,
-    temperatures_K: Sequence[float] = (600.0, 800.0, 1000.0),
-    n_steps: int = 10_000,
-    equilibration_steps: int = 1_000,
-    time_step_fs: float = 2.0,
-    step_skip: int = 10,
-    supercell_min_length_A: float = 10.0,
+    temperatures_K: Sequence[float] = _DEFAULTS.temperatures_K,
+    n_steps: int = _DEFAULTS.n_steps,
+    equilibration_steps: int = _DEFAULTS.equilibration_steps,
+    time_step_fs: float = _DEFAULTS.time_step_fs,
+    step_skip: int = _DEFAULTS.step_skip,
+    supercell_min_length_A: float = _DEFAULTS.supercell_min_length_A,
     model_name: str = DEFAULT_MD_MODEL,
-    device: str | None = "cpu",
+    device: str | None = None,
     calculator: Any = None,
     seed: int = 0,
 ) -> MDResult:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from screening.errors import InputError
+
 #: The 13 neighbour offsets that, with their negatives, make up the 26-neighbourhood.
 _HALF_NEIGHBOURS = [d for d in itertools.product((-1, 0, 1), repeat=3) if d > (0, 0, 0)]
 _STRUCTURE_26 = np.ones((3, 3, 3), dtype=bool)
@@ -148,7 +150,7 @@ def percolation_barriers(energy_eV: np.ndarray, max_barrier_eV: float = 5.0) -> 
         The three barriers (relative to the minimum, None above the cap) and the minimum.
     """
     if not np.all(np.isfinite(energy_eV)):
-        raise ValueError("energy landscape contains non-finite values")
+        raise InputError("energy landscape contains non-finite values")
     minimum = float(energy_eV.min())
     levels = np.unique(energy_eV[energy_eV <= minimum + max_barrier_eV])
     cache: dict[int, int] = {}

@@ -1,0 +1,114 @@
+"""The science settings of a run: one typed, frozen object, each field declared once.
+
+:class:`ScienceConfig` is everything that decides the numbers a screen produces: which model, how
+disorder is handled, which ion, temperature and migration-barrier method, and that method's options. Its
+choices are drawn from the registries themselves (:data:`screening.models.registry.MODEL_NAMES`,
+:data:`screening.transport.registry.MOBILE_IONS`, ``TRANSPORT_METHODS``), so a name that is not
+registered fails at construction with the allowed values listed. The Python API takes it as it is; the
+run settings of :mod:`pipelines.settings` nest it, and the command line, YAML files and ``SCREENING_*``
+environment variables all fill this one object.
+
+Example::
+
+    from screening.config import ScienceConfig
+
+    config = ScienceConfig(model="chgnet-0.3.0", mobile_ion="Na", temperature_K=330)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator
+
+from screening.models.registry import DEFAULT_DISORDER_STRATEGY, DEFAULT_MODEL, MODEL_NAMES, DisorderStrategy
+from screening.transport.bvse import BVSEOptions
+from screening.transport.md import MDOptions
+from screening.transport.registry import DEFAULT_TRANSPORT_METHOD, MOBILE_IONS, TransportMethod
+
+ModelName = Literal[MODEL_NAMES]  # type: ignore[valid-type]
+MobileIon = Literal[tuple(MOBILE_IONS)]  # type: ignore[valid-type]
+
+#: Fields that change how the work is executed, not its result (left out of the result identity).
+EXECUTION_FIELDS = frozenset({"device", "max_atoms_per_batch"})
+
+
+class ScienceConfig(BaseModel):
+    """The science of a screening run (frozen, validated, pickles to any Dask worker).
+
+    Attributes:
+        model: registered energy model (``screening.models.available_models()``).
+        device: torch device of the model (``cpu``, ``cuda``, ``cuda:1``); None: CUDA when visible, else CPU.
+        disorder: how disordered structures get energies: ``sample`` (ordered configurations) or
+            ``meanfield`` (occupancy vectors in one evaluation).
+        n_samples: configurations sampled per disordered structure (``sample``).
+        seed: random seed of the disorder sampling and of MD.
+        relax: relax each structure (or sampled configuration) with the model before taking its energy.
+        max_atoms_per_batch: cap on atoms per model forward pass; None: the device's default.
+        mobile_ion: element whose conduction is estimated (case-insensitive: ``li`` means ``Li``).
+        temperature_K: temperature of the conductivity, K.
+        transport_method: migration-barrier estimator (``bvse`` or ``md``).
+        attempt_frequency_Hz: hop attempt frequency nu0 of the Arrhenius prefactor (bvse), Hz.
+        haven_ratio: ratio of tracer to charge diffusivity in Nernst-Einstein.
+        bvse: options of the bvse method.
+        md: options of the md method (the potential is the run's ``model`` on its ``device``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: ModelName = DEFAULT_MODEL
+    device: str | None = None
+    disorder: DisorderStrategy = DEFAULT_DISORDER_STRATEGY
+    n_samples: PositiveInt = 8
+    seed: int = 0
+    relax: bool = False
+    max_atoms_per_batch: PositiveInt | None = None
+    mobile_ion: MobileIon = "Li"
+    temperature_K: PositiveFloat = 300.0
+    transport_method: TransportMethod = DEFAULT_TRANSPORT_METHOD
+    attempt_frequency_Hz: PositiveFloat = 1e13
+    haven_ratio: PositiveFloat = 1.0
+    bvse: BVSEOptions = Field(default_factory=BVSEOptions)
+    md: MDOptions = Field(default_factory=MDOptions)
+
+    @field_validator("mobile_ion", mode="before")
+    @classmethod
+    def _element_case(cls, value: Any) -> Any:
+        """``li``/``LI`` -> ``Li`` (element symbols have one capital)."""
+        return value.strip().capitalize() if isinstance(value, str) else value
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every field as JSON-serialisable values (what ``run.json`` records)."""
+        return self.model_dump(mode="json")
+
+    def result_defining(self) -> dict[str, Any]:
+        """The fields that decide the results (all but :data:`EXECUTION_FIELDS`)."""
+        return {k: v for k, v in self.as_dict().items() if k not in EXECUTION_FIELDS}
+
+    def sha256(self) -> str:
+        """Hex SHA-256 of :meth:`result_defining` (two configs with one hash give the same results)."""
+        payload = json.dumps(self.result_defining(), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def transport_options(self) -> dict[str, Any]:
+        """Keyword options of :func:`screening.transport.compute_transport` for the chosen method."""
+        if self.transport_method == "md":
+            return {**asdict(self.md), "model_name": self.model, "device": self.device, "seed": self.seed}
+        return asdict(self.bvse)
+
+    def prediction_options(self) -> dict[str, Any]:
+        """Keyword options of :func:`screening.models.predict_energies`."""
+        return {
+            "disorder_strategy": self.disorder,
+            "n_samples": self.n_samples,
+            "seed": self.seed,
+            "max_atoms_per_batch": self.max_atoms_per_batch,
+            "relax": self.relax,
+        }
+
+
+#: Names of the science fields (the run settings accept them at their top level too).
+SCIENCE_FIELDS: tuple[str, ...] = tuple(ScienceConfig.model_fields)
