@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from pymatgen.analysis.local_env import CovalentRadius
 from pymatgen.core import Composition, Element, Structure
 
-from screening.structures import OCCUPANCY_TOLERANCE
+from screening.structures import OCCUPANCY_TOLERANCE, failed_row, structure_to_row
 
 #: Split positions closer than this hold at most one atom between them; two fully occupied sites are
 #: never allowed closer than this (angstrom).
@@ -240,7 +241,7 @@ def composition_mismatch(
 
 def _bond_valence_warnings(structure: Structure) -> list[str]:
     """The bond-valence deviations of a structure whose species all carry oxidation states."""
-    from screening.sources.bond_valence import bond_valence_deviations
+    from screening.bond_valence import bond_valence_deviations
 
     if not all(getattr(sp, "oxi_state", None) is not None for site in structure for sp in site.species):
         return []
@@ -304,3 +305,22 @@ def validate_structure(structure: Structure, expected_formula: str | None = None
     """
     check = check_structure(structure, expected_formula, bond_valence=False)
     return check.problems + check.warnings
+
+
+def checked_row(
+    structure: Structure,
+    structure_id: str,
+    source: str,
+    *,
+    expected_formula: str | None = None,
+    warnings: list[str] | None = None,
+    **labels: Any,
+) -> dict[str, Any]:
+    """The structures-table row of ``structure`` after :func:`check_structure`: a failed row with the
+    problems as its error, or an ok row keeping the warnings (``warnings`` found earlier come first).
+    Every source of rows goes through here, so every source applies the same rules."""
+    check = check_structure(structure, expected_formula)
+    found = [*(warnings or []), *check.warnings]
+    if check.problems:
+        return failed_row(structure_id, source, "; ".join(check.problems), warnings=found, **labels)
+    return structure_to_row(structure, structure_id, source, warnings=found, **labels)

@@ -9,7 +9,7 @@ Every input gives rows, failed ones included, so nothing the user named disappea
   (``"negative occupancy -0.5 on site Li1"``, ``"NaN coordinate on line 9"``);
 * so do a broken symbolic link, a folder named on the command line or named like a structure file that
   holds none, a folder that cannot be listed, and anything that is not a regular file;
-* a structure that reads but fails :func:`~screening.sources.validation.check_structure` gives a failed
+* a structure that reads but fails :func:`~screening.validation.check_structure` gives a failed
   row; one that passes is kept as published (disorder and all), with the checker's ``warnings``.
 
 Ids are the paths relative to the folder named on the command line (a file named directly: its file
@@ -41,8 +41,8 @@ from pymatgen.io.vasp import Poscar
 
 from screening.errors import ScreeningError
 from screening.schema import Col
-from screening.sources.validation import check_structure
-from screening.structures import OCCUPANCY_TOLERANCE, bucket_of, failed_row, structure_to_row
+from screening.structures import OCCUPANCY_TOLERANCE, bucket_of, failed_row
+from screening.validation import checked_row
 
 SOURCE = "files"
 
@@ -715,12 +715,16 @@ def rows_from_input(item: InputPath) -> list[dict[str, Any]]:
                 )
             )
             continue
-        check = check_structure(entry.structure, entry.expected_formula)
-        found = entry.warnings + check.warnings
-        if check.problems:
-            rows.append(failed_row(structure_id, SOURCE, "; ".join(check.problems), warnings=found, **labels))
-        else:
-            rows.append(structure_to_row(entry.structure, structure_id, SOURCE, warnings=found, **labels))
+        rows.append(
+            checked_row(
+                entry.structure,
+                structure_id,
+                SOURCE,
+                expected_formula=entry.expected_formula,
+                warnings=entry.warnings,
+                **labels,
+            )
+        )
     return rows
 
 

@@ -48,7 +48,8 @@ from screening.sources._mp_client import (
     route_url,
     with_retries,
 )
-from screening.structures import failed_row, structure_to_row
+from screening.structures import failed_row
+from screening.validation import checked_row
 
 if TYPE_CHECKING:
     from pymatgen.entries.computed_entries import ComputedStructureEntry
@@ -216,7 +217,7 @@ def doc_to_row(doc: dict[str, Any], position: int = 0) -> dict[str, Any]:
         return failed_row(
             material_id, SOURCE, f"cannot parse MP structure of {material_id}: {reason}", **labels
         )
-    return structure_to_row(structure, material_id, SOURCE, **labels)
+    return checked_row(structure, material_id, SOURCE, **labels)
 
 
 def iter_mp_rows(

@@ -2,7 +2,7 @@
 
 A hull missing La2O3 and ZrO2 puts the garnet Li7La3Zr2O12 electronvolts "below" it. Where the reference
 set has no compound of a metal-anion system (:meth:`ReferenceSet.missing_anion_binaries`), the published
-ground-state structure of that binary (``data/hull_binaries.yaml``) is evaluated with the same energy
+ground-state structure of that binary (``screening/data/hull_binaries.yaml``) is evaluated with the same energy
 model as the candidates and added to the hull.
 
 Energy scale: the new entry is a ``ComputedEntry`` holding the *raw* (uncorrected) GGA/GGA+U energy with
@@ -28,8 +28,8 @@ from typing import Any
 from pymatgen.core import Composition, Structure
 from pymatgen.entries.computed_entries import ComputedEntry
 
-from screening.sources.bundled import load_bundled_entries
-from screening.sources.validation import validate_structure
+from screening.bundled_records import load_bundled_entries
+from screening.resources import package_data
 from screening.thermo.corrections import (
     mp2020_correction_per_atom_eV,
     mp_calculation_parameters,
@@ -37,9 +37,10 @@ from screening.thermo.corrections import (
 )
 from screening.thermo.errors import ThermoError
 from screening.thermo.references import ReferenceSet, chemical_system, mp2020_corrected
+from screening.validation import validate_structure
 
 #: The published ground-state binaries available for completion.
-HULL_BINARIES_PATH = Path(__file__).resolve().parents[2] / "data" / "hull_binaries.yaml"
+HULL_BINARIES_PATH = package_data("hull_binaries.yaml")
 
 _LOCK = threading.Lock()
 _COMPLETED: dict[tuple[str, str | None, str, frozenset[str]], ReferenceSet] = {}
@@ -52,7 +53,7 @@ def hull_binaries(path: Path = HULL_BINARIES_PATH) -> dict[str, Structure]:
 
     Raises:
         ThermoError: if an entry cannot be built, is not an ordered binary, fails
-            :func:`~screening.sources.validation.validate_structure`, or repeats a system.
+            :func:`~screening.validation.validate_structure`, or repeats a system.
     """
     binaries: dict[str, Structure] = {}
     try:
@@ -147,7 +148,7 @@ def complete_references(
         compositions: compositions to be placed on the hull.
         energy_model: an ``EnergyModel`` (``name``, ``training_energies_corrected``,
             ``predict_energy_per_atom``), the one that predicts the candidates.
-        binaries_path: YAML of ground-state binaries (format of ``data/bundled``).
+        binaries_path: YAML of ground-state binaries (format of :mod:`screening.bundled_records`).
 
     Returns:
         ``references`` itself when nothing can be added, else a new set named

@@ -24,7 +24,6 @@
 # are also saved under `RUN_DIR/figures/`.
 
 # %%
-import json
 import os
 from pathlib import Path
 
@@ -33,8 +32,8 @@ import pandas as pd
 from matplotlib.colors import Normalize
 from pymatgen.core import Element
 
-from pipelines.partitions import read_results
-from pipelines.rank import RANKED_NAME, rank_run, read_ranked
+from pipelines.rank import rank_run
+from pipelines.rundir import RunDir
 from screening.schema import Col
 
 # %% tags=["parameters"]
@@ -43,21 +42,20 @@ TOP_N = 20
 MAX_E_ABOVE_HULL_EV = 0.05  # used only if the run has not been ranked yet
 
 # %%
-FIG_DIR = RUN_DIR / "figures"
+run = RunDir(RUN_DIR)
+FIG_DIR = run.figures_dir
 FIG_DIR.mkdir(parents=True, exist_ok=True)
-manifest = json.loads((RUN_DIR / "run.json").read_text())
-results = read_results(RUN_DIR)
-if not (RUN_DIR / RANKED_NAME).exists():
+results = run.read_results()
+if not run.ranked_path.exists():
     rank_run(RUN_DIR, max_e_above_hull_eV=MAX_E_ABOVE_HULL_EV)
-ranked = read_ranked(RUN_DIR)
-ranking = manifest.get("ranking", {})
+ranked = run.read_ranked()
+info = run.info()
+ranking = info.ranking
 threshold_eV = ranking.get("max_e_above_hull_eV", MAX_E_ABOVE_HULL_EV)
-mobile_ion = manifest["config"]["mobile_ion"]
-temperature_K = manifest["config"]["temperature_K"]
-print(
-    f"run {manifest['run_id']}: model {manifest.get('model', {}).get('name')}, hull {manifest.get('hull_reference')}"
-)
-print(f"{len(results)} structures, outcomes {manifest.get('counts')}; {len(ranked)} ranked candidates")
+mobile_ion = info.science.mobile_ion
+temperature_K = info.science.temperature_K
+print(f"run {info.run_id}: model {info.model_name}, hull {info.hull_reference}")
+print(f"{len(results)} structures, outcomes {info.counts}; {len(ranked)} ranked candidates")
 set_aside = ranking.get("set_aside_incomplete_hull", [])
 if set_aside:
     print(f"set aside (hull lacks metal-anion phases, E_hull only a lower bound): {', '.join(set_aside)}")

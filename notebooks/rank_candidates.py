@@ -1,0 +1,1 @@
+../screening/data/notebooks/rank_candidates.py
