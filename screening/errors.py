@@ -16,3 +16,15 @@ class ScreeningError(Exception):
 
 class InputError(ScreeningError, ValueError):
     """Bad input or settings from the user (the command line exits with status 2)."""
+
+
+class MissingInputError(InputError, FileNotFoundError):
+    """A file or dataset the work needs is not there (the message says what writes it)."""
+
+
+class InputTypeError(InputError, TypeError):
+    """An argument of the wrong type (a DataFrame where a Structure was expected, ...)."""
+
+
+class InternalError(ScreeningError, RuntimeError):
+    """A broken invariant of the package itself: a bug to report, not a problem of the input."""

@@ -21,7 +21,7 @@ from pymatgen.core import Structure
 from pymatgen.optimization.neighbors import find_points_in_spheres
 from torch_geometric.data import Batch, Data
 
-from screening.errors import ScreeningError
+from screening.errors import InputError, ScreeningError
 from screening.occupancy import occupancy_tensor
 
 #: Default neighbour cutoff in angstrom.
@@ -67,10 +67,19 @@ class NeighborList:
         return len(self.center)
 
 
+def perpendicular_widths_A(lattice_matrix_A: np.ndarray) -> np.ndarray:
+    """Perpendicular widths of a cell (distances between opposite faces), angstrom, shape ``(3,)``."""
+    matrix = np.asarray(lattice_matrix_A, dtype=float)
+    volume = abs(np.linalg.det(matrix))
+    return np.array(
+        [volume / np.linalg.norm(np.cross(matrix[(i + 1) % 3], matrix[(i + 2) % 3])) for i in range(3)]
+    )
+
+
 def _check_cutoff(cutoff_A: float) -> float:
     cutoff = float(cutoff_A)
     if not math.isfinite(cutoff) or cutoff <= 0:
-        raise ValueError(f"cutoff must be a positive number of angstrom, got {cutoff_A!r}")
+        raise InputError(f"cutoff must be a positive number of angstrom, got {cutoff_A!r}")
     return cutoff
 
 
@@ -90,11 +99,11 @@ def neighbor_list(structure: Structure, cutoff_A: float) -> NeighborList:
     """
     cutoff = _check_cutoff(cutoff_A)
     if len(structure) == 0:
-        raise ValueError("the structure has no sites")
+        raise InputError("the structure has no sites")
     matrix = np.ascontiguousarray(structure.lattice.matrix, dtype=np.float64)
     volume_A3 = abs(float(np.linalg.det(matrix)))
     if not math.isfinite(volume_A3) or volume_A3 < 1e-6:
-        raise ValueError(f"degenerate lattice (cell volume {volume_A3:.3g} A^3)")
+        raise InputError(f"degenerate lattice (cell volume {volume_A3:.3g} A^3)")
     coords = np.ascontiguousarray(structure.cart_coords, dtype=np.float64)
     center, neighbor, images, _ = find_points_in_spheres(
         coords,
@@ -116,7 +125,7 @@ def neighbor_list(structure: Structure, cutoff_A: float) -> NeighborList:
     distances = np.linalg.norm(vectors, axis=1)
     if len(distances) and distances.min() < _COINCIDENT_A:
         e = int(np.argmin(distances))
-        raise ValueError(
+        raise InputError(
             f"sites {center[e]} and {neighbor[e]} (cell offset {offsets[e].tolist()}) coincide "
             f"({distances[e]:.2g} angstrom apart)"
         )
@@ -176,5 +185,5 @@ def batch_graphs(graphs: Sequence[Data]) -> Batch:
     """
     graphs = list(graphs)
     if not graphs:
-        raise ValueError("no graphs to batch")
+        raise InputError("no graphs to batch")
     return Batch.from_data_list(graphs)

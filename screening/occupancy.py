@@ -21,6 +21,8 @@ import scipy.sparse
 import torch
 from pymatgen.core import Element, Species, Structure
 
+from screening.errors import InputError, InputTypeError
+
 #: Number of element channels (Z = 1..94, H to Pu).
 N_ELEMENTS = 94
 #: Channel of an empty site (the last one).
@@ -53,11 +55,11 @@ def element_index(symbol: str | Element | Species) -> int:
         elif isinstance(symbol, str):
             z = Element(symbol).Z
         else:
-            raise TypeError(type(symbol).__name__)
+            raise InputTypeError(type(symbol).__name__)
     except (ValueError, KeyError, TypeError, AttributeError) as err:
-        raise ValueError(f"{symbol!r} is not a chemical element of the occupancy vocabulary") from err
+        raise InputError(f"{symbol!r} is not a chemical element of the occupancy vocabulary") from err
     if not 1 <= z <= N_ELEMENTS:
-        raise ValueError(f"element {symbol!s} (Z={z}) is outside the vocabulary Z = 1..{N_ELEMENTS}")
+        raise InputError(f"element {symbol!s} (Z={z}) is outside the vocabulary Z = 1..{N_ELEMENTS}")
     return z - 1
 
 
@@ -86,11 +88,11 @@ def site_occupancies(structure: Structure) -> scipy.sparse.csr_matrix:
             try:
                 channel = element_index(specie)
             except ValueError as err:
-                raise ValueError(f"site {i} ({site.species_string}): {err}") from err
+                raise InputError(f"site {i} ({site.species_string}): {err}") from err
             by_channel[channel] = by_channel.get(channel, 0.0) + float(occupancy)
         total = math.fsum(by_channel.values())
         if total > 1.0 + _OVERFULL_TOLERANCE:
-            raise ValueError(f"site {i} ({site.species_string}) has occupancies summing to {total:.6g} > 1")
+            raise InputError(f"site {i} ({site.species_string}) has occupancies summing to {total:.6g} > 1")
         if total > 1.0:  # round-off above 1: renormalise, no vacancy
             by_channel = {c: occ / total for c, occ in by_channel.items()}
         elif total < 1.0:
@@ -160,25 +162,25 @@ def meanfield_expectation(
     f = _dense(pair_terms)
     edges = _dense(edge_index).astype(np.int64)
     if p_arr.ndim != 2:
-        raise ValueError(f"p must have shape (n_sites, K), got {p_arr.shape}")
+        raise InputError(f"p must have shape (n_sites, K), got {p_arr.shape}")
     n_sites, k = p_arr.shape
     if h.shape not in {(k,), (n_sites, k)}:
-        raise ValueError(f"site_terms must have shape ({k},) or ({n_sites}, {k}), got {h.shape}")
+        raise InputError(f"site_terms must have shape ({k},) or ({n_sites}, {k}), got {h.shape}")
     if edges.ndim != 2 or edges.shape[0] != 2:
-        raise ValueError(f"edge_index must have shape (2, n_edges), got {edges.shape}")
+        raise InputError(f"edge_index must have shape (2, n_edges), got {edges.shape}")
     n_edges = edges.shape[1]
     if f.shape not in {(k, k), (n_edges, k, k)}:
-        raise ValueError(f"pair_terms must have shape ({k}, {k}) or ({n_edges}, {k}, {k}), got {f.shape}")
+        raise InputError(f"pair_terms must have shape ({k}, {k}) or ({n_edges}, {k}, {k}), got {f.shape}")
     if n_edges and (edges.min() < 0 or edges.max() >= n_sites):
-        raise ValueError(f"edge_index refers to sites outside 0..{n_sites - 1}")
+        raise InputError(f"edge_index refers to sites outside 0..{n_sites - 1}")
     if self_image_mask is None:
         self_image = edges[0] == edges[1]
     else:
         self_image = _dense(self_image_mask).astype(bool).reshape(-1)
         if self_image.shape != (n_edges,):
-            raise ValueError(f"self_image_mask must have shape ({n_edges},), got {self_image.shape}")
+            raise InputError(f"self_image_mask must have shape ({n_edges},), got {self_image.shape}")
         if np.any(edges[0, self_image] != edges[1, self_image]):
-            raise ValueError("self_image_mask marks an edge between two different sites")
+            raise InputError("self_image_mask marks an edge between two different sites")
 
     site_part = float(np.sum(p_arr * h))
     p_center, p_neighbor = p_arr[edges[0]], p_arr[edges[1]]

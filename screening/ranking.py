@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
+from screening.errors import InputError
 from screening.schema import RANKED_SCHEMA, STATUS_OK, Col
 
 
@@ -60,17 +61,17 @@ class RankWeights:
             name, sep, value = part.partition("=")
             name = name.strip()
             if not sep or name not in ("sigma", "stability"):
-                raise ValueError(f"weights look like 'sigma=1,stability=1', got {part!r}")
+                raise InputError(f"weights look like 'sigma=1,stability=1', got {part!r}")
             try:
                 number = float(value)
             except ValueError as exc:
-                raise ValueError(f"weight {name!r} is not a number: {value!r}") from exc
+                raise InputError(f"weight {name!r} is not a number: {value!r}") from exc
             if not math.isfinite(number) or number < 0:
-                raise ValueError(f"weight {name!r} must be finite and >= 0, got {number}")
+                raise InputError(f"weight {name!r} must be finite and >= 0, got {number}")
             values[name] = number
         weights = cls(**values)
         if weights.sigma == 0 and weights.stability == 0:
-            raise ValueError("at least one weight must be positive")
+            raise InputError("at least one weight must be positive")
         return weights
 
 
@@ -87,7 +88,7 @@ def probability_stable(
     e = np.asarray(e_above_hull_eV, dtype=float)
     s = np.nan_to_num(np.asarray(e_above_hull_std_eV, dtype=float), nan=0.0)
     if np.any(s < 0):
-        raise ValueError("standard deviations must be >= 0")
+        raise InputError("standard deviations must be >= 0")
     step = (e <= max_e_above_hull_eV).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         smooth = ndtr((max_e_above_hull_eV - e) / s)
@@ -103,9 +104,9 @@ def pareto_front(e_above_hull_eV: np.ndarray, log10_sigma: np.ndarray) -> np.nda
     e = np.asarray(e_above_hull_eV, dtype=float)
     s = np.asarray(log10_sigma, dtype=float)
     if e.shape != s.shape:
-        raise ValueError(f"shapes differ: {e.shape} vs {s.shape}")
+        raise InputError(f"shapes differ: {e.shape} vs {s.shape}")
     if np.isnan(e).any() or np.isnan(s).any():
-        raise ValueError("the Pareto front needs finite values")
+        raise InputError("the Pareto front needs finite values")
     order = np.lexsort((-s, e))  # by e ascending, then s descending
     front = np.zeros(e.shape, dtype=bool)
     best_s = -np.inf
@@ -176,9 +177,9 @@ def rank_candidates(
         rank (ties broken by energy above hull, then id), with the columns of ``RANKED_SCHEMA``.
     """
     if not 0.0 < min_p_stable <= 1.0:
-        raise ValueError(f"min_p_stable must be in (0, 1], got {min_p_stable}")
+        raise InputError(f"min_p_stable must be in (0, 1], got {min_p_stable}")
     if max_e_above_hull_eV < 0:
-        raise ValueError(f"max_e_above_hull_eV must be >= 0, got {max_e_above_hull_eV}")
+        raise InputError(f"max_e_above_hull_eV must be >= 0, got {max_e_above_hull_eV}")
     usable = _usable(results, mobile_ion)
     if not allow_incomplete_hull:
         usable &= ~_hull_incomplete(results)

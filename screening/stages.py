@@ -10,14 +10,21 @@ works on one pandas DataFrame and is what the pipeline's workers call partition 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
 
-from screening.schema import RESULTS_SCHEMA, STATUS_FAILED, STATUS_NOT_APPLICABLE, STATUS_OK, Col
+from screening.config import ScienceConfig
+from screening.errors import InputError
+from screening.schema import (
+    RESULTS_SCHEMA,
+    STATUS_FAILED,
+    STATUS_NOT_APPLICABLE,
+    STATUS_OK,
+    Col,
+    is_missing,
+)
 from screening.structures import row_to_structure
 
 _LOG = logging.getLogger(__name__)
@@ -41,58 +48,23 @@ CARRIED_COLUMNS: tuple[Col, ...] = (
     Col.MP_ENERGY_ABOVE_HULL,
     Col.EXP_SIGMA_RT,
     Col.EXP_EA,
+    Col.STRUCTURE_SHA256,
+    Col.WARNINGS,
 )
 
 
-@dataclass(frozen=True)
-class ScreenConfig:
-    """The science settings of a screening run (plain values, so it pickles to any worker).
-
-    Attributes:
-        run_id: identifier written to every results row.
-        disorder_strategy: how disordered sites are turned into energies (see ``screening.models``).
-        n_samples: configurations sampled per disordered structure.
-        seed: random seed of the disorder sampling.
-        relax: relax the structure with the potential before taking its energy.
-        max_atoms_per_batch: upper bound on atoms per model batch (None: the model's device default).
-        mobile_ion: element whose conduction is estimated (``Li``, ``Na``, ...).
-        temperature_K: temperature of the conductivity, in K.
-        transport_method: migration-barrier estimator (``bvse``, ...).
-        attempt_frequency_Hz: hop attempt frequency in the Arrhenius prefactor, in Hz.
-        haven_ratio: ratio of tracer to charge diffusivity in Nernst-Einstein.
-    """
-
-    run_id: str
-    disorder_strategy: str = "sample"
-    n_samples: int = 8
-    seed: int = 0
-    relax: bool = False
-    max_atoms_per_batch: int | None = None
-    mobile_ion: str = "Li"
-    temperature_K: float = 300.0
-    transport_method: str = "bvse"
-    attempt_frequency_Hz: float = 1e13
-    haven_ratio: float = 1.0
-
-    def as_dict(self) -> dict[str, Any]:
-        """The configuration as a JSON-serialisable dict."""
-        return asdict(self)
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _base_row(row: Mapping[str, Any], config: ScreenConfig, model_name: str) -> dict[str, Any]:
+def _base_row(
+    row: Mapping[str, Any], config: ScienceConfig, model_name: str, run_id: str | None
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for col in CARRIED_COLUMNS:
         value = row.get(col)
         if hasattr(value, "tolist"):  # numpy arrays from pandas list columns
             value = value.tolist()
-        out[col] = None if not isinstance(value, list) and _is_missing(value) else value
+        out[col] = None if not isinstance(value, list) and is_missing(value) else value
     out.update(
         {
-            Col.RUN_ID: config.run_id,
+            Col.RUN_ID: run_id,
             Col.MODEL: model_name,
             Col.MOBILE_ION: config.mobile_ion,
             Col.TEMPERATURE: config.temperature_K,
@@ -112,30 +84,12 @@ def _fail(out: dict[str, Any], stage: str, error: str | BaseException) -> None:
     out[Col.ERROR] = str(error)
 
 
-def _predict(model: Any, structures: list, config: ScreenConfig) -> list:
-    """Energies of ``structures``; if the batch raises, one structure at a time so one bad structure
-    cannot take the others down (its prediction is then the exception)."""
+def _predict(model: Any, structures: list, config: ScienceConfig) -> list:
+    """Energies of ``structures`` (``predict_energies`` gives each structure its own error, so one bad
+    structure never takes the others down)."""
     from screening.models import predict_energies
 
-    kwargs = {
-        "disorder_strategy": config.disorder_strategy,
-        "n_samples": config.n_samples,
-        "seed": config.seed,
-        "max_atoms_per_batch": config.max_atoms_per_batch,
-        "relax": config.relax,
-    }
-    if not structures:
-        return []
-    try:
-        return list(predict_energies(model, structures, **kwargs))
-    except Exception:  # noqa: BLE001 - isolate the culprit below
-        predictions: list = []
-        for structure in structures:
-            try:
-                predictions.append(predict_energies(model, [structure], **kwargs)[0])
-            except Exception as exc:  # noqa: BLE001 - becomes a failed row
-                predictions.append(exc)
-        return predictions
+    return list(predict_energies(model, structures, **config.prediction_options())) if structures else []
 
 
 def _stability(
@@ -195,7 +149,7 @@ def _completed_references(references: Any, structures: list, model: Any) -> Any:
         return references
 
 
-def _transport(out: dict[str, Any], structure: Any, config: ScreenConfig) -> None:
+def _transport(out: dict[str, Any], structure: Any, config: ScienceConfig) -> None:
     """Fill the transport columns (status ``not applicable`` when the mobile ion is absent)."""
     from screening.transport import compute_transport
 
@@ -207,6 +161,7 @@ def _transport(out: dict[str, Any], structure: Any, config: ScreenConfig) -> Non
             method=config.transport_method,
             attempt_frequency_Hz=config.attempt_frequency_Hz,
             haven_ratio=config.haven_ratio,
+            **config.transport_options(),
         )
     except Exception as exc:  # noqa: BLE001 - TransportError and anything unforeseen become a failed row
         _fail(out, STAGE_TRANSPORT, exc)
@@ -226,28 +181,49 @@ def _transport(out: dict[str, Any], structure: Any, config: ScreenConfig) -> Non
 
 
 def screen_partition(
-    structures: pd.DataFrame, config: ScreenConfig, model: Any, *, references: Any
+    structures: pd.DataFrame,
+    config: ScienceConfig,
+    model: Any,
+    *,
+    references: Any,
+    run_id: str | None = None,
+    max_sites: int | None = None,
 ) -> pd.DataFrame:
     """Screen one partition of the structures table.
 
     Args:
         structures: rows of the structures table (``screening.io.read_structures`` or a slice of it).
         config: the science settings of the run.
-        model: an ``EnergyModel`` from ``screening.models.load_model`` (loaded once, reused).
+        model: an ``EnergyModel`` from ``screening.models.load_model`` (loaded once, reused); its name
+            must be ``config.model``.
         references: a ``ReferenceSet`` from ``screening.thermo.load_reference_entries`` (the hull);
             metal-anion binaries it lacks for the partition's compositions are added, computed with
             ``model`` (``screening.thermo.completion``; cached, so done once per process).
+        run_id: identifier written to every row (the pipeline's run identity), or None.
+        max_sites: structures with more sites fail at the input stage with that reason (a memory guard
+            for workers); None: no cap.
 
     Returns:
         One results row per input row, in input order, with the columns of ``RESULTS_SCHEMA``
         (failed rows keep the stage and the reason).
     """
+    if model.name != config.model:
+        raise InputError(f"the model passed is {model.name!r} but the config names {config.model!r}")
     records = structures.to_dict("records")
-    rows = [_base_row(record, config, model.name) for record in records]
+    rows = [_base_row(record, config, model.name, run_id) for record in records]
     parsed: list[tuple[int, Any]] = []
     for i, (record, out) in enumerate(zip(records, rows, strict=True)):
         if record.get(Col.STATUS, STATUS_OK) != STATUS_OK:
             _fail(out, STAGE_INPUT, record.get(Col.ERROR) or "input row is marked failed")
+            continue
+        nsites = record.get(Col.NSITES)
+        if max_sites is not None and not is_missing(nsites) and nsites > max_sites:
+            _fail(
+                out,
+                STAGE_INPUT,
+                f"{int(nsites)} sites exceed the cap of {max_sites} per structure "
+                "(raise --max-sites-per-structure, with fewer workers, to screen it)",
+            )
             continue
         try:
             parsed.append((i, row_to_structure(record)))

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from pymatgen.core import Composition, Element, Lattice, Species, Structure
 
+from screening.errors import InputError
 from screening.schema import STATUS_FAILED, STATUS_OK, VACANCY, Col
 
 #: Number of hash buckets the structures table is partitioned into.
@@ -172,7 +173,7 @@ def row_to_structure(row: Mapping[str, Any]) -> Structure:
     :func:`structure_to_row`: lattice and positions to floating-point round-off, species, occupancies and
     oxidation states as they were)."""
     if row.get(Col.STATUS, STATUS_OK) != STATUS_OK:
-        raise ValueError(f"row {row.get(Col.ID)!r} is a failed row: {row.get(Col.ERROR)}")
+        raise InputError(f"row {row.get(Col.ID)!r} is a failed row: {row.get(Col.ERROR)}")
     occupancy_by_name: dict[str, dict[_Specie, float]] = {}
     for entry in row[Col.SPECIES]:
         oxidation_states = entry.get("oxidation_states")

@@ -36,6 +36,7 @@ from chgnet.model.model import BatchedGraph, CHGNet
 from pymatgen.core import Element, Structure
 from torch import nn
 
+from screening.errors import InputError, MissingInputError
 from screening.graphs import NeighborList
 from screening.models.base import EnergyModel
 from screening.occupancy import N_ELEMENTS, site_occupancies
@@ -84,10 +85,10 @@ class CHGNetModel(EnergyModel):
 
     def __init__(self, name: str, device: torch.device) -> None:
         if name not in CHECKPOINTS:
-            raise ValueError(f"unknown CHGNet model {name!r}; known: {sorted(CHECKPOINTS)}")
+            raise InputError(f"unknown CHGNet model {name!r}; known: {sorted(CHECKPOINTS)}")
         version, path = CHECKPOINTS[name]
         if not path.is_file():
-            raise FileNotFoundError(f"{path} is not in the installed chgnet wheel")
+            raise MissingInputError(f"{path} is not in the installed chgnet wheel")
         self.name = name
         self.device = device
         self.weights_path = path

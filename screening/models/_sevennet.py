@@ -34,6 +34,7 @@ from sevenn.atom_graph_data import AtomGraphData
 from torch import nn
 from torch_geometric.data import Batch
 
+from screening.errors import InputError, MissingInputError
 from screening.graphs import NeighborList
 from screening.models.base import EnergyModel
 from screening.occupancy import N_ELEMENTS, site_occupancies
@@ -105,12 +106,12 @@ class SevenNetModel(EnergyModel):
 
     def __init__(self, name: str, device: torch.device) -> None:
         if name not in CHECKPOINTS:
-            raise ValueError(f"unknown SevenNet model {name!r}; known: {sorted(CHECKPOINTS)}")
+            raise InputError(f"unknown SevenNet model {name!r}; known: {sorted(CHECKPOINTS)}")
         self.name = name
         self.device = device
         self.weights_path = Path(CHECKPOINTS[name])
         if not self.weights_path.is_file():
-            raise FileNotFoundError(f"{self.weights_path} is not in the installed sevenn wheel")
+            raise MissingInputError(f"{self.weights_path} is not in the installed sevenn wheel")
         checkpoint = sevenn.util.load_checkpoint(str(self.weights_path))
         model = checkpoint.build_model()
         self.cutoff_A = float(model.cutoff)

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import torch
 
+from screening.errors import InputError
+
 #: Default cap on atoms per forward pass on CPU. Measured (BENCHMARKS.md, "Model inference"): on CPU a
 #: forward pass is compute- and memory-bound already for one MP-sized cell, and larger batches get slower
 #: per structure (SevenNet-0: 1.8x slower at 1024 atoms than one cell at a time; 64 atoms is as fast as one
@@ -43,13 +45,13 @@ def batches_by_atom_count(n_atoms: Sequence[int], max_atoms_per_batch: int) -> l
         ValueError: on a non-positive cap or atom count.
     """
     if max_atoms_per_batch < 1:
-        raise ValueError(f"max_atoms_per_batch must be >= 1, got {max_atoms_per_batch}")
+        raise InputError(f"max_atoms_per_batch must be >= 1, got {max_atoms_per_batch}")
     batches: list[list[int]] = []
     current: list[int] = []
     current_atoms = 0
     for index, count in enumerate(n_atoms):
         if count < 1:
-            raise ValueError(f"item {index} has {count} atoms; every item needs at least one")
+            raise InputError(f"item {index} has {count} atoms; every item needs at least one")
         if current and current_atoms + count > max_atoms_per_batch:
             batches.append(current)
             current, current_atoms = [], 0

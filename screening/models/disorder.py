@@ -18,6 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 from pymatgen.core import Structure
 
+from screening.errors import InputError
+from screening.graphs import perpendicular_widths_A
+
 #: Largest supercell (in sites, before vacancies are removed) searched for an exact composition.
 DEFAULT_MAX_SUPERCELL_SITES = 256
 
@@ -100,15 +103,6 @@ def _composition_error(groups: dict[tuple, list[int]], multiplier: int) -> tuple
     return worst_count, fraction_error
 
 
-def _widths_A(structure: Structure) -> np.ndarray:
-    """Perpendicular widths of the cell (distances between opposite faces), angstrom."""
-    matrix = structure.lattice.matrix
-    volume = abs(np.linalg.det(matrix))
-    return np.array(
-        [volume / np.linalg.norm(np.cross(matrix[(i + 1) % 3], matrix[(i + 2) % 3])) for i in range(3)]
-    )
-
-
 def _diagonal_scaling(widths_A: np.ndarray, multiplier: int) -> tuple[int, int, int]:
     """The most isotropic diagonal supercell ``(a, b, c)`` with ``a * b * c == multiplier``."""
     best: tuple[float, tuple[int, int, int]] | None = None
@@ -161,8 +155,8 @@ def choose_supercell(
     assert best is not None
     error, base = best
     if not math.isfinite(error):
-        raise ValueError("no supercell up to the size limit holds a single atom")
-    widths = _widths_A(structure)
+        raise InputError("no supercell up to the size limit holds a single atom")
+    widths = perpendicular_widths_A(structure.lattice.matrix)
     chosen: tuple[float, tuple[int, int, int], float] | None = None
     for multiplier in range(base, max_multiplier + 1, base):
         multiple_error = error if multiplier == base else _composition_error(groups, multiplier)[1]
@@ -207,7 +201,7 @@ def sample_configurations(
             exclusion cannot accommodate.
     """
     if n_samples < 1:
-        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+        raise InputError(f"n_samples must be >= 1, got {n_samples}")
     scaling, composition_error = choose_supercell(
         structure, max_supercell_sites=max_supercell_sites, min_width_A=min_width_A
     )
@@ -226,7 +220,7 @@ def sample_configurations(
     for _ in range(n_samples):
         species = _draw(groups, conflicts, len(supercell), rng)
         if species is None:
-            raise ValueError(
+            raise InputError(
                 f"could not place the atoms of {structure.composition.reduced_formula} without two of them "
                 f"closer than {min_distance_A:g} angstrom in {MAX_PLACEMENT_TRIES} tries (split sites whose "
                 "occupancies exceed what exclusion allows?)"

@@ -16,6 +16,7 @@ from ase.optimize import FIRE
 from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
+from screening.errors import InputError
 from screening.models.base import EnergyModel
 
 #: Force convergence criterion (eV/angstrom; the cell filter turns stress into the same units).
@@ -67,9 +68,9 @@ def relax_structure(
         ValueError: for a disordered structure or bad settings; optimiser failures propagate.
     """
     if not structure.is_ordered:
-        raise ValueError("only ordered structures can be relaxed; sample ordered configurations first")
+        raise InputError("only ordered structures can be relaxed; sample ordered configurations first")
     if fmax_eV_per_A <= 0 or max_steps < 0:
-        raise ValueError(f"need fmax > 0 and max_steps >= 0, got {fmax_eV_per_A}, {max_steps}")
+        raise InputError(f"need fmax > 0 and max_steps >= 0, got {fmax_eV_per_A}, {max_steps}")
     atoms = AseAtomsAdaptor.get_atoms(structure)
     atoms.calc = calculator if calculator is not None else model.ase_calculator()
     target = FrechetCellFilter(atoms) if relax_cell else atoms
@@ -77,6 +78,6 @@ def relax_structure(
     converged = bool(optimizer.run(fmax=fmax_eV_per_A, steps=max_steps))
     energy_eV = float(atoms.get_potential_energy())
     if not np.isfinite(energy_eV):
-        raise ValueError("relaxation reached a non-finite energy")
+        raise InputError("relaxation reached a non-finite energy")
     relaxed = AseAtomsAdaptor.get_structure(atoms)
     return RelaxResult(relaxed, energy_eV / len(atoms), int(optimizer.nsteps), converged)

@@ -15,14 +15,14 @@ from collections.abc import Mapping, Sequence
 from pymatgen.core import Composition, Structure
 from pymatgen.core.periodic_table import get_el_sp
 
+from screening.constants import BOLTZMANN_eV_PER_K
 from screening.schema import VACANCY
+from screening.structures import OCCUPANCY_TOLERANCE
 from screening.thermo.errors import ThermoError
 
 #: Boltzmann constant (eV/K), CODATA 2018.
-K_B_EV_PER_K = 8.617333262e-5
 
 #: Occupancies of a site may sum to 1 plus this (rounding in published CIFs).
-OCCUPANCY_TOLERANCE = 1e-3
 
 #: Largest difference in atomic fraction allowed between the site occupancies and the composition.
 COMPOSITION_TOLERANCE = 1e-3
@@ -103,4 +103,6 @@ def config_entropy_term_eV(
     if not math.isfinite(temperature_K) or temperature_K < 0:
         raise ThermoError(f"temperature must be finite and >= 0 K, got {temperature_K}")
     entropy_kB = configurational_entropy_per_atom_kB(site_occupancies, composition)
-    return 0.0 - temperature_K * K_B_EV_PER_K * entropy_kB  # 0.0 - x: an ordered site gives 0.0, not -0.0
+    return (
+        0.0 - temperature_K * BOLTZMANN_eV_PER_K * entropy_kB
+    )  # 0.0 - x: an ordered site gives 0.0, not -0.0
