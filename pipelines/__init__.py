@@ -7,9 +7,9 @@ Entry points (the ``screening run / rank / demo`` commands wrap them)::
     from pipelines.rank import rank_run
     from pipelines.demo import run_demo
 
-    summary = run_screening(RunSettings.from_yaml("run.yaml", workers=2))
+    summary = run_screening(RunSettings.load("run.yaml", workers=2))
     ranked, set_aside = rank_run(summary.run_dir, max_e_above_hull_eV=0.05)
 
-The science lives in :mod:`screening`; this package only calls :func:`screening.screen.screen_partition`
+The science lives in :mod:`screening`; this package only calls :func:`screening.stages.screen_partition`
 partition by partition.
 """

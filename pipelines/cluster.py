@@ -95,15 +95,34 @@ def _local_cluster(settings: RunSettings) -> tuple[Any, int]:
 
     cores = available_cores()
     n_workers = settings.workers or cores
-    cluster = LocalCluster(
-        n_workers=n_workers,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        memory_limit=0,
-    )
+    try:
+        cluster = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            memory_limit=worker_memory_limit_bytes(n_workers, settings.memory_limit_fraction),
+        )
+    except Exception as exc:  # noqa: BLE001 - CommClosedError, OSError, TimeoutError at start-up
+        raise ClusterError(
+            f"the local Dask cluster did not start ({type(exc).__name__}: {exc}); "
+            "check free memory and try fewer --workers"
+        ) from exc
     return cluster, max(1, cores // n_workers)
+
+
+def total_memory_bytes() -> int:
+    """Memory of this machine (or of its cgroup limit, when lower), in bytes."""
+    from distributed.system import MEMORY_LIMIT
+
+    return int(MEMORY_LIMIT)
+
+
+def worker_memory_limit_bytes(n_workers: int, fraction: float) -> int:
+    """Memory limit of each local worker: ``fraction`` of the machine shared by ``n_workers``. A worker
+    past it is restarted by Dask's nanny and its partition retried (then failed with the reason)."""
+    return int(total_memory_bytes() * fraction / max(1, n_workers))
 
 
 def _cuda_cluster(settings: RunSettings) -> Any:
@@ -176,7 +195,7 @@ def open_client(settings: RunSettings) -> Iterator[tuple[Client, ClusterInfo]]:
         ClusterError: no worker appears in time, a needed extra is missing, or no worker can run the tasks.
     """
     kind = resolve_kind(settings)
-    wants_gpu = (settings.device or "").startswith("cuda")
+    wants_gpu = (settings.science.device or "").startswith("cuda")
     with ExitStack() as stack:
         torch_threads: int | None = None
         if kind == "existing":
@@ -189,23 +208,25 @@ def open_client(settings: RunSettings) -> Iterator[tuple[Client, ClusterInfo]]:
             workers = client.scheduler_info(n_workers=-1)["workers"].values()
             has_gpu_workers = any(w.get("resources", {}).get(GPU_RESOURCE) for w in workers)
             resources = (
-                {GPU_RESOURCE: 1} if wants_gpu or (settings.device is None and has_gpu_workers) else None
+                {GPU_RESOURCE: 1}
+                if wants_gpu or (settings.science.device is None and has_gpu_workers)
+                else None
             )
-            device = settings.device or ("cuda" if resources else None)
+            device = settings.science.device or ("cuda" if resources else None)
         else:
             if kind == "local":
                 cluster, torch_threads = _local_cluster(settings)
                 resources = {GPU_RESOURCE: 1} if wants_gpu else None
-                device = settings.device or "cpu"
+                device = settings.science.device or "cpu"
             elif kind == "cuda":
                 cluster = _cuda_cluster(settings)
-                resources, device = {GPU_RESOURCE: 1}, settings.device or "cuda"
+                resources, device = {GPU_RESOURCE: 1}, settings.science.device or "cuda"
             elif kind == "slurm":
                 cluster = slurm_cluster(settings)
                 cluster.scale(jobs=settings.slurm.jobs)
                 gpu = settings.slurm.gpus_per_job > 0
                 resources = {GPU_RESOURCE: 1} if gpu or wants_gpu else None
-                device = settings.device or ("cuda" if gpu else "cpu")
+                device = settings.science.device or ("cuda" if gpu else "cpu")
             else:  # pragma: no cover - guarded by the settings' Literal
                 raise ClusterError(f"unknown cluster kind {kind!r}")
             stack.callback(cluster.close)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.rank import RANKED_NAME, rank_run
+from pipelines.rank import rank_run
 from pipelines.run import RunSummary, run_screening
+from pipelines.rundir import RunDir
 from pipelines.settings import RunSettings
 from screening.ranking import format_set_aside, format_top
 
@@ -30,7 +31,7 @@ def run_demo(
     out_dir: str | os.PathLike = "screening-demo",
     *,
     workers: int | None = None,
-    model: str = "sevennet-0",
+    model: str | None = None,
     partition_size: int = 2,
     top: int = 20,
     execute_notebook: bool = True,
@@ -44,7 +45,7 @@ def run_demo(
     Args:
         out_dir: folder for ``structures/`` and the run directory ``run/``.
         workers: local worker processes (default: one per core).
-        model: energy model name.
+        model: energy model name (None: the default of ``ScienceConfig``).
         partition_size: structures per partition.
         top: candidates to print.
         execute_notebook: also execute the ranking notebook into ``run/rank_candidates.ipynb``.
@@ -60,7 +61,7 @@ def run_demo(
     write_dataset(rows, structures_dir, source="bundled")
     echo(f"bundled set: {len(rows)} structures -> {structures_dir}")
 
-    settings = RunSettings(
+    settings = RunSettings.load(
         structures=structures_dir,
         out=out_dir / "run",
         model=model,
@@ -84,12 +85,12 @@ def run_demo(
             notebook = run_notebook(settings.out)
         except (ImportError, FileNotFoundError) as exc:
             echo(f"(notebook not executed: {exc})")
+    run = RunDir(settings.out)
     echo(
         "\ntables: "
-        f"{settings.out / 'results'} (all structures), {settings.out / RANKED_NAME} (ranked), "
-        f"{settings.out / 'run.json'} (manifest)"
+        f"{run.results_dir} (all structures), {run.ranked_path} (ranked), {run.manifest_path} (manifest)"
     )
     if notebook is not None:
-        echo(f"notebook: {notebook} (executed; figures in {settings.out / 'figures'})")
+        echo(f"notebook: {notebook} (executed; figures in {run.figures_dir})")
     echo(f"to explore: jupyter lab notebooks/rank_candidates.ipynb  (with SCREENING_RUN_DIR={settings.out})")
     return DemoResult(structures_dir, settings.out, summary, ranked, notebook)

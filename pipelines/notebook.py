@@ -5,19 +5,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pipelines.rundir import RunDir
+from screening.resources import package_data
+
 NOTEBOOK_NAME = "rank_candidates"
 
 
 def notebook_source(name: str = NOTEBOOK_NAME) -> Path:
-    """The percent-format source ``notebooks/<name>.py`` of the source tree.
+    """The percent-format notebook ``<name>.py`` shipped as package data (``screening/data/notebooks``;
+    ``notebooks/<name>.py`` of the source tree links to it).
 
     Raises:
-        FileNotFoundError: the package is installed without its notebooks folder.
+        FileNotFoundError: there is no such notebook.
     """
-    path = Path(__file__).resolve().parents[1] / "notebooks" / f"{name}.py"
-    if not path.exists():
-        raise FileNotFoundError(f"notebook {path} not found (it ships with the source tree, not the wheel)")
-    return path
+    return package_data("notebooks", f"{name}.py")
 
 
 def execute_notebook(
@@ -32,7 +33,7 @@ def execute_notebook(
     Args:
         run_dir: a run directory (``run.json``, ``results/``, ideally ``ranked.parquet``).
         out_path: where the executed ``.ipynb`` goes; default ``RUN_DIR/<name>.ipynb``.
-        name: notebook under ``notebooks/``.
+        name: a notebook of :func:`notebook_source`.
         timeout_s: limit per cell, in s.
 
     Returns:
@@ -46,8 +47,9 @@ def execute_notebook(
     import nbformat
     from nbclient import NotebookClient
 
-    run_dir = Path(run_dir).resolve()
-    out_path = Path(out_path) if out_path is not None else run_dir / f"{name}.ipynb"
+    run = RunDir(run_dir)
+    run_dir = run.path
+    out_path = Path(out_path) if out_path is not None else run.notebook_path(name)
     notebook = jupytext.read(notebook_source(name))
     previous = os.environ.get("SCREENING_RUN_DIR")
     os.environ["SCREENING_RUN_DIR"] = str(run_dir)  # the kernel inherits this process's environment

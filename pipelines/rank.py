@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pandas as pd
 
-from pipelines.manifest import read_manifest, write_manifest
-from pipelines.partitions import frame_to_table, read_results, write_atomic
+from pipelines.partitions import frame_to_table
+from pipelines.rundir import RunDir
+from screening.errors import InputError
 from screening.ranking import RankWeights, rank_candidates, set_aside_for_incomplete_hull
 from screening.schema import RANKED_SCHEMA, Col, with_metadata
-
-RANKED_NAME = "ranked.parquet"
 
 
 def rank_run(
@@ -40,17 +38,19 @@ def rank_run(
         aside for an incomplete hull (see :func:`screening.ranking.set_aside_for_incomplete_hull`; empty
         when ``allow_incomplete_hull``).
     """
-    run_dir = Path(run_dir)
+    run_dir = RunDir(run_dir)
     if not isinstance(weights, RankWeights):
         weights = RankWeights.parse(weights)
-    manifest = read_manifest(run_dir) or {}
-    results = read_results(run_dir)
+    manifest = run_dir.read_manifest() or {}
+    results = run_dir.read_results()
     if mobile_ion is None:
-        mobile_ion = manifest.get("config", {}).get("mobile_ion")
+        mobile_ion = manifest.get("science", {}).get("mobile_ion")
     if mobile_ion is None:
         ions = results[Col.MOBILE_ION].dropna().unique()
         if len(ions) != 1:
-            raise ValueError(f"cannot tell the mobile ion of {run_dir} (found {list(ions)}); pass mobile_ion")
+            raise InputError(
+                f"cannot tell the mobile ion of {run_dir.path} (found {list(ions)}); pass --mobile-ion"
+            )
         mobile_ion = str(ions[0])
     ranked = rank_candidates(
         results,
@@ -70,7 +70,7 @@ def rank_run(
         "allow_incomplete_hull": allow_incomplete_hull,
     }
     schema = with_metadata(RANKED_SCHEMA, "ranked", ranking=parameters)
-    write_atomic(frame_to_table(ranked, schema), run_dir / RANKED_NAME)
+    run_dir.write_ranked(frame_to_table(ranked, schema))
     if manifest:
         manifest["ranking"] = {
             **parameters,
@@ -78,13 +78,5 @@ def rank_run(
             "n_candidates": len(ranked),
             "set_aside_incomplete_hull": aside[Col.ID].tolist(),
         }
-        write_manifest(run_dir, manifest)
+        run_dir.write_manifest(manifest)
     return ranked, aside
-
-
-def read_ranked(run_dir: str | os.PathLike) -> pd.DataFrame:
-    """``RUN_DIR/ranked.parquet`` as a DataFrame, sorted by rank."""
-    path = Path(run_dir) / RANKED_NAME
-    if not path.exists():
-        raise FileNotFoundError(f"no {RANKED_NAME} in {run_dir} (run `screening rank {run_dir}` first)")
-    return pd.read_parquet(path).sort_values(Col.RANK).reset_index(drop=True)

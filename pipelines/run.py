@@ -1,15 +1,10 @@
 """A screening run: partitions of the structures table screened on Dask workers, results written per
-partition, resumable, retried, with progress, a summary and ``run.json``.
+partition into the run directory (:mod:`pipelines.rundir`), resumable, retried, with progress, a summary
+and ``run.json``.
 
-Layout of a run directory::
-
-    RUN_DIR/run.json                  configuration, versions, model checksums, hull, timings, counts
-    RUN_DIR/results/part-00000.parquet  one file per partition (RESULTS_SCHEMA), written atomically
-    RUN_DIR/ranked.parquet            written by ``screening rank``
-
-A rerun with the same settings and input skips the partitions whose file exists, so an interrupted run
-finishes where it stopped and ends with the same tables as an uninterrupted one. A run directory holding
-a run with other result-defining settings is refused rather than mixed.
+A rerun with the same settings reuses every partition whose input is unchanged and recomputes exactly
+those whose structures changed; a run directory holding results computed under other settings is
+refused rather than mixed. One run at a time writes a run directory (its lock).
 """
 
 from __future__ import annotations
@@ -22,25 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.cluster import ClusterInfo, open_client
-from pipelines.manifest import base_manifest, now_iso, read_manifest, write_manifest
+from pipelines.manifest import base_manifest, now_iso
 from pipelines.partitions import (
-    RESULTS_DIR,
     Partition,
     estimated_costs,
-    ids_fingerprint,
+    partition_inputs_sha256,
     plan_partitions,
-    read_results,
-    remove_stale_temporaries,
     structure_ids,
 )
+from pipelines.rundir import PartitionIdentity, RunDir, RunDirError
 from pipelines.settings import RunSettings
 from pipelines.worker import PartitionReport, run_partition
-from screening.errors import ScreeningError
+from screening.errors import MissingInputError
 from screening.schema import Col
 
-
-class RunDirError(ScreeningError, RuntimeError):
-    """The run directory holds a different run."""
+__all__ = ["RunDirError", "RunSummary", "run_screening"]
 
 
 @dataclass
@@ -68,6 +59,8 @@ class RunSummary:
     wall_time_s: float
     n_screened: int
     partition_errors: dict[int, str] = field(default_factory=dict)
+    n_partitions_stale: int = 0
+    ignored_files: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -85,7 +78,7 @@ class RunSummary:
         lines = [
             f"run {self.run_id} in {self.run_dir}",
             f"  structures: {self.n_structures}   partitions: {self.n_partitions} "
-            f"({self.n_partitions_skipped} already done)",
+            f"({self.n_partitions_skipped} already done, {self.n_partitions_stale} recomputed: input changed)",
             f"  ok: {self.counts.get('ok', 0)}   not applicable: {self.counts.get('not applicable', 0)}   "
             f"failed: {sum(failed.values())}"
             + (" (" + ", ".join(f"{stage}: {n}" for stage, n in failed.items()) + ")" if failed else ""),
@@ -94,18 +87,14 @@ class RunSummary:
         ]
         for index, error in sorted(self.partition_errors.items()):
             lines.append(f"  partition {index} not done: {error}")
+        for path in self.ignored_files:
+            lines.append(f"  ignored (not written by this run): {path}")
         return "\n".join(lines)
-
-
-def compute_run_id(settings: RunSettings, ids_sha256: str) -> str:
-    """Identifier of a run: a hash of its result-defining settings and of its input ids."""
-    payload = json.dumps({"settings": settings.result_defining(), "ids": ids_sha256}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def references_path(settings: RunSettings) -> str | None:
     """The reference entries of the hull: as set, else those ``screening ingest --source mp`` wrote beside
-    the structures (``<structures>_references.parquet``), else None (the bundled set)."""
+    the structures (``<structures>_references.parquet``), else None (the set shipped with pymatgen)."""
     if settings.references is not None:
         return str(settings.references.resolve())
     beside = settings.structures.resolve()
@@ -113,19 +102,43 @@ def references_path(settings: RunSettings) -> str | None:
     return str(beside) if beside.exists() else None
 
 
-def _count_results(run_dir: Path) -> dict[str, int]:
+def references_sha256(path: str | None) -> str:
+    """Hash of the hull reference entries (the file's bytes, or the pymatgen release that ships them)."""
+    if path is None:
+        from importlib.metadata import version
+
+        return f"pymatgen-calc_compounds@{version('pymatgen')}"
+    digest = hashlib.sha256()
     try:
-        frame = read_results(run_dir, columns=[Col.STATUS, Col.STAGE])
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise MissingInputError(f"hull references {path} cannot be read: {exc}") from exc
+    return digest.hexdigest()
+
+
+def config_sha256(settings: RunSettings, references_digest: str) -> str:
+    """Identity of what produces a run's numbers: result-defining settings and hull references."""
+    payload = json.dumps(
+        {"settings": settings.result_defining(), "references": references_digest}, sort_keys=True
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _count_results(run_dir: RunDir, plan: list[int]) -> dict[str, int]:
+    try:
+        frame = run_dir.read_results(columns=[Col.STATUS, Col.STAGE], partitions=plan)
     except FileNotFoundError:
         return {}
     keys = frame[Col.STATUS].where(frame[Col.STATUS] != "failed", "failed:" + frame[Col.STAGE].fillna("?"))
     return {str(k): int(v) for k, v in keys.value_counts().sort_index().items()}
 
 
-def _hull_references(run_dir: Path) -> list[str]:
+def _hull_references(run_dir: RunDir, plan: list[int]) -> list[str]:
     """The distinct hull reference sets the rows were placed on (completion can differ per system)."""
     try:
-        frame = read_results(run_dir, columns=[Col.HULL_REFERENCE])
+        frame = run_dir.read_results(columns=[Col.HULL_REFERENCE], partitions=plan)
     except FileNotFoundError:
         return []
     return sorted(frame[Col.HULL_REFERENCE].dropna().unique().tolist())
@@ -149,30 +162,31 @@ def _submit_all(
     client: Any,
     info: ClusterInfo,
     settings: RunSettings,
-    todo: list[Partition],
+    todo: list[tuple[Partition, PartitionIdentity]],
     run_id: str,
-    results_dir: Path,
+    run_dir: RunDir,
+    references: str | None,
 ) -> tuple[list[PartitionReport], dict[int, str]]:
     from distributed import as_completed
     from tqdm.auto import tqdm
 
-    config = settings.screen_config(run_id)
+    config = settings.science.model_copy(update={"device": info.device})
     structures = str(settings.structures.resolve())
-    references = references_path(settings)
-    costs = estimated_costs(settings.structures, todo, settings.n_samples)
+    costs = estimated_costs(settings.structures, [part for part, _ in todo], settings.science.n_samples)
     futures = {}
-    for part, cost in sorted(zip(todo, costs, strict=True), key=lambda pc: -pc[1]):
+    for (part, identity), cost in sorted(zip(todo, costs, strict=True), key=lambda pc: -pc[1]):
         future = client.submit(
             run_partition,
             structures,
             part.index,
             part.ids,
-            str(results_dir / part.file_name),
+            str(run_dir.path),
+            identity,
             config,
-            settings.model,
-            info.device,
             references,
-            key=f"screen-{run_id}-{part.index:05d}",
+            run_id,
+            settings.max_sites_per_structure,
+            key=f"screen-{run_id}-{part.index:05d}-{identity.inputs_sha256[:8]}",
             retries=settings.retries,
             resources=info.resources,
             priority=cost,  # heaviest first
@@ -181,7 +195,7 @@ def _submit_all(
         futures[future] = part
     reports: list[PartitionReport] = []
     errors: dict[int, str] = {}
-    n_total = sum(len(p.ids) for p in todo)
+    n_total = sum(len(p.ids) for p, _ in todo)
     with tqdm(total=n_total, unit="structure", desc="screening", disable=not settings.progress) as bar:
         for future in as_completed(futures):
             part = futures[future]
@@ -193,88 +207,119 @@ def _submit_all(
     return reports, errors
 
 
+def _refuse_other_settings(
+    run_dir: RunDir, previous: dict[str, Any] | None, found: dict, config_hash: str
+) -> None:
+    others = sorted(i for i, identity in found.items() if identity.config_sha256 != config_hash)
+    if others or (previous is not None and previous.get("config_sha256", config_hash) != config_hash):
+        where = f"partitions {others[:5]} of {run_dir.results_dir}" if others else str(run_dir.manifest_path)
+        raise RunDirError(
+            f"{run_dir.path} holds results computed under other settings ({where}); nothing was mixed: "
+            "choose another --out, or move that directory away to start afresh"
+        )
+
+
 def run_screening(settings: RunSettings) -> RunSummary:
     """Screen every structure of ``settings.structures`` into ``settings.out`` (see the module docstring).
 
     Raises:
-        FileNotFoundError / ValueError: the structures dataset is missing, empty or has duplicate ids, or
-            the model is unknown.
-        RunDirError: ``settings.out`` holds a run with different settings or input.
+        FileNotFoundError / ValueError: the structures dataset is missing, empty or has duplicate ids.
+        RunDirError: ``settings.out`` holds results computed under other settings.
+        pipelines.rundir.RunDirLocked: another run is writing ``settings.out``.
         pipelines.cluster.ClusterError: the cluster cannot run the work.
     """
-    from screening.models import available_models
-
-    if settings.model not in available_models():
-        raise ValueError(f"unknown model {settings.model!r}; available: {', '.join(available_models())}")
     start = time.perf_counter()
-    run_dir = settings.out.resolve()
-    results_dir = run_dir / RESULTS_DIR
+    run_dir = RunDir(settings.out)
     ids = structure_ids(settings.structures)
-    fingerprint = ids_fingerprint(ids)
-    run_id = compute_run_id(settings, fingerprint)
-    previous = read_manifest(run_dir)
-    if previous is not None and previous.get("run_id") != run_id:
-        raise RunDirError(
-            f"{run_dir} holds run {previous.get('run_id')} made with other settings or input "
-            f"(this one is {run_id}); choose another --out or delete that directory"
-        )
     partitions = plan_partitions(ids, settings.partition_size)
-    remove_stale_temporaries(results_dir)
-    todo = [p for p in partitions if not (results_dir / p.file_name).exists()]
+    references = references_path(settings)
+    config_hash = config_sha256(settings, references_sha256(references))
+    run_id = config_hash[:16]
+    inputs = partition_inputs_sha256(settings.structures, partitions)
+    plan = [part.index for part in partitions]
 
-    manifest = previous or base_manifest(
-        run_id,
-        settings.model_dump(mode="json"),
-        {
-            "structures": str(settings.structures.resolve()),
-            "n_structures": len(ids),
-            "ids_sha256": fingerprint,
-        },
-    )
-    manifest["config"] = settings.model_dump(mode="json")
-    manifest["references"] = references_path(settings)
-    attempts = manifest.setdefault("attempts", [])
-    attempt: dict[str, Any] = {"started": now_iso(), "partitions_todo": len(todo), "status": "running"}
-    attempts.append(attempt)
-    write_manifest(run_dir, manifest)
+    with run_dir.lock(settings.lock_wait_s):
+        previous = run_dir.read_manifest()
+        found, foreign = run_dir.scan_results()
+        _refuse_other_settings(run_dir, previous, found, config_hash)
+        identities = [PartitionIdentity(config_hash, digest) for digest in inputs]
+        todo = [
+            (p, ident) for p, ident in zip(partitions, identities, strict=True) if found.get(p.index) != ident
+        ]
+        n_stale = sum(1 for p, _ in todo if p.index in found)
+        ignored = [str(path) for path in foreign] + [
+            str(run_dir.results_file(i)) for i in sorted(found) if i >= len(partitions)
+        ]
 
-    reports: list[PartitionReport] = []
-    errors: dict[int, str] = {}
-    try:
-        if todo:
-            with open_client(settings) as (client, info):
-                attempt["cluster"] = {"kind": info.kind, "n_workers": info.n_workers, "device": info.device}
-                write_manifest(run_dir, manifest)
-                reports, errors = _submit_all(client, info, settings, todo, run_id, results_dir)
-        attempt["status"] = "failed partitions" if errors else "complete"
-    except BaseException as exc:
-        attempt["status"] = f"interrupted: {type(exc).__name__}: {exc}"
-        raise
-    finally:
-        wall_time_s = time.perf_counter() - start
-        counts = _count_results(run_dir)
-        attempt.update(
+        manifest = previous or base_manifest(run_id)
+        manifest.update(
             {
-                "finished": now_iso(),
-                "wall_time_s": round(wall_time_s, 3),
-                "partitions_done": len(reports),
-                "partition_errors": {str(k): v for k, v in errors.items()},
-                "structures_screened": sum(r.n_rows for r in reports),
-                "partition_seconds": {str(r.index): round(r.seconds, 3) for r in reports},
-                # model loads per worker process so far: 1 each when the per-process cache works
-                "model_loads_by_worker": _loads_by_worker(reports),
-                "peak_rss_MB_by_worker": _peak_rss_by_worker(reports),
+                "run_id": run_id,
+                "config_sha256": config_hash,
+                "config": settings.model_dump(mode="json"),
+                "science": settings.science.as_dict(),
+                "input": {
+                    "structures": str(settings.structures.resolve()),
+                    "n_structures": len(ids),
+                    "inputs_sha256": hashlib.sha256("".join(inputs).encode()).hexdigest(),
+                },
+                "partitions": {str(p.index): digest for p, digest in zip(partitions, inputs, strict=True)},
+                "references": references,
+                "references_sha256": references_sha256(references),
             }
         )
-        if reports:
-            manifest["model"] = reports[0].model
-        manifest["hull_reference"] = _hull_references(run_dir)
-        manifest["counts"] = counts
-        manifest["complete"] = not errors and sum(counts.values()) == len(ids)
-        write_manifest(run_dir, manifest)
+        attempts = manifest.setdefault("attempts", [])
+        attempt: dict[str, Any] = {
+            "started": now_iso(),
+            "partitions_todo": len(todo),
+            "partitions_stale": n_stale,
+            "ignored_files": ignored,
+            "status": "running",
+        }
+        attempts.append(attempt)
+        run_dir.write_manifest(manifest)
+
+        reports: list[PartitionReport] = []
+        errors: dict[int, str] = {}
+        try:
+            if todo:
+                with open_client(settings) as (client, info):
+                    attempt["cluster"] = {
+                        "kind": info.kind,
+                        "n_workers": info.n_workers,
+                        "device": info.device,
+                    }
+                    run_dir.write_manifest(manifest)
+                    reports, errors = _submit_all(client, info, settings, todo, run_id, run_dir, references)
+            attempt["status"] = "failed partitions" if errors else "complete"
+        except BaseException as exc:
+            attempt["status"] = f"interrupted: {type(exc).__name__}: {exc}"
+            raise
+        finally:
+            wall_time_s = time.perf_counter() - start
+            counts = _count_results(run_dir, plan)
+            attempt.update(
+                {
+                    "finished": now_iso(),
+                    "wall_time_s": round(wall_time_s, 3),
+                    "partitions_done": len(reports),
+                    "partition_errors": {str(k): v for k, v in errors.items()},
+                    "structures_screened": sum(r.n_rows for r in reports),
+                    "partition_seconds": {str(r.index): round(r.seconds, 3) for r in reports},
+                    # model loads per worker process so far: 1 each when the per-process cache works
+                    "model_loads_by_worker": _loads_by_worker(reports),
+                    "peak_rss_MB_by_worker": _peak_rss_by_worker(reports),
+                }
+            )
+            if reports:
+                manifest["model"] = reports[0].model
+            manifest["hull_reference"] = _hull_references(run_dir, plan)
+            manifest["counts"] = counts
+            manifest["complete"] = not errors and sum(counts.values()) == len(ids)
+            run_dir.write_manifest(manifest)
 
     return RunSummary(
-        run_dir=run_dir,
+        run_dir=run_dir.path,
         run_id=run_id,
         n_structures=len(ids),
         n_partitions=len(partitions),
@@ -283,6 +328,8 @@ def run_screening(settings: RunSettings) -> RunSummary:
         wall_time_s=wall_time_s,
         n_screened=sum(r.n_rows for r in reports),
         partition_errors=errors,
+        n_partitions_stale=n_stale,
+        ignored_files=ignored,
     )
 
 

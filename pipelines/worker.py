@@ -13,12 +13,13 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from pipelines.partitions import read_partition, results_table, write_atomic
+from pipelines.partitions import read_partition, results_table
+from pipelines.rundir import PartitionIdentity, RunDir
+from screening.config import ScienceConfig
 from screening.schema import Col
-from screening.screen import ScreenConfig, screen_partition
+from screening.stages import screen_partition
 
 _LOCK = threading.Lock()
 _MODELS: dict[tuple[str, str | None], Any] = {}
@@ -88,19 +89,22 @@ def run_partition(
     structures_path: str,
     index: int,
     ids: tuple[str, ...],
-    out_path: str,
-    config: ScreenConfig,
-    model_name: str,
-    device: str | None,
+    run_dir: str,
+    identity: PartitionIdentity,
+    config: ScienceConfig,
     references: str | None,
+    run_id: str,
+    max_sites: int | None = None,
 ) -> PartitionReport:
-    """Read one partition, screen it, write its results atomically to ``out_path``."""
+    """Read one partition, screen it, write its results atomically into the run directory."""
     start = time.perf_counter()
-    model = cached_model(model_name, device)
+    model = cached_model(config.model, config.device)
     reference_set = cached_references(references)
     structures = read_partition(structures_path, ids)
-    results = screen_partition(structures, config, model, references=reference_set)
-    write_atomic(results_table(results), Path(out_path))
+    results = screen_partition(
+        structures, config, model, references=reference_set, run_id=run_id, max_sites=max_sites
+    )
+    RunDir(run_dir).write_partition(index, results_table(results), identity)
     return PartitionReport(
         index=index,
         n_rows=len(results),

@@ -1,0 +1,311 @@
+"""The ``screening`` command: ``ingest``, ``run``, ``rank`` and ``demo``.
+
+The one module of the command line, above both packages: it parses options into the settings objects
+and calls the Python API of :mod:`pipelines` and :mod:`screening`; nothing imports it (``pyproject.toml``
+points the console script at :data:`app`). Every error that reaches the user is one line saying what to
+do. Exit status: 0 when the work is complete (failed rows included: they are reported), 1 when a run is
+incomplete (partitions not done, the cluster failed), 2 for bad input or settings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="High-throughput screening of crystalline battery materials: stability and ionic conductivity.",
+)
+
+EXIT_INCOMPLETE = 1
+EXIT_BAD_INPUT = 2
+
+
+class SourceName(StrEnum):
+    bundled = "bundled"
+    files = "files"
+    mp = "mp"
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one readable line (pydantic's multi-line validation errors folded)."""
+    import pydantic
+
+    if isinstance(exc, pydantic.ValidationError):
+        parts = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or "settings"
+            got = f" (got {error['input']!r})" if error["type"] != "missing" and "input" in error else ""
+            parts.append(f"{where}: {error['msg']}{got}")
+        return "invalid settings: " + "; ".join(parts)
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+@contextmanager
+def user_errors(what: str) -> Iterator[None]:
+    """Turn the errors a user can fix into one line on stderr and exit status 2; a cluster that failed
+    exits 1 (the run is incomplete, its finished partitions are kept)."""
+    import pydantic
+
+    from pipelines.cluster import ClusterError
+    from screening.errors import ScreeningError
+
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except ClusterError as exc:
+        typer.echo(f"{what}: {one_line(exc)}", err=True)
+        raise typer.Exit(EXIT_INCOMPLETE) from exc
+    except (
+        ScreeningError,
+        pydantic.ValidationError,
+        FileNotFoundError,
+        NotADirectoryError,
+        ValueError,
+    ) as exc:
+        typer.echo(f"{what}: {one_line(exc)}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from exc
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [part.strip() for part in value.split(",") if part.strip()] if value else None
+
+
+def ingest_summary(rows: list[dict[str, Any]], out_dir: Path) -> str:
+    """One screen of text about an ingested structures table."""
+    ok = [r for r in rows if r["status"] == "ok"]
+    failed = [r for r in rows if r["status"] != "ok"]
+    disordered = sum(1 for r in ok if not r["is_ordered"])
+    with_warnings = sum(1 for r in ok if r.get("warnings"))
+    elements = Counter(el for r in ok for el in r["elements"])
+    lines = [
+        f"structures table: {out_dir}",
+        f"  rows: {len(rows)}   ok: {len(ok)} ({with_warnings} with warnings)   failed: {len(failed)}   "
+        f"disordered: {disordered}",
+        f"  sites per structure: {min((r['nsites'] for r in ok), default=0)}"
+        f"-{max((r['nsites'] for r in ok), default=0)}",
+        f"  elements ({len(elements)}): "
+        + " ".join(f"{el}:{n}" for el, n in sorted(elements.items(), key=lambda kv: (-kv[1], kv[0]))),
+    ]
+    for row in failed[:10]:
+        lines.append(f"  failed {row['id']}: {row['error']}")
+    if len(failed) > 10:
+        lines.append(f"  ... and {len(failed) - 10} more failed rows (column 'error')")
+    return "\n".join(lines)
+
+
+@app.command()
+def ingest(
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory of the structures dataset to write (new or empty).")
+    ],
+    source: Annotated[SourceName, typer.Option(help="Where the structures come from.")] = SourceName.bundled,
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or directories (--source files).")] = None,
+    elements: Annotated[str | None, typer.Option(help="mp: must contain all of these, e.g. Li,O")] = None,
+    exclude_elements: Annotated[str | None, typer.Option(help="mp: must contain none of these")] = None,
+    chemsys: Annotated[str | None, typer.Option(help="mp: chemical system(s), e.g. Li-P-S")] = None,
+    max_e_above_hull_eV: Annotated[float | None, typer.Option("--max-e-above-hull-eV")] = None,
+    max_nsites: Annotated[int | None, typer.Option(help="mp: at most this many sites")] = None,
+    theoretical: Annotated[bool | None, typer.Option("--theoretical/--experimental", help="mp")] = None,
+    limit: Annotated[int | None, typer.Option(help="mp: at most this many structures")] = None,
+    mp_connect_timeout_s: Annotated[
+        float | None,
+        typer.Option("--mp-connect-timeout-s", help="mp: give up connecting after this long, s [10]"),
+    ] = None,
+    mp_read_timeout_s: Annotated[
+        float | None,
+        typer.Option("--mp-read-timeout-s", help="mp: give up waiting for a reply after, s [60]"),
+    ] = None,
+    mp_retries: Annotated[
+        int | None, typer.Option("--mp-retries", help="mp: retries of a failed request [3]")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="files: parse in this many processes")] = os.cpu_count() or 1,
+) -> None:
+    """Read structures from a source into a Parquet structures table (partitioned by a hash bucket).
+
+    The output folder must be new, empty, or a structures table written before (it is then replaced).
+    """
+    from screening.io import check_output_directory, write_dataset
+
+    with user_errors("ingest failed"):
+        check_output_directory(out)
+        if source is SourceName.bundled:
+            from screening.sources.bundled import iter_bundled_rows
+
+            rows = list(iter_bundled_rows())
+        elif source is SourceName.files:
+            from screening.sources.files import iter_file_rows
+
+            if not paths:
+                raise typer.BadParameter(
+                    "--source files needs at least one file or directory", param_hint="PATHS"
+                )
+            rows = list(iter_file_rows(paths, workers=workers, progress=True))
+        else:
+            from screening.sources.mp import MPClientOptions
+
+            given = {
+                "connect_timeout_s": mp_connect_timeout_s,
+                "read_timeout_s": mp_read_timeout_s,
+                "max_retries": mp_retries,
+            }
+            options = MPClientOptions(**{key: value for key, value in given.items() if value is not None})
+            rows = _ingest_mp(
+                out,
+                options,
+                elements=_split(elements),
+                exclude_elements=_split(exclude_elements),
+                chemsys=_split(chemsys),
+                max_energy_above_hull_eV=max_e_above_hull_eV,
+                max_nsites=max_nsites,
+                theoretical=theoretical,
+                limit=limit,
+            )
+        if not rows:
+            typer.echo("no structures matched; nothing written", err=True)
+            raise typer.Exit(EXIT_INCOMPLETE)
+        write_dataset(rows, out, source=source.value)
+    typer.echo(ingest_summary(rows, out))
+
+
+def _ingest_mp(out: Path, options: Any, **filters: Any) -> list[dict[str, Any]]:
+    """Query Materials Project, and write the reference entries of the systems found beside the table."""
+    import pyarrow.parquet as pq
+
+    from screening.sources.mp import MPQuery, fetch_reference_entries, iter_mp_rows, references_to_table
+
+    query = MPQuery(**filters)
+    rows = list(iter_mp_rows(query, client_options=options))
+    systems = sorted({r["chemical_system"] for r in rows if r["status"] == "ok"})
+    entries = fetch_reference_entries(systems, client_options=options) if systems else []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    references_path = out.parent / f"{out.name}_references.parquet"
+    pq.write_table(references_to_table(entries), references_path)
+    typer.echo(f"reference entries for the hull: {len(entries)} -> {references_path}")
+    return rows
+
+
+def _mobile_ions_help() -> str:
+    from screening.transport.registry import MOBILE_IONS
+
+    return f"Mobile ion: {', '.join(MOBILE_IONS)} (case-insensitive)."
+
+
+def _models_help() -> str:
+    from screening.models.registry import MODEL_NAMES
+
+    return f"Energy model: {', '.join(MODEL_NAMES)}."
+
+
+@app.command()
+def run(
+    config: Annotated[
+        Path | None, typer.Argument(help="YAML file of run settings (options override it).")
+    ] = None,
+    structures: Annotated[
+        Path | None, typer.Option(help="Structures dataset (from `screening ingest`).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory (results/, run.json).")] = None,
+    model: Annotated[str | None, typer.Option(help=_models_help())] = None,
+    disorder: Annotated[str | None, typer.Option(help="Disorder strategy: sample or meanfield.")] = None,
+    n_samples: Annotated[int | None, typer.Option(help="Configurations per disordered structure.")] = None,
+    relax: Annotated[bool | None, typer.Option("--relax/--no-relax", help="Relax before the energy.")] = None,
+    mobile_ion: Annotated[str | None, typer.Option(help=_mobile_ions_help())] = None,
+    temperature_K: Annotated[
+        float | None, typer.Option("--temperature-K", help="Temperature of sigma, K.")
+    ] = None,
+    transport_method: Annotated[str | None, typer.Option(help="Migration barrier: bvse or md.")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Existing scheduler, tcp://host:8786.")] = None,
+    cluster: Annotated[str | None, typer.Option(help="auto, local, cuda or slurm.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Workers (default: one per core / GPU).")] = None,
+    partition_size: Annotated[int | None, typer.Option(help="Structures per partition.")] = None,
+    max_sites_per_structure: Annotated[
+        int | None, typer.Option(help="Larger cells fail with the reason (a worker memory guard).")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="torch device of the model (cpu, cuda).")] = None,
+    retries: Annotated[int | None, typer.Option(help="Retries of a partition whose worker died.")] = None,
+    references: Annotated[Path | None, typer.Option(help="Hull reference entries (Parquet).")] = None,
+    lock_wait_s: Annotated[
+        float | None, typer.Option("--lock-wait-s", help="Wait this long for another run on --out.")
+    ] = None,
+    progress: Annotated[bool | None, typer.Option("--progress/--no-progress")] = None,
+) -> None:
+    """Screen a structures table on Dask: stability, conductivity, results per partition (resumable)."""
+    overrides = {key: value for key, value in locals().items() if key != "config"}  # the options, first
+    from pipelines.run import run_screening
+    from pipelines.settings import RunSettings
+
+    with user_errors("run failed"):
+        settings = RunSettings.load(config, **overrides)
+        summary = run_screening(settings)
+    typer.echo(summary.format())
+    if not summary.complete:
+        raise typer.Exit(EXIT_INCOMPLETE)
+
+
+@app.command()
+def rank(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory written by `screening run`.")],
+    max_e_above_hull_eV: Annotated[float, typer.Option("--max-e-above-hull-eV", help="eV/atom")] = 0.05,
+    min_p_stable: Annotated[
+        float, typer.Option(help="Least probability of being within the threshold.")
+    ] = 0.5,
+    top: Annotated[int, typer.Option(help="Candidates to print.")] = 20,
+    weights: Annotated[str | None, typer.Option(help="Score weights, e.g. sigma=1,stability=2.")] = None,
+    mobile_ion: Annotated[str | None, typer.Option(help="Default: the run's mobile ion.")] = None,
+    allow_incomplete_hull: Annotated[
+        bool,
+        typer.Option(help="Also rank candidates whose hull lacks metal-anion phases (E_hull a lower bound)."),
+    ] = False,
+) -> None:
+    """Filter, score and rank a run's results; write ranked.parquet and print the top candidates."""
+    from pipelines.rank import rank_run
+    from pipelines.rundir import RunDir
+    from screening.ranking import format_set_aside, format_top
+
+    with user_errors("rank failed"):
+        ranked, aside = rank_run(
+            run_dir,
+            max_e_above_hull_eV=max_e_above_hull_eV,
+            min_p_stable=min_p_stable,
+            weights=weights,
+            mobile_ion=mobile_ion,
+            allow_incomplete_hull=allow_incomplete_hull,
+        )
+    typer.echo(format_top(ranked, top))
+    if not aside.empty:
+        typer.echo(format_set_aside(aside))
+    typer.echo(f"{len(ranked)} candidates -> {RunDir(run_dir).ranked_path}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the structures and the run.")] = Path(
+        "screening-demo"
+    ),
+    workers: Annotated[int | None, typer.Option(help="Local workers (default: one per core).")] = None,
+    model: Annotated[str | None, typer.Option(help=_models_help())] = None,
+    notebook: Annotated[bool, typer.Option("--notebook/--no-notebook", help="Execute the notebook.")] = True,
+) -> None:
+    """The bundled structures, screened on a local cluster and ranked; shows where the tables are."""
+    from pipelines.demo import run_demo
+
+    echo: Callable[[str], None] = typer.echo
+    with user_errors("demo failed"):
+        result = run_demo(out, workers=workers, model=model, execute_notebook=notebook, echo=echo)
+    if not result.summary.complete:
+        raise typer.Exit(EXIT_INCOMPLETE)
+
+
+def main() -> None:  # pragma: no cover - the console script
+    app()
