@@ -26,16 +26,9 @@ from typing import Any
 import torch
 
 from pipelines.cluster import available_cores
-from pipelines.manifest import read_manifest
-from pipelines.partitions import (
-    ids_fingerprint,
-    plan_partitions,
-    read_partition,
-    results_table,
-    structure_ids,
-    write_atomic,
-)
-from pipelines.run import compute_run_id, run_screening
+from pipelines.partitions import plan_partitions, read_partition, results_table, structure_ids
+from pipelines.run import run_screening
+from pipelines.rundir import PartitionIdentity, RunDir
 from pipelines.settings import RunSettings
 from screening.io import write_dataset
 from screening.schema import Col
@@ -63,19 +56,20 @@ def benchmark_rows(copies: int) -> list[dict[str, Any]]:
 def in_process(settings: RunSettings, out: Path) -> float:
     """The same work without Dask, in this process; returns the wall time in s."""
     from screening.models import load_model
-    from screening.screen import screen_partition
+    from screening.stages import screen_partition
     from screening.thermo import load_reference_entries
 
     start = time.perf_counter()
     ids = structure_ids(settings.structures)
-    config = settings.screen_config(compute_run_id(settings, ids_fingerprint(ids)))
-    model = load_model(settings.model, device="cpu")
+    config = settings.science.model_copy(update={"device": "cpu"})
+    model = load_model(config.model, device="cpu")
     references = load_reference_entries()
+    run = RunDir(out)
     for part in plan_partitions(ids, settings.partition_size):
         frame = screen_partition(
             read_partition(settings.structures, part.ids), config, model, references=references
         )
-        write_atomic(results_table(frame), out / part.file_name)
+        run.write_partition(part.index, results_table(frame), PartitionIdentity("in-process", "-"))
     return time.perf_counter() - start
 
 
@@ -90,7 +84,7 @@ def pipeline(structures: Path, out: Path, workers: int, partition_size: int, clu
         device="cuda" if cluster == "cuda" else "cpu",
     )
     summary = run_screening(settings)
-    attempt = read_manifest(out)["attempts"][-1]
+    attempt = RunDir(out).read_manifest()["attempts"][-1]
     return {
         "workers": workers,
         "cluster": cluster,

@@ -91,7 +91,7 @@ def _bvlain_table(resolution_A: float = 0.2) -> None:
     except ImportError:
         print("\n(bvlain not installed: cross-check table skipped)")
         return
-    from screening.sources.bundled import load_bundled_entries
+    from screening.bundled_records import load_bundled_entries
     from screening.transport.bvse import bvse_barriers
     from screening.transport.oxidation import assign_oxidation_states
 

@@ -9,23 +9,17 @@ import numpy as np
 import pytest
 from pymatgen.core import Composition, DummySpecies, Lattice, Structure
 
-from screening.schema import STATUS_FAILED, STATUS_OK, Col
-from screening.sources.bond_valence import (
+from screening.bond_valence import (
     BV_B_A,
     bond_valence_deviations,
     bond_valence_R0_A,
     bond_valence_sums,
 )
-from screening.sources.bundled import (
-    CATEGORIES,
-    BundledEntry,
-    build_and_validate,
-    bundled_data_path,
-    iter_bundled_rows,
-    load_bundled_entries,
-)
-from screening.sources.validation import composition_mismatch, validate_structure
+from screening.bundled_records import CATEGORIES, BundledEntry, bundled_data_path, load_bundled_entries
+from screening.schema import STATUS_FAILED, STATUS_OK, Col
+from screening.sources.bundled import build_and_validate, iter_bundled_rows
 from screening.structures import row_to_structure, structure_to_row
+from screening.validation import composition_mismatch, validate_structure
 
 
 @cache

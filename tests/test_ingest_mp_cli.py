@@ -9,7 +9,7 @@ import pytest
 from mp_server import TEST_API_KEY, FakeMPServer, default_state
 from typer.testing import CliRunner
 
-from screening.cli import app
+from pipelines.cli import app
 from screening.io import read_structures
 from screening.schema import Col
 
@@ -50,4 +50,4 @@ def test_ingest_mp_without_filters_is_refused(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("MP_API_KEY", TEST_API_KEY)
     result = CliRunner().invoke(app, ["ingest", "--source", "mp", "--out", str(tmp_path / "s")])
     assert result.exit_code == 2
-    assert "Materials Project query failed" in result.output
+    assert "ingest failed" in result.output and "filter" in result.output

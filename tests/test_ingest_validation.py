@@ -13,7 +13,7 @@ from screening.io import read_table, write_dataset
 from screening.models.disorder import DEFAULT_MIN_DISTANCE_A
 from screening.schema import STRUCTURES_SCHEMA, Col
 from screening.sources.files import iter_file_rows
-from screening.sources.validation import SPLIT_SITE_DISTANCE_A, check_structure, validate_structure
+from screening.validation import SPLIT_SITE_DISTANCE_A, check_structure, validate_structure
 
 CUBIC_6A = Lattice.cubic(6.0)
 

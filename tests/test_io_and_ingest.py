@@ -11,7 +11,7 @@ import pandas as pd
 from pymatgen.core import Structure
 from typer.testing import CliRunner
 
-from screening.cli import app
+from pipelines.cli import app
 from screening.io import read_structures, table_metadata, write_dataset
 from screening.schema import SCHEMA_VERSION, Col
 from screening.structures import failed_row, row_to_structure, structure_to_row

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from pymatgen.core import Composition, Lattice, Species, Structure
 
+from screening.graphs import perpendicular_widths_A
 from screening.models import batches_by_atom_count, choose_supercell, sample_configurations
-from screening.models.disorder import _widths_A
 
 
 def test_batches_respect_cap_and_order() -> None:
@@ -43,7 +43,7 @@ def test_supercell_represents_occupancies_exactly() -> None:
     multiplier = int(np.prod(scaling))
     assert multiplier % 10 == 0  # 0.5 / 0.3 / 0.2 of one cation site needs 10 cells
     assert error == 0.0
-    assert (_widths_A(parent) * np.array(scaling)).min() >= 8.0
+    assert (perpendicular_widths_A(parent.lattice.matrix) * np.array(scaling)).min() >= 8.0
 
 
 def test_configurations_have_parent_composition_without_vacancies() -> None:

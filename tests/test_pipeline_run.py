@@ -21,10 +21,10 @@ import pytest
 from pipeline_inputs import write_structures
 from typer.testing import CliRunner
 
-from pipelines.manifest import read_manifest
-from pipelines.partitions import ids_fingerprint, read_results, results_table, structure_ids
-from pipelines.rank import rank_run, read_ranked
-from pipelines.run import RunDirError, compute_run_id, run_screening
+from pipelines.partitions import results_table
+from pipelines.rank import rank_run
+from pipelines.run import RunDirError, run_screening
+from pipelines.rundir import RunDir
 from pipelines.settings import RunSettings
 from screening.io import read_structures
 from screening.schema import RANKED_SCHEMA, RESULTS_SCHEMA, Col
@@ -43,7 +43,8 @@ def make_settings(structures: Path, out: Path, **kwargs) -> RunSettings:
 def comparable(frame: pd.DataFrame) -> pd.DataFrame:
     """Results as plain comparable values: schema types, list columns as tuples, rows by id."""
     frame = results_table(frame).to_pandas().sort_values(Col.ID).reset_index(drop=True)
-    frame[Col.ELEMENTS] = frame[Col.ELEMENTS].map(lambda v: tuple(v) if v is not None else None)
+    for column in (Col.ELEMENTS, Col.WARNINGS):
+        frame[column] = frame[column].map(lambda v: tuple(v) if v is not None else None)
     return frame
 
 
@@ -74,26 +75,18 @@ def clean_run(structures, tmp_path_factory):
 @pytest.fixture(scope="module")
 def direct_results(structures, clean_run) -> pd.DataFrame:
     """The same work done by calling the screening functions in this process, without Dask."""
-    from screening.models import load_model
-    from screening.screen import screen_partition
-    from screening.thermo import load_reference_entries
+    import screening
 
-    settings, _ = clean_run
-    run_id = compute_run_id(settings, ids_fingerprint(structure_ids(structures)))
-    model = load_model(settings.model, device="cpu")
-    return screen_partition(
-        read_structures(structures),
-        settings.screen_config(run_id),
-        model,
-        references=load_reference_entries(),
-    )
+    settings, summary = clean_run
+    frame = screening.screen(read_structures(structures), config=settings.science)
+    return frame.assign(**{Col.RUN_ID: summary.run_id})
 
 
 def test_local_cluster_run_equals_direct_calls(clean_run, direct_results):
     settings, summary = clean_run
     assert summary.complete and summary.n_structures == N_GOOD + N_BAD
     assert summary.n_partitions == 4 and summary.n_partitions_skipped == 0
-    results = read_results(settings.out)
+    results = RunDir(settings.out).read_results()
     assert len(results) == N_GOOD + N_BAD and results[Col.ID].is_unique
     assert_same_results(results, direct_results)
     # bad input: failed rows with the stage and the reason, the rest of their partition went on
@@ -107,9 +100,9 @@ def test_local_cluster_run_equals_direct_calls(clean_run, direct_results):
 
 def test_manifest_records_config_versions_model_and_one_load_per_worker(clean_run):
     settings, summary = clean_run
-    manifest = read_manifest(settings.out)
+    manifest = RunDir(settings.out).read_manifest()
     assert manifest["run_id"] == summary.run_id and manifest["complete"] is True
-    assert manifest["config"]["partition_size"] == 2 and manifest["config"]["model"] == "sevennet-0"
+    assert manifest["config"]["partition_size"] == 2 and manifest["science"]["model"] == "sevennet-0"
     assert manifest["versions"]["torch"].startswith("2.13")
     assert manifest["model"]["name"] == "sevennet-0" and len(manifest["model"]["weights_sha256"]) == 64
     assert manifest["hull_reference"] == ["pymatgen-calc_compounds"]
@@ -134,11 +127,11 @@ def test_rerun_skips_everything_and_another_config_is_refused(clean_run, structu
 def test_ranking_a_run(clean_run):
     settings, _ = clean_run
     ranked, _ = rank_run(settings.out, max_e_above_hull_eV=0.1)
-    stored = read_ranked(settings.out)
+    stored = RunDir(settings.out).read_ranked()
     assert stored[Col.ID].tolist() == ranked[Col.ID].tolist()
     np.testing.assert_allclose(stored[Col.SCORE], ranked[Col.SCORE])
     assert list(ranked.columns) == RANKED_SCHEMA.names
-    results = read_results(settings.out)
+    results = RunDir(settings.out).read_results()
     expected = results[
         (results[Col.STATUS] == "ok")
         & results[Col.ELEMENTS].map(lambda els: els is not None and "Li" in list(els))
@@ -148,7 +141,7 @@ def test_ranking_a_run(clean_run):
     ]
     assert set(ranked[Col.ID]) <= set(expected[Col.ID]) and len(ranked) >= 1
     assert ranked[Col.PARETO_FRONT].any() and ranked[Col.RANK].tolist() == list(range(1, len(ranked) + 1))
-    assert read_manifest(settings.out)["ranking"]["max_e_above_hull_eV"] == 0.1
+    assert RunDir(settings.out).read_manifest()["ranking"]["max_e_above_hull_eV"] == 0.1
 
 
 def test_killed_run_resumes_to_the_same_tables(clean_run, structures, tmp_path):
@@ -179,18 +172,17 @@ def test_killed_run_resumes_to_the_same_tables(clean_run, structures, tmp_path):
         process.wait(timeout=60)
     done = sorted(p.name for p in results_dir.glob("part-*.parquet"))
     assert 1 <= len(done) < 4, done
-    manifest = read_manifest(out)
+    manifest = RunDir(out).read_manifest()
     assert manifest["attempts"][-1]["status"] == "running"  # killed: it never got to write its end
 
     resumed = run_screening(make_settings(structures, out, workers=1))
     assert resumed.complete and resumed.n_partitions_skipped == len(done)
-    assert_same_results(read_results(out), read_results(settings.out))
-    assert len(read_manifest(out)["attempts"]) == 2
+    assert_same_results(RunDir(out).read_results(), RunDir(settings.out).read_results())
+    assert len(RunDir(out).read_manifest()["attempts"]) == 2
 
 
 def test_command_line_reports_failed_rows_and_exits_zero(structures, tmp_path):
-    import screening.cli_pipeline  # noqa: F401 - registers run/rank/demo on the app
-    from screening.cli import app
+    from pipelines.cli import app
 
     config = tmp_path / "run.yaml"
     config.write_text(

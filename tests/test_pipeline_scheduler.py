@@ -16,9 +16,8 @@ import pytest
 from distributed import Client
 from pipeline_inputs import write_structures
 
-from pipelines.manifest import read_manifest
-from pipelines.partitions import read_results
 from pipelines.run import run_screening
+from pipelines.rundir import RunDir
 from pipelines.settings import RunSettings
 from screening.schema import Col
 
@@ -104,7 +103,7 @@ def test_run_on_an_existing_scheduler(dask_cluster, tmp_path):
     summary = run_screening(settings_for(dask_cluster, structures, tmp_path / "run"))
     assert summary.complete and summary.n_structures == 8
     assert summary.counts == {"ok": 5, "not applicable": 1, "failed:input": 1, "failed:structure": 1}
-    attempt = read_manifest(tmp_path / "run")["attempts"][-1]
+    attempt = RunDir(tmp_path / "run").read_manifest()["attempts"][-1]
     assert attempt["cluster"]["kind"] == "existing" and attempt["cluster"]["n_workers"] == 2
     # the client went away with the run; the cluster it used is still there
     assert len(dask_cluster.scheduler_info()["workers"]) == 2
@@ -138,7 +137,7 @@ def test_a_killed_worker_loses_and_duplicates_nothing(dask_cluster, tmp_path):
     killer.join(timeout=5)
     assert killed, "no worker was killed during the run"
     assert summary.complete and summary.n_partitions_skipped == 0 and not summary.partition_errors
-    results = read_results(settings.out)
+    results = RunDir(settings.out).read_results()
     expected_ids = sorted(
         [f"t-{n}{s}" for n in ("lif", "licl", "nacl", "li2o", "libr", "li-na-f") for s in ("", "-1")]
         + ["t-bad-input", "t-broken-row"]

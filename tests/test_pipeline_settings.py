@@ -11,20 +11,19 @@ import pydantic
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from pipelines.manifest import package_versions, read_manifest, write_manifest
+from pipelines.manifest import package_versions
 from pipelines.partitions import (
     estimated_costs,
-    ids_fingerprint,
+    partition_inputs_sha256,
     plan_partitions,
     read_partition,
-    read_results,
-    remove_stale_temporaries,
     results_table,
     structure_ids,
-    write_atomic,
 )
-from pipelines.run import compute_run_id, run_screening
+from pipelines.run import config_sha256
+from pipelines.rundir import PartitionIdentity, RunDir
 from pipelines.settings import RunSettings
+from screening.errors import InputError
 from screening.io import write_dataset
 from screening.schema import RESULTS_SCHEMA, Col
 from screening.structures import failed_row, structure_to_row
@@ -38,10 +37,10 @@ def test_yaml_config_with_overrides_and_environment(tmp_path, monkeypatch):
     )
     monkeypatch.setenv("SCREENING_TEMPERATURE_K", "400")
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:8786")
-    settings = RunSettings.from_yaml(config, partition_size=2, workers=None, slurm={"jobs": 3})
-    assert settings.model == "chgnet-0.3.0"
+    settings = RunSettings.load(config, partition_size=2, workers=None, slurm={"jobs": 3})
+    assert settings.science.model == "chgnet-0.3.0"
     assert settings.partition_size == 2  # the command line wins over the file
-    assert settings.temperature_K == 400.0  # from the environment
+    assert settings.science.temperature_K == 400.0  # from the environment
     assert settings.scheduler == "tcp://127.0.0.1:8786"
     assert settings.slurm.queue == "gpu" and settings.slurm.gpus_per_job == 2 and settings.slurm.jobs == 3
     assert settings.structures == Path("data/structures")
@@ -51,23 +50,30 @@ def test_unknown_keys_and_bad_values_are_refused(tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text("structures: s\nout: o\npartition_sise: 4\n")
     with pytest.raises(pydantic.ValidationError, match="partition_sise"):
-        RunSettings.from_yaml(config)
+        RunSettings.load(config)
     with pytest.raises(pydantic.ValidationError, match="temperature_K"):
         RunSettings(structures="s", out="o", temperature_K=-5)
     with pytest.raises(pydantic.ValidationError, match="cluster"):
         RunSettings(structures="s", out="o", cluster="kubernetes")
     config.write_text("- a list\n")
-    with pytest.raises(ValueError, match="YAML mapping"):
-        RunSettings.from_yaml(config)
+    with pytest.raises(InputError, match="YAML mapping"):
+        RunSettings.load(config)
+    config.write_text("structures: [s\nout: o\n")
+    with pytest.raises(InputError, match="not valid YAML at line"):
+        RunSettings.load(config)
+    with pytest.raises(InputError, match="not found"):
+        RunSettings.load(tmp_path / "missing.yaml")
 
 
-def test_run_id_follows_result_defining_settings_only():
+def test_config_identity_follows_result_defining_settings_only():
     a = RunSettings(structures="s", out="o")
-    assert compute_run_id(a, "x") == compute_run_id(RunSettings(structures="s", out="o2", workers=2), "x")
-    assert compute_run_id(a, "x") != compute_run_id(
-        RunSettings(structures="s", out="o", mobile_ion="Na"), "x"
+    same = RunSettings(structures="s", out="o2", workers=2, device="cpu", max_atoms_per_batch=64)
+    assert config_sha256(a, "x") == config_sha256(same, "x")
+    assert config_sha256(a, "x") != config_sha256(RunSettings(structures="s", out="o", mobile_ion="Na"), "x")
+    assert config_sha256(a, "x") != config_sha256(
+        RunSettings(structures="s", out="o", bvse={"cutoff_A": 7}), "x"
     )
-    assert compute_run_id(a, "x") != compute_run_id(a, "y")
+    assert config_sha256(a, "x") != config_sha256(a, "other references")
 
 
 def _rows(n: int) -> list[dict]:
@@ -90,7 +96,8 @@ def test_partitions_are_deterministic_and_read_back(tmp_path):
     assert plan_partitions(list(ids), 5) == parts
     frame = read_partition(path, parts[1].ids)
     assert frame[Col.ID].tolist() == list(parts[1].ids)
-    assert len(ids_fingerprint(ids)) == 64 and ids_fingerprint(ids) != ids_fingerprint(ids[:-1])
+    hashes = partition_inputs_sha256(path, parts)
+    assert len(set(hashes)) == 3 and partition_inputs_sha256(path, parts) == hashes
     with pytest.raises(ValueError, match="missing"):
         read_partition(path, ["nope"])
     with pytest.raises(ValueError, match="positive"):
@@ -107,29 +114,45 @@ def test_structure_ids_refuses_missing_empty_and_duplicates(tmp_path):
         structure_ids(path)
 
 
-def test_atomic_write_replaces_and_leaves_no_temporaries(tmp_path):
+def test_partition_files_are_atomic_stamped_and_foreign_files_ignored(tmp_path):
+    run = RunDir(tmp_path)
     frame = pd.DataFrame([{Col.ID: "a", Col.RUN_ID: "r", Col.STATUS: "ok"}], columns=RESULTS_SCHEMA.names)
-    target = tmp_path / "results" / "part-00000.parquet"
-    write_atomic(results_table(frame), target)
-    write_atomic(results_table(frame), target)
+    identity = PartitionIdentity("c" * 64, "i" * 64)
+    target = run.write_partition(0, results_table(frame), identity)
+    run.write_partition(0, results_table(frame), identity)
     assert [p.name for p in target.parent.iterdir()] == [target.name]
-    results = read_results(tmp_path)
-    assert results[Col.ID].tolist() == ["a"]
-    # a killed writer's temporary is cleaned up, and never read as results
+    assert run.read_identity(target) == identity
+    assert run.read_results()[Col.ID].tolist() == ["a"]
+    # a killed writer's temporary is cleaned up and never read; a file of someone else's is ignored
     (target.parent / ".part-00001.parquet.tmp-deadbeef").write_bytes(b"half a file")
-    assert read_results(tmp_path)[Col.ID].tolist() == ["a"]
-    assert remove_stale_temporaries(target.parent) == 1
+    results_table(frame.assign(**{Col.ID: "x"})).to_pandas().to_parquet(target.parent / "part-00007.parquet")
+    (target.parent / "notes.txt").write_text("mine")
+    ours, foreign = run.scan_results()
+    assert ours == {0: identity} and sorted(p.name for p in foreign) == ["notes.txt", "part-00007.parquet"]
+    assert run.read_results()[Col.ID].tolist() == ["a"]
+    assert not (target.parent / ".part-00001.parquet.tmp-deadbeef").exists()
     bad = frame.assign(**{Col.NSITES: ["many"]})
     with pytest.raises(ValueError, match="nsites"):
-        write_atomic(results_table(bad), target)
-    assert read_results(tmp_path)[Col.ID].tolist() == ["a"]
-    assert [p.name for p in target.parent.iterdir()] == [target.name]
+        run.write_partition(0, results_table(bad), identity)
+    assert run.read_results()[Col.ID].tolist() == ["a"]
+
+
+def test_results_of_two_settings_are_never_read_as_one_table(tmp_path):
+    from pipelines.rundir import RunDirError
+
+    run = RunDir(tmp_path)
+    frame = pd.DataFrame([{Col.ID: "a", Col.RUN_ID: "r", Col.STATUS: "ok"}], columns=RESULTS_SCHEMA.names)
+    run.write_partition(0, results_table(frame), PartitionIdentity("c1", "i"))
+    run.write_partition(1, results_table(frame.assign(id="b")), PartitionIdentity("c2", "i"))
+    with pytest.raises(RunDirError, match="different settings"):
+        run.read_results()
 
 
 def test_manifest_round_trip(tmp_path):
-    assert read_manifest(tmp_path) is None
-    write_manifest(tmp_path, {"run_id": "abc", "counts": {"ok": 3}})
-    assert read_manifest(tmp_path) == {"run_id": "abc", "counts": {"ok": 3}}
+    run = RunDir(tmp_path)
+    assert run.read_manifest() is None
+    run.write_manifest({"run_id": "abc", "counts": {"ok": 3}})
+    assert run.read_manifest() == {"run_id": "abc", "counts": {"ok": 3}}
     assert json.loads((tmp_path / "run.json").read_text())["run_id"] == "abc"
     versions = package_versions()
     assert versions["torch"].startswith("2.") and versions["pyarrow"]
@@ -146,9 +169,27 @@ def test_estimated_costs_weigh_sampled_disorder(tmp_path):
     assert estimated_costs(path, plan_partitions(["d"], 1), n_samples=8) == [16.0]
 
 
-@pytest.mark.slow  # importing the model registry imports sevenn and chgnet
-def test_unknown_model_is_refused_before_any_work(tmp_path):
-    path = write_dataset(_rows(1), tmp_path / "structures")
-    with pytest.raises(ValueError, match="unknown model 'megnet'.*sevennet-0"):
-        run_screening(RunSettings(structures=path, out=tmp_path / "run", model="megnet"))
-    assert not (tmp_path / "run").exists()
+def test_unknown_science_values_are_refused_with_the_allowed_list():
+    with pytest.raises(pydantic.ValidationError, match="'sevennet-0'"):
+        RunSettings(structures="s", out="o", model="megnet")
+    with pytest.raises(pydantic.ValidationError, match="'Li', 'Na'"):
+        RunSettings(structures="s", out="o", mobile_ion="Zz")
+    with pytest.raises(pydantic.ValidationError, match="'bvse' or 'md'"):
+        RunSettings(structures="s", out="o", transport_method="bvs")
+    assert RunSettings(structures="s", out="o", mobile_ion="li").science.mobile_ion == "Li"
+
+
+def test_environment_fills_the_same_object_and_typos_are_warned(monkeypatch):
+    monkeypatch.setenv("SCREENING_MODEL", "chgnet-0.3.0")
+    monkeypatch.setenv("SCREENING_BVSE__GRID_SPACING_A", "0.3")
+    monkeypatch.setenv("SCREENING_MD__TEMPERATURES_K", "[700, 900]")
+    monkeypatch.setenv("SCREENING_WORKERS", "3")
+    monkeypatch.setenv("SCREENING_WORKRS", "2")
+    with pytest.warns(UserWarning, match="SCREENING_WORKRS is not a screening setting"):
+        settings = RunSettings.load(structures="s", out="o")
+    assert settings.science.model == "chgnet-0.3.0" and settings.workers == 3
+    assert settings.science.bvse.grid_spacing_A == 0.3 and settings.science.md.temperatures_K == (
+        700.0,
+        900.0,
+    )
+    assert RunSettings.load(structures="s", out="o", model="sevennet-0").science.model == "sevennet-0"

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from pymatgen.core import Composition, Lattice, Structure
 from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
 
+from screening.constants import BOLTZMANN_eV_PER_K as K_B_EV_PER_K
 from screening.schema import REFERENCES_SCHEMA, Col
 from screening.thermo import (
     BUNDLED_NAME,
@@ -28,7 +29,6 @@ from screening.thermo import (
     site_occupancies_from_structure,
     stability,
 )
-from screening.thermo.entropy import K_B_EV_PER_K
 from screening.thermo.references import _read_calc_compounds, mp2020_corrected
 
 # Published MP2020 corrections (Wang et al., Sci. Rep. 11, 15496 (2021)), eV per anion / U atom.

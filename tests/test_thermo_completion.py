@@ -6,12 +6,12 @@ import pandas as pd
 import pytest
 from pymatgen.core import Composition
 
+from screening.bond_valence import bond_valence_deviations
+from screening.bundled_records import load_bundled_entries
+from screening.config import ScienceConfig
 from screening.models import load_model
 from screening.schema import Col
-from screening.screen import ScreenConfig, screen_partition
-from screening.sources.bond_valence import bond_valence_deviations
-from screening.sources.bundled import load_bundled_entries
-from screening.sources.validation import validate_structure
+from screening.stages import screen_partition
 from screening.structures import structure_to_row
 from screening.thermo import (
     ThermoError,
@@ -26,6 +26,7 @@ from screening.thermo.completion import (
     hull_binaries,
 )
 from screening.thermo.references import mp2020_corrected
+from screening.validation import validate_structure
 
 GARNET = "Li7La3Zr2O12"
 
@@ -146,7 +147,7 @@ def test_screen_partition_places_the_garnet_on_a_completed_hull(sevennet, bundle
     its partial Li sites sampled by the default strategy."""
     structure = bundled["bundled-Li7La3Zr2O12-cubic"].structure()
     row = structure_to_row(structure, "llzo", "bundled")
-    config = ScreenConfig(run_id="completion-test", n_samples=2)
+    config = ScienceConfig(n_samples=2)
     result = screen_partition(pd.DataFrame([row]), config, sevennet, references=bundled_reference_set()).iloc[
         0
     ]

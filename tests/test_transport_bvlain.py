@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
-from screening.sources.bundled import load_bundled_entries
+from screening.bundled_records import load_bundled_entries
 from screening.transport.bvse import bvse_barriers
 from screening.transport.landscape import framework_terms, site_energy_eV
 from screening.transport.oxidation import assign_oxidation_states

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
+from screening.errors import InputError
 from screening.schema import STATUS_NOT_APPLICABLE, STATUS_OK, Col
 from screening.transport import TRANSPORT_COLUMNS, TransportError, compute_transport
 from screening.transport.bvse import bvse_barriers, shortest_hop_A
@@ -238,7 +239,7 @@ def test_missing_pair_parameters_raise_with_reason():
 
 
 def test_bad_arguments():
-    with pytest.raises(TransportError, match="method"):
+    with pytest.raises(InputError, match="method"):
         compute_transport(li3n(), method="dft")  # type: ignore[arg-type]
     with pytest.raises(TransportError, match="positive"):
         compute_transport(li3n(), temperature_K=0.0)
