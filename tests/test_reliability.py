@@ -203,13 +203,13 @@ def test_a_cell_above_the_size_cap_fails_with_the_reason_and_workers_have_a_memo
     from pipelines.cluster import open_client, worker_memory_limit_bytes
     from pipelines.run import run_screening
 
-    big = good_structures()["lif"] * (4, 4, 4)  # 128 sites
+    big = good_structures()["lif"] * (3, 3, 3)  # 216 sites
     rows = [structure_to_row(big, "big", "test"), structure_to_row(good_structures()["lif"], "small", "test")]
     structures = write_dataset(rows, tmp_path / "structures", source="test")
     summary = run_screening(_settings(structures, tmp_path / "run", max_sites_per_structure=64))
     results = RunDir(tmp_path / "run").read_results().set_index(Col.ID)
     assert results.loc["big", Col.STATUS] == "failed" and results.loc["big", Col.STAGE] == "input"
-    assert "128 sites exceed the cap of 64" in results.loc["big", Col.ERROR]
+    assert f"{len(big)} sites exceed the cap of 64" in results.loc["big", Col.ERROR]
     assert results.loc["small", Col.STATUS] == "ok" and summary.complete
 
     settings = _settings(structures, tmp_path / "other", workers=2)

@@ -15,8 +15,7 @@ settings validate against) does not import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from screening._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "EnergyModel": "screening.models.base",
@@ -40,12 +39,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -39,7 +39,7 @@ from pymatgen.core import Composition, Element, Structure
 from pymatgen.io.cif import CifParser
 from pymatgen.io.vasp import Poscar
 
-from screening.errors import ScreeningError
+from screening.errors import MissingInputError, ScreeningError
 from screening.schema import Col
 from screening.structures import OCCUPANCY_TOLERANCE, bucket_of, failed_row
 from screening.validation import checked_row
@@ -58,7 +58,7 @@ class StructureFileError(ScreeningError, ValueError):
     """A structure file that cannot be turned into a valid structure."""
 
 
-class InputPathError(ScreeningError, FileNotFoundError):
+class InputPathError(MissingInputError):
     """A path named as input that does not exist."""
 
 

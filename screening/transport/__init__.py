@@ -20,8 +20,7 @@ The names below are imported on first use (PEP 562): the registry of methods and
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from screening._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "DEFAULT_TRANSPORT_METHOD": "screening.transport.registry",
@@ -41,12 +40,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

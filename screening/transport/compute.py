@@ -1,21 +1,6 @@
-"""The transport stage for one structure: mobile ion, carrier density, migration barrier and sigma(T).
-
-Convention: :func:`compute_transport` returns a dict of results-table columns with status ``ok`` (all
-columns filled) or ``not applicable`` (the structure holds no mobile ion: nothing is computed and the
-numeric columns are None, not zero); any failure (no assignable oxidation states, no published bond-valence
-parameters for a pair, no percolating path, an MD problem) raises :class:`TransportError` whose message is
-the reason, which the caller records in a failed row.
-
-Methods (``ea_method``):
-
-* ``bvse`` (default): bond-valence site-energy landscape with the softBV parameters of Chen & Adams
-  (see :mod:`screening.transport.bv_params`), occupancy-weighted for disordered frameworks, and its
-  percolation barriers (:mod:`screening.transport.bvse`); ``D = a^2 nu0 / 6 exp(-Ea / k_B T)``.
-* ``md``: NVT molecular dynamics with a pretrained potential at several temperatures, mean squared
-  displacement -> D(T) -> Arrhenius fit (:mod:`screening.transport.md`).
-
-Both end in Nernst-Einstein, ``sigma = n (z e)^2 D / (H_R k_B T)`` (:mod:`screening.transport.conductivity`).
-"""
+"""The transport stage for one structure: :func:`compute_transport` composes oxidation states, carrier
+density, the barrier of the chosen method and Nernst-Einstein (see :mod:`screening.transport` for the
+methods and the conventions of the returned columns)."""
 
 from __future__ import annotations
 

@@ -179,12 +179,8 @@ def md_transport(
         structure: ordered structure containing the mobile ion.
         mobile_ion: element symbol of the mobile ion.
         temperature_K: target temperature for the extrapolated diffusivity (K).
-        temperatures_K: MD temperatures (K), at least two.
-        n_steps: production steps per temperature.
-        equilibration_steps: discarded steps per temperature.
-        time_step_fs: MD time step (fs).
-        step_skip: steps between snapshots.
-        supercell_min_length_A: minimum perpendicular width of the simulation cell (angstrom).
+        temperatures_K, n_steps, equilibration_steps, time_step_fs, step_skip, supercell_min_length_A: the
+            simulation settings, as in :class:`MDOptions`.
         model_name: pretrained potential for :func:`md_calculator`.
         device: torch device.
         calculator: an ASE calculator to use instead of :func:`md_calculator` (e.g. one already loaded).
