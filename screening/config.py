@@ -26,8 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, f
 
 from screening.models.registry import DEFAULT_DISORDER_STRATEGY, DEFAULT_MODEL, MODEL_NAMES, DisorderStrategy
 from screening.transport.bvse import BVSEOptions
+from screening.transport.defects import DefectOptions
 from screening.transport.md import MDOptions
-from screening.transport.registry import DEFAULT_TRANSPORT_METHOD, MOBILE_IONS, TransportMethod
+from screening.transport.registry import DEFAULT_TRANSPORT_METHOD, MOBILE_IONS, FrenkelMethod, TransportMethod
 
 ModelName = Literal[MODEL_NAMES]  # type: ignore[valid-type]
 MobileIon = Literal[tuple(MOBILE_IONS)]  # type: ignore[valid-type]
@@ -53,8 +54,11 @@ class ScienceConfig(BaseModel):
         transport_method: migration-barrier estimator (``bvse`` or ``md``).
         attempt_frequency_Hz: hop attempt frequency nu0 of the Arrhenius prefactor (bvse), Hz.
         haven_ratio: ratio of tracer to charge diffusivity in Nernst-Einstein.
+        frenkel_method: Frenkel energy of a fully occupied, ordered sublattice: ``potential`` (the run's
+            model on a defect supercell) or ``bvse`` (the landscape's estimate, no relaxation).
         bvse: options of the bvse method.
         md: options of the md method (the potential is the run's ``model`` on its ``device``).
+        defects: supercell and relaxation of the potential's defect calculation.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -71,8 +75,10 @@ class ScienceConfig(BaseModel):
     transport_method: TransportMethod = DEFAULT_TRANSPORT_METHOD
     attempt_frequency_Hz: PositiveFloat = 1e13
     haven_ratio: PositiveFloat = 1.0
+    frenkel_method: FrenkelMethod = "potential"
     bvse: BVSEOptions = Field(default_factory=BVSEOptions)
     md: MDOptions = Field(default_factory=MDOptions)
+    defects: DefectOptions = Field(default_factory=DefectOptions)
 
     @field_validator("mobile_ion", mode="before")
     @classmethod
@@ -97,7 +103,7 @@ class ScienceConfig(BaseModel):
         """Keyword options of :func:`screening.transport.compute_transport` for the chosen method."""
         if self.transport_method == "md":
             return {**asdict(self.md), "model_name": self.model, "device": self.device, "seed": self.seed}
-        return asdict(self.bvse)
+        return {**asdict(self.bvse), "frenkel_method": self.frenkel_method, "defect_options": self.defects}
 
     def prediction_options(self) -> dict[str, Any]:
         """Keyword options of :func:`screening.models.predict_energies`."""

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.1.0"
+SCHEMA_VERSION = "1.2.0"
 METADATA_KEY = b"screening"
 
 #: Status values of a row in any table.
@@ -83,7 +83,13 @@ class Col(StrEnum):
     DISORDER_STRATEGY = "disorder_strategy"
     N_CONFIGURATIONS = "n_configurations"
     MOBILE_ION = "mobile_ion"
+    MOBILE_ION_DENSITY = "mobile_ion_density_cm3"
+    SITE_FILLING = "site_filling"
+    VACANCY_FRACTION = "vacancy_fraction"
+    DEFECT_FORMATION = "defect_formation_eV"
+    CONDUCTION_MECHANISM = "conduction_mechanism"
     CARRIER_DENSITY = "carrier_density_cm3"
+    EA_MIGRATION = "ea_migration_eV"
     EA = "ea_eV"
     EA_STD = "ea_std_eV"
     EA_METHOD = "ea_method"
@@ -99,6 +105,8 @@ class Col(StrEnum):
     SIGMA = "sigma_S_per_cm"
     LOG10_SIGMA = "log10_sigma_S_per_cm"
     OXIDATION_STATES_GUESSED = "oxidation_states_guessed"
+    OXIDATION_STATES = "oxidation_states"
+    TRANSPORT_NOTES = "transport_notes"
     # ranking
     P_STABLE = "p_stable"
     SCORE = "score"
@@ -190,6 +198,9 @@ UNITS: dict[str, str] = {
     Col.E_ABOVE_HULL_STD: "eV/atom",
     Col.CONFIG_ENTROPY_TERM: "eV/atom",
     Col.CARRIER_DENSITY: "cm^-3",
+    Col.MOBILE_ION_DENSITY: "cm^-3",
+    Col.DEFECT_FORMATION: "eV",
+    Col.EA_MIGRATION: "eV",
     Col.EA: "eV",
     Col.EA_STD: "eV",
     Col.EA_1D: "eV",
@@ -252,7 +263,15 @@ RESULTS_SCHEMA = pa.schema(
         # transport
         pa.field(Col.MOBILE_ION, pa.string()),
         pa.field(Col.OXIDATION_STATES_GUESSED, pa.bool_()),
+        # element -> mean oxidation state (mixed valence as a fraction), as JSON text
+        pa.field(Col.OXIDATION_STATES, pa.string()),
+        pa.field(Col.MOBILE_ION_DENSITY, pa.float64()),
+        pa.field(Col.SITE_FILLING, pa.float64()),
+        pa.field(Col.VACANCY_FRACTION, pa.float64()),
+        pa.field(Col.DEFECT_FORMATION, pa.float64()),
+        pa.field(Col.CONDUCTION_MECHANISM, pa.string()),
         pa.field(Col.CARRIER_DENSITY, pa.float64()),
+        pa.field(Col.EA_MIGRATION, pa.float64()),
         pa.field(Col.EA, pa.float64()),
         pa.field(Col.EA_STD, pa.float64()),
         pa.field(Col.EA_METHOD, pa.string()),
@@ -267,6 +286,8 @@ RESULTS_SCHEMA = pa.schema(
         pa.field(Col.TEMPERATURE, pa.float64()),
         pa.field(Col.SIGMA, pa.float64()),
         pa.field(Col.LOG10_SIGMA, pa.float64()),
+        # documented fallbacks the transport stage took (charge imbalance, substituted bond-valence pairs)
+        pa.field(Col.TRANSPORT_NOTES, pa.list_(pa.string())),
         # bookkeeping
         pa.field(Col.STATUS, pa.string(), nullable=False),
         pa.field(Col.STAGE, pa.string()),

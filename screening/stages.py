@@ -149,7 +149,7 @@ def _completed_references(references: Any, structures: list, model: Any) -> Any:
         return references
 
 
-def _transport(out: dict[str, Any], structure: Any, config: ScienceConfig) -> None:
+def _transport(out: dict[str, Any], structure: Any, config: ScienceConfig, model: Any) -> None:
     """Fill the transport columns (status ``not applicable`` when the mobile ion is absent)."""
     from screening.transport import compute_transport
 
@@ -161,6 +161,7 @@ def _transport(out: dict[str, Any], structure: Any, config: ScienceConfig) -> No
             method=config.transport_method,
             attempt_frequency_Hz=config.attempt_frequency_Hz,
             haven_ratio=config.haven_ratio,
+            energy_model=model,
             **config.transport_options(),
         )
     except Exception as exc:  # noqa: BLE001 - TransportError and anything unforeseen become a failed row
@@ -234,7 +235,7 @@ def screen_partition(
     predictions = _predict(model, [structure for _, structure in parsed], config)
     for (i, structure), prediction in zip(parsed, predictions, strict=True):
         if _stability(rows[i], structure, prediction, model, references, config.temperature_K):
-            _transport(rows[i], structure, config)
+            _transport(rows[i], structure, config, model)
 
     frame = pd.DataFrame.from_records(rows, columns=RESULTS_SCHEMA.names)
     return frame

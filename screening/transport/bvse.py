@@ -14,6 +14,7 @@ mobile-ion site lies in the network, all mobile-ion sites are used.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,14 @@ from pymatgen.core import Structure
 from pymatgen.optimization.neighbors import find_points_in_spheres
 
 from screening.errors import InputError, ScreeningError
-from screening.transport.landscape import DEFAULT_CUTOFF_A, DEFAULT_GRID_SPACING_A, bvse_landscape
+from screening.transport.landscape import (
+    DEFAULT_CUTOFF_A,
+    DEFAULT_GRID_SPACING_A,
+    framework_terms,
+    landscape_from_terms,
+    mobile_ion_repulsion_eV,
+    site_energy_eV,
+)
 from screening.transport.percolation import percolation_barriers, periodic_connectivity
 
 #: Mobile-ion sites closer than this (angstrom) are split positions of one site, not a hop.
@@ -67,6 +75,10 @@ class BVSEResult:
         percolation_dimensionality: dimensionality of the network at ``ea_eV`` (1, 2 or 3).
         jump_distance_A: hop length along the percolating network, angstrom.
         grid_shape: landscape grid.
+        frenkel_eV: Frenkel-pair formation energy estimated from the landscape
+            (:func:`frenkel_energy_eV`), eV.
+        frenkel: that estimate with the positions of its vacancy and interstitial.
+        notes: documented fallbacks taken (substituted bond-valence pairs).
     """
 
     ea_eV: float
@@ -76,6 +88,9 @@ class BVSEResult:
     percolation_dimensionality: int
     jump_distance_A: float
     grid_shape: tuple[int, int, int]
+    frenkel_eV: float = 0.0
+    frenkel: FrenkelEstimate | None = None
+    notes: tuple[str, ...] = ()
 
 
 def _mobile_sites(structure: Structure, mobile_ion: str) -> np.ndarray:
@@ -130,9 +145,8 @@ def bvse_barriers(
         NoPercolationError: no percolating path below ``max_barrier_eV``.
         LandscapeError: missing parameters (see :func:`bvse_landscape`).
     """
-    energy = bvse_landscape(
-        structure, mobile_ion, mobile_charge, grid_spacing_A=grid_spacing_A, cutoff_A=cutoff_A
-    )
+    terms = framework_terms(structure, mobile_ion, mobile_charge)
+    energy = landscape_from_terms(terms, structure, grid_spacing_A=grid_spacing_A, cutoff_A=cutoff_A)
     result = percolation_barriers(energy, max_barrier_eV=max_barrier_eV)
     ea_1d, ea_2d, ea_3d = result.barrier_eV
     if ea_1d is None:
@@ -145,6 +159,29 @@ def bvse_barriers(
     on_network = network.dimensionality_of_label[network.labels[voxel[:, 0], voxel[:, 1], voxel[:, 2]]] > 0
     hop_frac = frac[on_network] if on_network.any() else frac
     jump = shortest_hop_A(hop_frac, structure.lattice.matrix, min_jump_distance_A)
+
+    def defect_energy(points_frac: np.ndarray) -> np.ndarray:
+        """Landscape plus the other mobile ions' repulsion at fractional points, eV."""
+        points = structure.lattice.get_cartesian_coords(points_frac)
+        landscape = site_energy_eV(terms, structure.lattice.matrix, points, cutoff_A)
+        return landscape + mobile_ion_repulsion_eV(
+            structure,
+            mobile_ion,
+            mobile_charge,
+            points,
+            exclude_within_A=min_jump_distance_A,
+            cutoff_A=cutoff_A,
+        )
+
+    frenkel = frenkel_energy_eV(
+        energy,
+        network.dimensionality_of_label[network.labels] > 0,
+        frac[on_network] if on_network.any() else frac,
+        structure.lattice.matrix,
+        defect_energy=defect_energy,
+        exclusion_A=min_jump_distance_A,
+        saddle_eV=float(result.threshold_eV[0]),
+    )
     return BVSEResult(
         ea_eV=ea_1d,
         ea_1d_eV=ea_1d,
@@ -157,4 +194,110 @@ def bvse_barriers(
         ),
         jump_distance_A=jump,
         grid_shape=tuple(int(n) for n in energy.shape),  # type: ignore[arg-type]
+        frenkel_eV=frenkel.energy_eV,
+        frenkel=frenkel,
+        notes=terms.notes,
+    )
+
+
+@dataclass(frozen=True)
+class FrenkelEstimate:
+    """A Frenkel pair from the landscape: its formation energy and where the ion goes from and to.
+
+    Attributes:
+        energy_eV: formation energy, eV (never negative).
+        site_frac: fractional position of the vacated site.
+        interstitial_frac: fractional position of the interstitial.
+    """
+
+    energy_eV: float
+    site_frac: np.ndarray
+    interstitial_frac: np.ndarray
+
+
+def _periodic_distances_A(frac_a: np.ndarray, frac_b: np.ndarray, lattice_matrix_A: np.ndarray) -> np.ndarray:
+    """Minimum-image distances (len(a), len(b)) between fractional positions, angstrom."""
+    delta = frac_a[:, None, :] - frac_b[None, :, :]
+    delta -= np.rint(delta)
+    return np.linalg.norm(delta @ lattice_matrix_A, axis=-1)
+
+
+def _refined_minimum(
+    energy_at: Callable[[np.ndarray], np.ndarray], frac: np.ndarray, lattice_matrix_A: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """Lowest value of ``energy_at`` near ``frac``, off the grid: a pattern search on a 3x3x3 stencil
+    whose step halves from 0.2 to 0.0125 A, moving while a neighbour is lower."""
+    inverse = np.linalg.inv(lattice_matrix_A)
+    offsets = np.array(list(np.ndindex(3, 3, 3)), dtype=float) - 1.0
+    best_frac = np.asarray(frac, dtype=float)
+    best = float(energy_at(best_frac[None, :])[0])
+    for step_A in (0.2, 0.1, 0.05, 0.025, 0.0125):
+        for _ in range(20):
+            trial = best_frac + (offsets * step_A) @ inverse
+            values = energy_at(trial)
+            if values.min() >= best - 1e-9:
+                break
+            best, best_frac = float(values.min()), trial[int(np.argmin(values))]
+    return best, best_frac
+
+
+def frenkel_energy_eV(
+    energy_eV: np.ndarray,
+    on_network: np.ndarray,
+    site_frac: np.ndarray,
+    lattice_matrix_A: np.ndarray,
+    *,
+    defect_energy: Callable[[np.ndarray], np.ndarray],
+    exclusion_A: float,
+    saddle_eV: float,
+) -> FrenkelEstimate:
+    """Frenkel-pair formation energy of the mobile ion from its site-energy landscape.
+
+    Moving an ion from its site to the lowest interstitial site of the conducting network costs, in the
+    bond-valence picture, the difference of their site energies, each including the Coulomb repulsion
+    of the other mobile ions (which the migration landscape leaves out): ``E_F = E_interstitial -
+    E_site`` with both from ``defect_energy``. The site is the least bound ion on the network, its energy
+    the minimum near its position; interstitials are the local minima of the network landscape at least
+    ``exclusion_A`` from every mobile-ion position, refined off the grid. Without such a minimum the
+    interstitial is the lowest point of the saddle region (network points below ``saddle_eV``) far from
+    the sites. Lattice relaxation around the defects and their attraction are neglected, so this is an
+    upper-bound estimate (:mod:`screening.transport.defects` relaxes with the potential); never negative.
+
+    Args:
+        energy_eV: the migration landscape on its periodic grid.
+        on_network: boolean grid, True on the percolating network.
+        site_frac: fractional positions of the mobile-ion sites on the network.
+        lattice_matrix_A: lattice vectors (rows), angstrom.
+        defect_energy: landscape plus mobile-ion repulsion (eV) at fractional points (n, 3).
+        exclusion_A: minima closer than this to a site belong to that site, angstrom.
+        saddle_eV: the 1D percolation threshold (absolute), eV.
+    """
+    from scipy.ndimage import minimum_filter
+
+    shape = np.array(energy_eV.shape)
+    sites = [_refined_minimum(defect_energy, frac, lattice_matrix_A) for frac in site_frac]
+    least_bound = int(np.argmax([value for value, _ in sites]))
+    e_site = sites[least_bound][0]
+    is_minimum = (minimum_filter(energy_eV, size=3, mode="wrap") == energy_eV) & on_network
+    candidates = np.argwhere(is_minimum)
+    if len(candidates):
+        far = (
+            _periodic_distances_A(candidates / shape, site_frac, lattice_matrix_A).min(axis=1) >= exclusion_A
+        )
+        candidates = candidates[far]
+    if len(candidates):
+        refined = [_refined_minimum(defect_energy, c / shape, lattice_matrix_A) for c in candidates]
+        best_value, best_frac = min(refined, key=lambda vf: vf[0])
+    else:  # no interstitial minimum: the lowest point of the saddle region, far from the sites
+        near_saddle = np.argwhere(on_network & (energy_eV <= saddle_eV))
+        far = (
+            _periodic_distances_A(near_saddle / shape, site_frac, lattice_matrix_A).min(axis=1) >= exclusion_A
+        )
+        points = (near_saddle[far] if far.any() else near_saddle) / shape
+        values = defect_energy(points)
+        best_value, best_frac = float(values.min()), points[int(np.argmin(values))]
+    return FrenkelEstimate(
+        energy_eV=max(0.0, best_value - e_site),
+        site_frac=np.asarray(site_frac[least_bound]),
+        interstitial_frac=np.asarray(best_frac) % 1.0,
     )

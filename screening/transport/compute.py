@@ -4,6 +4,7 @@ methods and the conventions of the returned columns)."""
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -11,20 +12,32 @@ from pymatgen.core import Species, Structure
 
 from screening.errors import InputError, ScreeningError
 from screening.schema import STATUS_NOT_APPLICABLE, STATUS_OK, Col
-from screening.transport.bvse import NoPercolationError, bvse_barriers
+from screening.transport.bvse import DEFAULT_MIN_JUMP_DISTANCE_A, NoPercolationError, bvse_barriers
+from screening.transport.carriers import carrier_model, mobile_sublattice
 from screening.transport.conductivity import (
     carrier_density_cm3,
     diffusivity_cm2_per_s,
     nernst_einstein_sigma_S_per_cm,
 )
+from screening.transport.defects import DefectError, DefectOptions, frenkel_energy_with_potential_eV
 from screening.transport.landscape import LandscapeError
-from screening.transport.oxidation import OxidationStateError, assign_oxidation_states
-from screening.transport.registry import TRANSPORT_METHODS, TransportMethod
+from screening.transport.oxidation import ANION_ELEMENTS, OxidationStateError, assign_oxidation_states
+from screening.transport.registry import TRANSPORT_METHODS, FrenkelMethod, TransportMethod
+
+#: Below this vacancy fraction a sublattice counts as fully occupied: its carriers are Frenkel pairs, worth
+#: the potential's defect calculation (above it the vacancies outnumber any Frenkel pair with E_F > 0.2 eV).
+FULL_SUBLATTICE_VACANCIES = 1e-3
 
 #: Columns of the results table this stage fills.
 TRANSPORT_COLUMNS: tuple[Col, ...] = (
     Col.MOBILE_ION,
+    Col.MOBILE_ION_DENSITY,
+    Col.SITE_FILLING,
+    Col.VACANCY_FRACTION,
+    Col.DEFECT_FORMATION,
+    Col.CONDUCTION_MECHANISM,
     Col.CARRIER_DENSITY,
+    Col.EA_MIGRATION,
     Col.EA,
     Col.EA_STD,
     Col.EA_METHOD,
@@ -40,6 +53,8 @@ TRANSPORT_COLUMNS: tuple[Col, ...] = (
     Col.SIGMA,
     Col.LOG10_SIGMA,
     Col.OXIDATION_STATES_GUESSED,
+    Col.OXIDATION_STATES,
+    Col.TRANSPORT_NOTES,
     Col.STATUS,
     Col.ERROR,
 )
@@ -84,6 +99,9 @@ def compute_transport(
     method: TransportMethod = "bvse",
     attempt_frequency_Hz: float = 1e13,
     haven_ratio: float = 1.0,
+    energy_model: Any = None,
+    frenkel_method: FrenkelMethod = "potential",
+    defect_options: DefectOptions | None = None,
     **method_options: Any,
 ) -> dict[str, Any]:
     """Carrier density, migration barrier and conductivity of one structure.
@@ -95,6 +113,11 @@ def compute_transport(
         method: ``bvse`` or ``md``.
         attempt_frequency_Hz: attempt frequency nu0 of the hopping model (bvse).
         haven_ratio: Haven ratio H_R in Nernst-Einstein.
+        energy_model: the run's ``EnergyModel``; with ``frenkel_method="potential"`` it computes the
+            Frenkel energy of a fully occupied, ordered sublattice (:mod:`screening.transport.defects`).
+        frenkel_method: ``potential`` (the model, where given and applicable) or ``bvse`` (the landscape's
+            estimate, always the fallback).
+        defect_options: supercell and relaxation of the potential's defect calculation.
         **method_options: passed to :func:`screening.transport.bvse.bvse_barriers` (``grid_spacing_A``,
             ``cutoff_A``, ``max_barrier_eV``, ``min_jump_distance_A``) or to
             :func:`screening.transport.md.md_transport` (``temperatures_K``, ``n_steps``, ...).
@@ -110,36 +133,75 @@ def compute_transport(
         raise InputError(f"unknown transport method {method!r}; use one of {', '.join(TRANSPORT_METHODS)}")
     if not temperature_K > 0 or not haven_ratio > 0 or not attempt_frequency_Hz > 0:
         raise TransportError("temperature_K, haven_ratio and attempt_frequency_Hz must be positive")
-    if mobile_ion not in {el.symbol for el in structure.composition.elements}:
-        return _row(
-            mobile_ion,
-            temperature_K,
-            method,
-            status=STATUS_NOT_APPLICABLE,
-            error=f"no {mobile_ion} in the structure",
+
+    def not_applicable(reason: str) -> dict[str, Any]:
+        return _row(mobile_ion, temperature_K, method, status=STATUS_NOT_APPLICABLE, error=reason)
+
+    symbols = {el.symbol for el in structure.composition.elements}
+    if mobile_ion not in symbols:
+        return not_applicable(f"no {mobile_ion} in the structure")
+    if not symbols & ANION_ELEMENTS:
+        return not_applicable(
+            f"no anion ({', '.join(sorted(symbols))}): a metal or intermetallic, not an ionic conductor"
         )
-    n_cm3 = carrier_density_cm3(structure, mobile_ion)
     try:
-        decorated, guessed = assign_oxidation_states(structure)
+        assignment = assign_oxidation_states(structure)
     except OxidationStateError as exc:
         raise TransportError(str(exc)) from exc
-    charge = mobile_ion_charge(decorated, mobile_ion)
-    common = {
-        "carrier_density_cm3": n_cm3,
+    decorated = assignment.structure
+    try:
+        charge = mobile_ion_charge(decorated, mobile_ion)
+    except TransportError as exc:
+        return not_applicable(str(exc))
+    merge_A = float(method_options.get("min_jump_distance_A", DEFAULT_MIN_JUMP_DISTANCE_A))
+    sublattice = mobile_sublattice(decorated, mobile_ion, merge_A)
+    ions_cm3 = carrier_density_cm3(structure, mobile_ion)
+    common: dict[str, Any] = {
+        "mobile_ion_density_cm3": ions_cm3,
+        "site_filling": sublattice.site_filling,
+        "vacancy_fraction": sublattice.vacancy_fraction,
         "haven_ratio": haven_ratio,
-        "oxidation_states_guessed": guessed,
+        "oxidation_states_guessed": assignment.guessed,
+        "oxidation_states": json.dumps(assignment.mean_states, sort_keys=True),
         "status": STATUS_OK,
     }
+    notes = list(assignment.notes)
     if method == "bvse":
         try:
             result = bvse_barriers(decorated, mobile_ion, charge, **method_options)
         except (LandscapeError, NoPercolationError) as exc:
             raise TransportError(str(exc)) from exc
+        notes += result.notes
+        frenkel_eV, frenkel_source = result.frenkel_eV, "bvse"
+        wants_potential = frenkel_method == "potential" and energy_model is not None
+        if (
+            wants_potential
+            and sublattice.vacancy_fraction < FULL_SUBLATTICE_VACANCIES
+            and structure.is_ordered
+        ):
+            try:
+                frenkel_eV = frenkel_energy_with_potential_eV(
+                    structure,
+                    mobile_ion,
+                    result.frenkel.site_frac,
+                    result.frenkel.interstitial_frac,
+                    energy_model,
+                    defect_options or DefectOptions(),
+                )
+                frenkel_source = energy_model.name
+            except DefectError as exc:
+                notes.append(f"{exc}; the bond-valence Frenkel estimate is used")
+        notes.append(f"Frenkel energy from {frenkel_source}")
+        carriers = carrier_model(result.ea_eV, frenkel_eV, sublattice.vacancy_fraction, temperature_K)
         d_cm2_s = diffusivity_cm2_per_s(
             result.ea_eV, temperature_K, result.jump_distance_A, attempt_frequency_Hz
         )
+        n_cm3 = ions_cm3 * carriers.carrier_factor
         values = {
-            "ea_eV": result.ea_eV,
+            "ea_migration_eV": result.ea_eV,
+            "defect_formation_eV": frenkel_eV,
+            "conduction_mechanism": carriers.mechanism,
+            "ea_eV": carriers.ea_eV,
             "ea_1d_eV": result.ea_1d_eV,
             "ea_2d_eV": result.ea_2d_eV,
             "ea_3d_eV": result.ea_3d_eV,
@@ -154,12 +216,15 @@ def compute_transport(
             md = md_transport(decorated, mobile_ion, temperature_K, **method_options)
         except MDError as exc:
             raise TransportError(str(exc)) from exc
-        d_cm2_s = md.diffusivity_cm2_per_s
-        values = {"ea_eV": md.ea_eV, "ea_std_eV": md.ea_std_eV}
+        d_cm2_s = md.diffusivity_cm2_per_s  # the tracer D of every ion: defects are in the simulation
+        n_cm3 = ions_cm3
+        values = {"ea_eV": md.ea_eV, "ea_migration_eV": md.ea_eV, "ea_std_eV": md.ea_std_eV}
     sigma = nernst_einstein_sigma_S_per_cm(n_cm3, d_cm2_s, temperature_K, charge, haven_ratio)
     values.update(
+        carrier_density_cm3=n_cm3,
         diffusivity_cm2_per_s=d_cm2_s,
         sigma_S_per_cm=sigma,
         log10_sigma_S_per_cm=math.log10(sigma) if sigma > 0 else -math.inf,
+        transport_notes=notes,
     )
     return _row(mobile_ion, temperature_K, method, **common, **values)

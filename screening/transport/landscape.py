@@ -100,6 +100,53 @@ class FrameworkTerms:
     anion_params: np.ndarray
     cation_coords_A: np.ndarray
     cation_params: np.ndarray
+    notes: tuple[str, ...] = ()
+
+
+def pair_parameters(
+    mobile_ion: str, mobile_charge: int, anion: str, anion_charge: int
+) -> tuple[tuple[float, float, float, float], str | None]:
+    """The softBV Morse parameters of a mobile cation-anion pair, or a documented substitute.
+
+    Where Chen & Adams publish no parameters for the pair (Li+-H-, Li+-P3-, ...), the pair of the same
+    cation with the anion of the same charge (else any charge) whose softBV covalent radius is closest is
+    used, with its Morse equilibrium distance ``r_min`` shifted by the difference of the two anions'
+    covalent radii; the softness ``alpha`` and well depth ``d0`` are kept. The substitution is returned as
+    a note for the results row.
+
+    Returns:
+        ``(r0_A, r_min_A, alpha_per_A, d0_eV)`` and None, or the substitute and its note.
+
+    Raises:
+        LandscapeError: the cation has no published pair at all, or the anion has no covalent radius.
+    """
+    key = (mobile_ion, mobile_charge, anion, anion_charge)
+    if key in SOFTBV_PAIRS:
+        return SOFTBV_PAIRS[key], None
+    known = [(a, q) for (c, qc, a, q) in SOFTBV_PAIRS if c == mobile_ion and qc == mobile_charge]
+    same_element = [q for a, q in known if a == anion]
+    if same_element:  # e.g. peroxide O-: the element's own pair at its usual charge
+        usual = same_element[0]
+        note = f"{anion}{anion_charge:+d} (e.g. peroxide) uses the {mobile_ion}{mobile_charge:+d}-{anion}{usual:+d} pair"
+        return SOFTBV_PAIRS[(mobile_ion, mobile_charge, anion, usual)], note
+    radius = COVALENT_RADIUS_A.get(anion, {}).get(anion_charge)
+    if radius is None or not known:
+        raise LandscapeError(
+            f"no softBV parameters for the {mobile_ion}{mobile_charge:+d}-{anion}{anion_charge:+d} pair"
+        )
+
+    def distance(candidate: tuple[str, int]) -> tuple[bool, float]:
+        a, q = candidate
+        return (q != anion_charge, abs(COVALENT_RADIUS_A[a][q] - radius))
+
+    substitute, charge = min(known, key=distance)
+    r0, r_min, alpha, d0 = SOFTBV_PAIRS[(mobile_ion, mobile_charge, substitute, charge)]
+    shift = radius - COVALENT_RADIUS_A[substitute][charge]
+    note = (
+        f"no softBV parameters for {mobile_ion}{mobile_charge:+d}-{anion}{anion_charge:+d}: "
+        f"{mobile_ion}{mobile_charge:+d}-{substitute}{charge:+d} used with r_min shifted by {shift:+.2f} A"
+    )
+    return (r0 + shift, r_min + shift, alpha, d0), note
 
 
 def _covalent_radius_A(symbol: str, charge: float) -> float:
@@ -184,6 +231,7 @@ def framework_terms(structure: Structure, mobile_ion: str, mobile_charge: int) -
     rc_mobile = _covalent_radius_A(mobile_ion, mobile_charge)
     co_occupied = mobile_ion_site_co_occupants(structure, mobile_ion, rc_mobile)
     anion_xyz, anion_par, cation_xyz, cation_par = [], [], [], []
+    notes: list[str] = []
     for index, site in enumerate(structure):
         for specie, occupancy in site.species.items():
             if specie.symbol == mobile_ion or occupancy <= 0:
@@ -194,12 +242,15 @@ def framework_terms(structure: Structure, mobile_ion: str, mobile_charge: int) -
             if charge > 0 and index in co_occupied:
                 continue  # a co-occupant of a mobile-ion site: never blocks the mobile ion
             if charge < 0:
-                key = (mobile_ion, mobile_charge, specie.symbol, round(charge))
-                if abs(charge - round(charge)) > 1e-6 or key not in SOFTBV_PAIRS:
+                if abs(charge - round(charge)) > 1e-6:
                     raise LandscapeError(
-                        f"no softBV parameters for the {mobile_ion}{mobile_charge:+d}-{specie} pair"
+                        f"the anion {specie} has a fractional charge: no softBV pair applies"
                     )
-                _, r_min, alpha, d0 = SOFTBV_PAIRS[key]
+                (_, r_min, alpha, d0), note = pair_parameters(
+                    mobile_ion, mobile_charge, specie.symbol, round(charge)
+                )
+                if note is not None and note not in notes:
+                    notes.append(note)
                 anion_xyz.append(site.coords)
                 anion_par.append((occupancy, r_min, alpha, d0))
             elif charge > 0:
@@ -219,6 +270,7 @@ def framework_terms(structure: Structure, mobile_ion: str, mobile_charge: int) -
         np.array(anion_par, dtype=float).reshape(-1, 4),
         np.array(cation_xyz, dtype=float).reshape(-1, 3),
         np.array(cation_par, dtype=float).reshape(-1, 3),
+        tuple(notes),
     )
 
 
@@ -279,6 +331,42 @@ def site_energy_eV(
     )
 
 
+def mobile_ion_repulsion_eV(
+    structure: Structure,
+    mobile_ion: str,
+    mobile_charge: int,
+    points_A: np.ndarray,
+    *,
+    exclude_within_A: float,
+    cutoff_A: float = DEFAULT_CUTOFF_A,
+) -> np.ndarray:
+    """Screened Coulomb repulsion (eV) of a mobile ion at Cartesian points from the other mobile ions.
+
+    The same softBV Coulomb term as the framework cations (:func:`framework_terms`), for the mobile ions
+    themselves, occupancy-weighted; positions closer than ``exclude_within_A`` to a point are the ion's
+    own site (or its split partner) and are left out. The migration landscape omits this term because the
+    other ions move too; a defect formation energy needs it.
+    """
+    n_mobile = _quantum_number(mobile_ion)
+    rc_mobile = _covalent_radius_A(mobile_ion, mobile_charge)
+    coords, weights = [], []
+    for site in structure:
+        occupancy = sum(occ for sp, occ in site.species.items() if sp.symbol == mobile_ion)
+        if occupancy > 0:
+            coords.append(site.coords)
+            weights.append(occupancy)
+    prefactor = COULOMB_eV_A * mobile_charge**2 / n_mobile
+    screening = SCREENING_FACTOR * 2.0 * rc_mobile
+    w = np.array(weights)
+
+    def coulomb(i: np.ndarray, r: np.ndarray) -> np.ndarray:
+        return np.where(r < exclude_within_A, 0.0, w[i] * prefactor / r * erfc(r / screening))
+
+    lattice = np.ascontiguousarray(structure.lattice.matrix, dtype=float)
+    atoms = np.array(coords, dtype=float).reshape(-1, 3)
+    return _pair_sum(np.ascontiguousarray(points_A, dtype=float), atoms, lattice, cutoff_A, coulomb)
+
+
 def bvse_landscape(
     structure: Structure,
     mobile_ion: str,
@@ -300,6 +388,17 @@ def bvse_landscape(
         Array of shape :func:`grid_shape`; ``[i, j, k]`` is the energy at fractional (i/nx, j/ny, k/nz).
     """
     terms = framework_terms(structure, mobile_ion, mobile_charge)
+    return landscape_from_terms(terms, structure, grid_spacing_A=grid_spacing_A, cutoff_A=cutoff_A)
+
+
+def landscape_from_terms(
+    terms: FrameworkTerms,
+    structure: Structure,
+    *,
+    grid_spacing_A: float = DEFAULT_GRID_SPACING_A,
+    cutoff_A: float = DEFAULT_CUTOFF_A,
+) -> np.ndarray:
+    """The landscape of :func:`bvse_landscape` from framework terms already collected."""
     shape = grid_shape(structure, grid_spacing_A)
     points = structure.lattice.get_cartesian_coords(grid_frac_coords(shape))
     return site_energy_eV(terms, structure.lattice.matrix, points, cutoff_A).reshape(shape)

@@ -1,16 +1,20 @@
-"""Oxidation states for bond-valence work, for ordered and disordered structures.
+"""Oxidation states for bond-valence work, for ordered and disordered structures, mixed valence included.
 
-A structure whose every species already carries an oxidation state is used as it is. Otherwise the states
-are guessed, in this order:
+A structure whose every species already carries an oxidation state is used as it is. Otherwise:
 
-1. ordered structures: pymatgen's ``BVAnalyzer`` (site-resolved, so mixed valence such as Fe2+/Fe3+ in
-   magnetite is kept);
-2. any structure, ordered or disordered: one integer state per element, chosen among the element's
-   common oxidation states so that the (possibly fractional) composition is charge neutral, the states
-   respect electronegativity (every anion more electronegative than every cation) and, among the
-   solutions left, the most common states win;
-3. ordered structures with integer compositions: ``Composition.oxi_state_guesses`` (may give averaged,
-   fractional states for mixed-valence elements).
+1. peroxide and superoxide anions are recognised by their O-O (S-S) bond: two fully occupied O sites
+   closer than 1.6 A are O- (peroxide, O2 2-) or, below 1.4 A, O-1/2 (superoxide, O2 -);
+2. ordered structures without such bonds: pymatgen's ``BVAnalyzer`` (site-resolved, so mixed valence such
+   as Fe2+/Fe3+ in magnetite is kept);
+3. any structure, ordered or disordered: one state per element, chosen among the element's common (then
+   ICSD) oxidation states so that the composition, possibly fractional, is charge neutral, the anions are
+   more electronegative than the cations and the most common states win. Where no integer choice is
+   neutral, one element may be of mixed valence: a mixture of two of its states in the proportion that
+   makes the composition neutral (Co3+/Co4+ in Li0.5CoO2, Mn3+/Mn4+ in LiMn2O4), written on its sites as
+   an occupancy-weighted mixture of the two ions, which is the average valence of equivalent sites;
+4. compositions that are not exactly neutral as published (Li-deficient garnets, doped argyrodites whose
+   CIF lost a dopant) take the closest assignment within 10 % of the cation charge, with a note giving the
+   imbalance.
 
 A structure for which none of these gives an answer raises :class:`OxidationStateError` with the reason.
 """
@@ -20,7 +24,9 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pymatgen.core
@@ -33,6 +39,17 @@ from screening.errors import ScreeningError
 #: Largest net charge left after the guess, as a fraction of the total cation charge (published CIFs of
 #: disordered phases round occupancies, so exact neutrality is too strict).
 CHARGE_BALANCE_TOLERANCE = 0.01
+
+#: Largest imbalance accepted, with a note, when no assignment is neutral within the tolerance above.
+MAX_CHARGE_IMBALANCE = 0.10
+
+#: Elements that can be the anion of an ionic conductor (a structure with none is a metal or intermetallic).
+ANION_ELEMENTS = frozenset({"H", "N", "P", "As", "O", "S", "Se", "Te", "F", "Cl", "Br", "I"})
+
+#: Shortest ordinary anion-anion distance: closer O-O (S-S) pairs are peroxide/persulfide bonds, A.
+PEROXIDE_BOND_A = {"O": 1.6, "S": 2.2}
+#: Superoxide O-O bonds are shorter than this, A (O2- 1.28-1.35 A; peroxide O2 2- 1.45-1.55 A).
+SUPEROXIDE_BOND_A = 1.4
 
 #: More candidate combinations than this are not enumerated.
 MAX_COMBINATIONS = 200_000
@@ -68,21 +85,44 @@ def _candidate_states(symbol: str) -> list[int]:
     return [int(q) for q in states or element.oxidation_states]
 
 
-def guess_element_states(composition: Composition) -> dict[str, int]:
-    """One integer oxidation state per element that makes ``composition`` charge neutral.
+@dataclass(frozen=True)
+class ElementStates:
+    """One oxidation state per element, one element possibly of mixed valence.
 
-    Works for fractional (disordered) compositions. Candidates are each element's common oxidation states, then its other ICSD states;
-    solutions where an anion is less electronegative than a cation are rejected; among the rest the one
-    whose ions are most frequent in the ICSD (largest sum of log occurrence counts) wins.
+    Attributes:
+        states: element -> integer state (for the mixed element: its lower state).
+        mixed: ``(element, upper state, fraction in the upper state)``, or None.
+        imbalance: net charge left, as a fraction of the total cation charge.
+    """
+
+    states: dict[str, int]
+    mixed: tuple[str, int, float] | None = None
+    imbalance: float = 0.0
+
+    def mean_states(self) -> dict[str, float]:
+        """Element -> mean oxidation state."""
+        mean = {el: float(q) for el, q in self.states.items()}
+        if self.mixed is not None:
+            element, upper, fraction = self.mixed
+            mean[element] += fraction * (upper - self.states[element])
+        return mean
+
+
+def guess_element_states(composition: Composition, *, fixed_charge: float = 0.0) -> ElementStates:
+    """Oxidation states per element that make ``composition`` charge neutral (see the module docstring).
+
+    Works for fractional (disordered) compositions. Candidates are each element's common oxidation states,
+    then its other ICSD states; solutions where an anion is less electronegative than a cation are
+    rejected; among the rest the one whose ions are most frequent in the ICSD (largest sum of log
+    occurrence counts) wins. A mixed-valence solution is tried only when no integer one is neutral, and an
+    imbalanced one only when neither is.
 
     Args:
         composition: any composition, amounts may be fractional.
-
-    Returns:
-        Element symbol -> oxidation state.
+        fixed_charge: charge already assigned elsewhere in the cell (peroxide anions), e.
 
     Raises:
-        OxidationStateError: when no charge-neutral assignment exists.
+        OxidationStateError: when no assignment exists within :data:`MAX_CHARGE_IMBALANCE`.
     """
     amounts = composition.get_el_amt_dict()
     symbols = sorted(amounts)
@@ -95,64 +135,209 @@ def guess_element_states(composition: Composition) -> dict[str, int]:
     x = np.array([amounts[s] for s in symbols])
     chi = np.array([Element(s).X if not math.isnan(Element(s).X) else 0.0 for s in symbols])
     combos = np.array(list(itertools.product(*candidates)), dtype=float)
-    log_counts = [
-        [math.log1p(_occurrence(s, q)) for q in c] for s, c in zip(symbols, candidates, strict=True)
-    ]
-    score = np.array(list(itertools.product(*log_counts))).sum(axis=1) - np.abs(combos @ x)
-    net = combos @ x
-    positive = np.where(combos > 0, combos, 0.0) @ x
-    ok = np.abs(net) <= CHARGE_BALANCE_TOLERANCE * np.maximum(positive, 1.0)
-    # electronegativity order: min chi of anions must exceed max chi of cations
+    log_counts = np.array(
+        list(
+            itertools.product(
+                *[
+                    [math.log1p(_occurrence(s, q)) for q in c]
+                    for s, c in zip(symbols, candidates, strict=True)
+                ]
+            )
+        )
+    ).sum(axis=1)
     chi_anion = np.where(combos < 0, chi, np.inf).min(axis=1)
     chi_cation = np.where(combos > 0, chi, -np.inf).max(axis=1)
-    ok &= chi_anion >= chi_cation
+    sensible = chi_anion >= chi_cation
     if len(symbols) > 1:
-        ok &= (combos < 0).any(axis=1) & (combos > 0).any(axis=1)
-    if not ok.any():
-        raise OxidationStateError(
-            f"no charge-neutral combination of common oxidation states for {composition.formula}"
+        sensible &= (combos < 0).any(axis=1) & (combos > 0).any(axis=1)
+    net = combos @ x + fixed_charge
+    positive = np.maximum(np.where(combos > 0, combos, 0.0) @ x, 1.0)
+
+    neutral = sensible & (np.abs(net) <= CHARGE_BALANCE_TOLERANCE * positive)
+    if neutral.any():
+        best = np.flatnonzero(neutral)[np.argmax((log_counts - np.abs(net))[neutral])]
+        return ElementStates({s: int(q) for s, q in zip(symbols, combos[best], strict=True)})
+
+    mixed = _mixed_valence(symbols, candidates, x, combos, net, log_counts, sensible)
+    if mixed is not None:
+        return mixed
+
+    imbalance = np.abs(net) / positive
+    close = sensible & (imbalance <= MAX_CHARGE_IMBALANCE)
+    if close.any():
+        best = np.flatnonzero(close)[np.argmin(imbalance[close] - 1e-6 * log_counts[close])]
+        return ElementStates(
+            {s: int(q) for s, q in zip(symbols, combos[best], strict=True)},
+            imbalance=float(net[best] / positive[best]),
         )
-    best = np.flatnonzero(ok)[np.argmax(score[ok])]
-    return {s: int(q) for s, q in zip(symbols, combos[best], strict=True)}
+    raise OxidationStateError(
+        f"no charge-neutral combination of common oxidation states for {composition.formula}"
+    )
 
 
-def assign_oxidation_states(structure: Structure) -> tuple[Structure, bool]:
-    """Return ``structure`` with oxidation states on every species and whether they were guessed.
+def _mixed_valence(
+    symbols: list[str],
+    candidates: list[list[int]],
+    x: np.ndarray,
+    combos: np.ndarray,
+    net: np.ndarray,
+    log_counts: np.ndarray,
+    sensible: np.ndarray,
+) -> ElementStates | None:
+    """The best neutral assignment with one element mixing two of its positive states, or None."""
+    best: tuple[float, ElementStates] | None = None
+    for m, symbol in enumerate(symbols):
+        positive_states = sorted({q for q in candidates[m] if q > 0})
+        for lower, upper in itertools.pairwise(positive_states):
+            rows = sensible & (combos[:, m] == lower)
+            if not rows.any():
+                continue
+            # neutral when net + f (upper - lower) x_m == 0
+            fraction = -net[rows] / ((upper - lower) * x[m])
+            inside = (fraction > 1e-6) & (fraction < 1 - 1e-6)
+            if not inside.any():
+                continue
+            index = np.flatnonzero(rows)[inside]
+            upper_score = math.log1p(_occurrence(symbol, upper)) - math.log1p(_occurrence(symbol, lower))
+            scores = log_counts[index] + fraction[inside] * upper_score
+            pick = int(np.argmax(scores))
+            if best is None or scores[pick] > best[0]:
+                states = {s: int(q) for s, q in zip(symbols, combos[index[pick]], strict=True)}
+                best = (
+                    float(scores[pick]),
+                    ElementStates(states, (symbol, upper, float(fraction[inside][pick]))),
+                )
+    return None if best is None else best[1]
+
+
+class OxidationAssignment(NamedTuple):
+    """A structure decorated with oxidation states, and how.
+
+    Attributes:
+        structure: the decorated structure (mixed-valence sites as occupancy-weighted ion mixtures).
+        guessed: whether the states were guessed (False when the input carried them).
+        mean_states: element -> mean oxidation state (occupancy-weighted).
+        notes: fallbacks taken (mixed valence, peroxide anions, charge imbalance), for the results row.
+    """
+
+    structure: Structure
+    guessed: bool
+    mean_states: dict[str, float]
+    notes: tuple[str, ...] = ()
+
+
+def _mean_states(structure: Structure) -> dict[str, float]:
+    total: dict[str, float] = {}
+    weight: dict[str, float] = {}
+    for site in structure:
+        for specie, occupancy in site.species.items():
+            total[specie.symbol] = total.get(specie.symbol, 0.0) + occupancy * (
+                getattr(specie, "oxi_state", 0) or 0
+            )
+            weight[specie.symbol] = weight.get(specie.symbol, 0.0) + occupancy
+    return {el: round(total[el] / weight[el], 4) for el in total if weight[el] > 0}
+
+
+def peroxide_sites(structure: Structure) -> dict[int, float]:
+    """Site index -> charge of fully occupied O (S) sites bonded to another such site (O2 2-, O2 -, S2 2-)."""
+    charges: dict[int, float] = {}
+    for element, bond_A in PEROXIDE_BOND_A.items():
+        indices = [
+            i
+            for i, site in enumerate(structure)
+            if site.species.num_atoms > 0.99 and {sp.symbol for sp in site.species} == {element}
+        ]
+        if len(indices) < 2:
+            continue
+        frac = structure.frac_coords[indices]
+        delta = frac[:, None, :] - frac[None, :, :]
+        delta -= np.rint(delta)
+        distances = np.linalg.norm(delta @ structure.lattice.matrix, axis=-1)
+        np.fill_diagonal(distances, np.inf)
+        for row, index in enumerate(indices):
+            shortest = float(distances[row].min())
+            if shortest < bond_A:
+                charges[index] = -0.5 if element == "O" and shortest < SUPEROXIDE_BOND_A else -1.0
+    return charges
+
+
+def _decorate(structure: Structure, states: ElementStates, fixed: dict[int, float]) -> Structure:
+    """``structure`` with the states on every species; the mixed element's sites split into its two ions."""
+    species = []
+    for index, site in enumerate(structure):
+        entry: dict[Species, float] = {}
+        for specie, occupancy in site.species.items():
+            symbol = specie.symbol
+            if index in fixed:
+                entry[Species(symbol, fixed[index])] = occupancy
+            elif states.mixed is not None and symbol == states.mixed[0]:
+                _, upper, fraction = states.mixed
+                lower = states.states[symbol]
+                entry[Species(symbol, lower)] = entry.get(Species(symbol, lower), 0.0) + occupancy * (
+                    1 - fraction
+                )
+                entry[Species(symbol, upper)] = entry.get(Species(symbol, upper), 0.0) + occupancy * fraction
+            else:
+                entry[Species(symbol, states.states[symbol])] = occupancy
+        species.append(entry)
+    return Structure(
+        structure.lattice, species, structure.frac_coords, site_properties=structure.site_properties
+    )
+
+
+def assign_oxidation_states(structure: Structure) -> OxidationAssignment:
+    """``structure`` with oxidation states on every species (see the module docstring for the order).
 
     Args:
         structure: ordered or disordered structure, with or without oxidation states.
 
     Returns:
-        ``(decorated_structure, guessed)``; the input is not modified.
+        The decorated structure (the input is not modified), whether the states were guessed, the mean
+        state per element and the notes.
 
     Raises:
         OxidationStateError: when no oxidation states can be assigned (the message says why).
     """
     if has_oxidation_states(structure):
-        return structure, False
+        return OxidationAssignment(structure, False, _mean_states(structure))
     plain = structure.copy()
     plain.remove_oxidation_states()
+    fixed = peroxide_sites(plain)
+    notes = []
+    if fixed:
+        kinds = sorted({"superoxide O2-" if q == -0.5 else "peroxide/persulfide" for q in fixed.values()})
+        notes.append(f"{len(fixed)} anion sites in {', '.join(kinds)} bonds")
     reasons = []
-    if plain.is_ordered:
+    if plain.is_ordered and not fixed:
         try:
-            return BVAnalyzer().get_oxi_state_decorated_structure(plain), True
+            decorated = BVAnalyzer().get_oxi_state_decorated_structure(plain)
+            return OxidationAssignment(decorated, True, _mean_states(decorated))
         except ValueError as exc:
             reasons.append(f"BVAnalyzer: {exc}")
+    rest = Composition(
+        {
+            el: sum(site.species.get(el, 0.0) for i, site in enumerate(plain) if i not in fixed)
+            for el in plain.composition.elements
+        }
+    )
+    fixed_charge = sum(q * plain[i].species.num_atoms for i, q in fixed.items())
     try:
-        states = guess_element_states(plain.composition)
-        decorated = plain.copy()
-        decorated.add_oxidation_state_by_element(states)
-        return decorated, True
+        states = guess_element_states(rest, fixed_charge=fixed_charge)
     except OxidationStateError as exc:
         reasons.append(str(exc))
-    composition = plain.composition
-    if plain.is_ordered and all(abs(a - round(a)) < 1e-8 for a in composition.values()):
-        guesses = composition.oxi_state_guesses(max_sites=-20)
-        if guesses:
-            decorated = plain.copy()
-            decorated.add_oxidation_state_by_element(dict(guesses[0]))
-            return decorated, True
-        reasons.append("Composition.oxi_state_guesses found none")
+    else:
+        if states.mixed is not None:
+            element, upper, fraction = states.mixed
+            notes.append(
+                f"mixed valence: {element} {1 - fraction:.2f} x {states.states[element]:+d} + "
+                f"{fraction:.2f} x {upper:+d} (mean {states.mean_states()[element]:+.2f})"
+            )
+        if states.imbalance:
+            notes.append(
+                f"composition not charge neutral as given: net charge {states.imbalance:+.1%} of the cation charge"
+            )
+        decorated = _decorate(plain, states, fixed)
+        return OxidationAssignment(decorated, True, _mean_states(decorated), tuple(notes))
     raise OxidationStateError(
-        f"cannot assign oxidation states to {composition.formula}: {'; '.join(reasons)}"
+        f"cannot assign oxidation states to {plain.composition.formula}: {'; '.join(reasons)}"
     )

@@ -12,3 +12,7 @@ MOBILE_IONS: dict[str, int] = {"Li": 1, "Na": 1, "K": 1, "Mg": 2, "Ag": 1, "Cu":
 TransportMethod = Literal["bvse", "md"]
 TRANSPORT_METHODS: tuple[str, ...] = get_args(TransportMethod)
 DEFAULT_TRANSPORT_METHOD: TransportMethod = "bvse"
+
+#: Where the Frenkel energy of a fully occupied sublattice comes from: the run's potential on a defect
+#: supercell, or the bond-valence landscape (the fallback).
+FrenkelMethod = Literal["potential", "bvse"]

@@ -1,0 +1,142 @@
+"""Who carries the current: the filling of the mobile-ion sublattice and its intrinsic defects.
+
+Lattice-gas hopping with site blocking. An ion hops only into an empty site of its own sublattice, so the
+ionic conductivity of a sublattice of ``N`` sites holding ``n = c N`` ions carries the factor
+``c (1 - c)`` (the classic lattice-gas result; e.g. Murch, *Solid State Ionics* 7 (1982) 177): in
+Nernst-Einstein form the carrier density is ``n (1 - c)``, the ions next to a vacancy.
+
+A fully occupied, ordered sublattice (``c = 1``) has no such vacancies: it conducts only through
+thermally created Frenkel pairs (a vacancy plus an interstitial). By mass action their fraction is
+``x_F = exp(-E_F / 2 k_B T)`` for a Frenkel formation energy ``E_F`` (Lidiard, *Handbuch der Physik* 20
+(1957); the intrinsic regime of every textbook on ionic crystals), so the conductivity follows an
+effective barrier ``E_m + E_F / 2``.
+
+Both channels add: ``n_eff = n [(1 - c) + x_F]``. The Arrhenius slope of ``n_eff D`` at ``T`` is
+``E_m + (E_F / 2) w`` with ``w`` the Frenkel share of the carriers; that is the ``ea_eV`` the row reports,
+next to ``ea_migration_eV`` and ``defect_formation_eV``. No parameter here is fitted to measured
+conductivities.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from pymatgen.core import Structure
+
+from screening.constants import BOLTZMANN_eV_PER_K
+
+#: Carrier mechanisms reported in ``conduction_mechanism``.
+VACANCY, FRENKEL, MIXED = "vacancy", "frenkel", "vacancy+frenkel"
+
+#: A channel carrying less than this share of the carriers is not named in the mechanism.
+_MINOR_SHARE = 0.01
+
+
+@dataclass(frozen=True)
+class Sublattice:
+    """The sites the mobile ion occupies, split positions merged.
+
+    Attributes:
+        n_sites: sites per cell (positions closer than the merge distance count as one site).
+        n_ions: mobile ions per cell (partial occupancies counted as fractions).
+        vacancy_fraction: mean empty share of the sites, ``1 - filling`` of each site averaged (a site's
+            filling counts every species on it, so a co-occupant such as La in LLTO's A cage fills it too).
+    """
+
+    n_sites: int
+    n_ions: float
+    vacancy_fraction: float
+
+    @property
+    def site_filling(self) -> float:
+        """``c = 1 - vacancy_fraction``."""
+        return 1.0 - self.vacancy_fraction
+
+
+def _clusters(frac: np.ndarray, lattice_matrix_A: np.ndarray, merge_within_A: float) -> list[list[int]]:
+    """Groups of positions linked by periodic distances below ``merge_within_A`` (union-find)."""
+    parent = list(range(len(frac)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(frac)):
+        delta = frac[i + 1 :] - frac[i]
+        delta -= np.rint(delta)
+        distances = np.linalg.norm(delta @ lattice_matrix_A, axis=1)
+        for offset in np.flatnonzero(distances < merge_within_A):
+            parent[root(i + 1 + int(offset))] = root(i)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(frac)):
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
+
+
+def mobile_sublattice(structure: Structure, mobile_ion: str, merge_within_A: float) -> Sublattice:
+    """The sites of the mobile ion in ``structure``, its ions and its vacancy fraction.
+
+    Args:
+        structure: ordered or disordered structure containing the mobile ion.
+        mobile_ion: element symbol.
+        merge_within_A: positions closer than this are split positions of one site (never both occupied).
+    """
+    indices = [i for i, site in enumerate(structure) if mobile_ion in {sp.symbol for sp in site.species}]
+    if not indices:
+        return Sublattice(n_sites=0, n_ions=0.0, vacancy_fraction=0.0)
+    frac = structure.frac_coords[indices] % 1.0
+    filling = np.array([min(1.0, structure[i].species.num_atoms) for i in indices])
+    ions = np.array(
+        [sum(occ for sp, occ in structure[i].species.items() if sp.symbol == mobile_ion) for i in indices]
+    )
+    groups = _clusters(frac, structure.lattice.matrix, merge_within_A)
+    site_filling = np.array([min(1.0, float(filling[g].sum())) for g in groups])
+    return Sublattice(
+        n_sites=len(groups),
+        n_ions=float(ions.sum()),
+        vacancy_fraction=float(np.clip(1.0 - site_filling, 0.0, 1.0).mean()),
+    )
+
+
+def frenkel_fraction(defect_formation_eV: float, temperature_K: float) -> float:
+    """Equilibrium fraction of Frenkel defects, ``exp(-E_F / 2 k_B T)``."""
+    return math.exp(-max(defect_formation_eV, 0.0) / (2.0 * BOLTZMANN_eV_PER_K * temperature_K))
+
+
+@dataclass(frozen=True)
+class CarrierModel:
+    """Carriers and effective barrier of a sublattice at one temperature.
+
+    Attributes:
+        carrier_factor: ``(1 - c) + x_F``: carriers per mobile ion.
+        ea_eV: effective Arrhenius barrier ``E_m + (E_F / 2) w``, eV.
+        mechanism: ``vacancy``, ``frenkel`` or ``vacancy+frenkel``.
+    """
+
+    carrier_factor: float
+    ea_eV: float
+    mechanism: str
+
+
+def carrier_model(
+    ea_migration_eV: float, defect_formation_eV: float, vacancy_fraction: float, temperature_K: float
+) -> CarrierModel:
+    """Combine the vacancy and Frenkel channels (see the module docstring)."""
+    x_frenkel = frenkel_fraction(defect_formation_eV, temperature_K)
+    factor = vacancy_fraction + x_frenkel
+    share = x_frenkel / factor
+    if share < _MINOR_SHARE:
+        mechanism = VACANCY
+    elif share > 1.0 - _MINOR_SHARE:
+        mechanism = FRENKEL
+    else:
+        mechanism = MIXED
+    return CarrierModel(
+        carrier_factor=factor,
+        ea_eV=ea_migration_eV + 0.5 * max(defect_formation_eV, 0.0) * share,
+        mechanism=mechanism,
+    )

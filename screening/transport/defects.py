@@ -1,0 +1,109 @@
+"""Frenkel-pair formation energy with the run's pretrained potential.
+
+For a fully occupied, ordered mobile-ion sublattice the carriers are thermal Frenkel pairs
+(:mod:`screening.transport.carriers`). Their formation energy is computed as GNN potentials are used for
+point defects: in a supercell at least ``supercell_min_length_A`` wide, one mobile ion is moved from its
+site to the interstitial position found on the bond-valence landscape, as far from the vacancy as the
+supercell allows (so the pair does not recombine), the positions are relaxed at fixed cell, and
+``E_F = E(defective) - E(perfect)`` (same number of atoms, no chemical potential needed). The perfect
+supercell of an ordered crystal is evaluated as given (its forces vanish by symmetry to the model's
+accuracy). The bond-valence estimate of :func:`screening.transport.bvse.frenkel_energy_eV` lacks this
+relaxation and is the fallback where no potential is at hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pymatgen.core import Structure
+
+from screening.errors import ScreeningError
+from screening.transport.md import supercell_multiples
+
+
+class DefectError(ScreeningError, RuntimeError):
+    """The defect supercell could not be built or relaxed."""
+
+
+@dataclass(frozen=True)
+class DefectOptions:
+    """Settings of the potential's Frenkel-pair calculation (nested in the run settings as ``defects``).
+
+    Attributes:
+        supercell_min_length_A: smallest perpendicular width of the defect supercell, angstrom.
+        fmax_eV_per_A: force threshold of the fixed-cell relaxation, eV/angstrom.
+        max_steps: relaxation step cap.
+    """
+
+    supercell_min_length_A: float = 7.0
+    fmax_eV_per_A: float = 0.1
+    max_steps: int = 60
+
+
+def _farthest_image(
+    frac: np.ndarray, origin: np.ndarray, multiples: np.ndarray, supercell: Structure
+) -> np.ndarray:
+    """The image of a parent-cell position inside the supercell farthest from ``origin`` (supercell frac)."""
+    best, best_distance = None, -1.0
+    for shift in np.ndindex(*multiples):
+        candidate = (frac % 1.0 + np.array(shift)) / multiples
+        distance = supercell.lattice.get_distance_and_image(origin, candidate)[0]
+        if distance > best_distance:
+            best, best_distance = candidate, distance
+    return best  # type: ignore[return-value]
+
+
+def frenkel_energy_with_potential_eV(
+    structure: Structure,
+    mobile_ion: str,
+    site_frac: np.ndarray,
+    interstitial_frac: np.ndarray,
+    energy_model: Any,
+    options: DefectOptions = DefectOptions(),
+) -> float:
+    """Frenkel-pair formation energy of ``mobile_ion`` in an ordered structure, eV (never negative).
+
+    Args:
+        structure: ordered structure (oxidation states ignored).
+        mobile_ion: element symbol.
+        site_frac: parent-cell fractional position of the site to vacate (the nearest mobile ion is taken).
+        interstitial_frac: parent-cell fractional position of the interstitial.
+        energy_model: an ``EnergyModel`` of the registry (its ASE calculator is used).
+        options: supercell and relaxation settings.
+
+    Raises:
+        DefectError: the structure is disordered, or the calculator fails.
+    """
+    from ase.optimize import BFGS
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    if not structure.is_ordered:
+        raise DefectError("the potential's defect calculation needs an ordered structure")
+    plain = structure.copy()
+    plain.remove_oxidation_states()
+    multiples = np.array(supercell_multiples(plain, options.supercell_min_length_A))
+    supercell = plain * multiples
+    site = np.asarray(site_frac) % 1.0 / multiples
+    mobile = [i for i, s in enumerate(supercell) if s.specie.symbol == mobile_ion]
+    distances = [supercell.lattice.get_distance_and_image(site, supercell[i].frac_coords)[0] for i in mobile]
+    vacated = mobile[int(np.argmin(distances))]
+    interstitial = _farthest_image(
+        np.asarray(interstitial_frac), supercell[vacated].frac_coords, multiples, supercell
+    )
+    defective = supercell.copy()
+    defective.remove_sites([vacated])
+    defective.append(mobile_ion, interstitial)
+    calculator = energy_model.ase_calculator()
+    try:
+        perfect = AseAtomsAdaptor.get_atoms(supercell)
+        perfect.calc = calculator
+        e_perfect = float(perfect.get_potential_energy())
+        atoms = AseAtomsAdaptor.get_atoms(defective)
+        atoms.calc = calculator
+        BFGS(atoms, logfile=None).run(fmax=options.fmax_eV_per_A, steps=options.max_steps)
+        e_defective = float(atoms.get_potential_energy())
+    except Exception as exc:  # noqa: BLE001 - any backend failure becomes the reason
+        raise DefectError(f"defect relaxation failed: {type(exc).__name__}: {exc}") from exc
+    return max(0.0, e_defective - e_perfect)
