@@ -26,9 +26,16 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, f
 
 from screening.models.registry import DEFAULT_DISORDER_STRATEGY, DEFAULT_MODEL, MODEL_NAMES, DisorderStrategy
 from screening.transport.bvse import BVSEOptions
+from screening.transport.cleanup import CleanupOptions
 from screening.transport.defects import DefectOptions
 from screening.transport.md import MDOptions
-from screening.transport.registry import DEFAULT_TRANSPORT_METHOD, MOBILE_IONS, FrenkelMethod, TransportMethod
+from screening.transport.registry import (
+    DEFAULT_TRANSPORT_METHOD,
+    MOBILE_IONS,
+    CoordinateCleanup,
+    FrenkelMethod,
+    TransportMethod,
+)
 
 ModelName = Literal[MODEL_NAMES]  # type: ignore[valid-type]
 MobileIon = Literal[tuple(MOBILE_IONS)]  # type: ignore[valid-type]
@@ -56,9 +63,12 @@ class ScienceConfig(BaseModel):
         haven_ratio: ratio of tracer to charge diffusivity in Nernst-Einstein.
         frenkel_method: Frenkel energy of a fully occupied, ordered sublattice: ``potential`` (the run's
             model on a defect supercell) or ``bvse`` (the landscape's estimate, no relaxation).
+        coordinate_cleanup: ``relax`` relaxes the framework with the run's model before the barrier
+            (removes coordinate errors; costs a relaxation per structure, worth it on a GPU); ``none``.
         bvse: options of the bvse method.
         md: options of the md method (the potential is the run's ``model`` on its ``device``).
         defects: supercell and relaxation of the potential's defect calculation.
+        cleanup: settings of the framework relaxation.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -76,9 +86,11 @@ class ScienceConfig(BaseModel):
     attempt_frequency_Hz: PositiveFloat = 1e13
     haven_ratio: PositiveFloat = 1.0
     frenkel_method: FrenkelMethod = "potential"
+    coordinate_cleanup: CoordinateCleanup = "none"
     bvse: BVSEOptions = Field(default_factory=BVSEOptions)
     md: MDOptions = Field(default_factory=MDOptions)
     defects: DefectOptions = Field(default_factory=DefectOptions)
+    cleanup: CleanupOptions = Field(default_factory=CleanupOptions)
 
     @field_validator("mobile_ion", mode="before")
     @classmethod
@@ -103,7 +115,13 @@ class ScienceConfig(BaseModel):
         """Keyword options of :func:`screening.transport.compute_transport` for the chosen method."""
         if self.transport_method == "md":
             return {**asdict(self.md), "model_name": self.model, "device": self.device, "seed": self.seed}
-        return {**asdict(self.bvse), "frenkel_method": self.frenkel_method, "defect_options": self.defects}
+        return {
+            **asdict(self.bvse),
+            "frenkel_method": self.frenkel_method,
+            "defect_options": self.defects,
+            "coordinate_cleanup": self.coordinate_cleanup,
+            "cleanup_options": self.cleanup,
+        }
 
     def prediction_options(self) -> dict[str, Any]:
         """Keyword options of :func:`screening.models.predict_energies`."""

@@ -14,6 +14,7 @@ from screening.errors import InputError, ScreeningError
 from screening.schema import STATUS_NOT_APPLICABLE, STATUS_OK, Col
 from screening.transport.bvse import DEFAULT_MIN_JUMP_DISTANCE_A, NoPercolationError, bvse_barriers
 from screening.transport.carriers import carrier_model, mobile_sublattice
+from screening.transport.cleanup import CleanupError, CleanupOptions, relaxed_framework
 from screening.transport.conductivity import (
     carrier_density_cm3,
     diffusivity_cm2_per_s,
@@ -22,7 +23,7 @@ from screening.transport.conductivity import (
 from screening.transport.defects import DefectError, DefectOptions, frenkel_energy_with_potential_eV
 from screening.transport.landscape import LandscapeError
 from screening.transport.oxidation import ANION_ELEMENTS, OxidationStateError, assign_oxidation_states
-from screening.transport.registry import TRANSPORT_METHODS, FrenkelMethod, TransportMethod
+from screening.transport.registry import TRANSPORT_METHODS, CoordinateCleanup, FrenkelMethod, TransportMethod
 
 #: Below this vacancy fraction a sublattice counts as fully occupied: its carriers are Frenkel pairs, worth
 #: the potential's defect calculation (above it the vacancies outnumber any Frenkel pair with E_F > 0.2 eV).
@@ -102,6 +103,8 @@ def compute_transport(
     energy_model: Any = None,
     frenkel_method: FrenkelMethod = "potential",
     defect_options: DefectOptions | None = None,
+    coordinate_cleanup: CoordinateCleanup = "none",
+    cleanup_options: CleanupOptions | None = None,
     **method_options: Any,
 ) -> dict[str, Any]:
     """Carrier density, migration barrier and conductivity of one structure.
@@ -118,6 +121,9 @@ def compute_transport(
         frenkel_method: ``potential`` (the model, where given and applicable) or ``bvse`` (the landscape's
             estimate, always the fallback).
         defect_options: supercell and relaxation of the potential's defect calculation.
+        coordinate_cleanup: ``relax``: relax the framework with ``energy_model`` before the barrier
+            (:mod:`screening.transport.cleanup`); ``none``: the coordinates as given.
+        cleanup_options: settings of that relaxation.
         **method_options: passed to :func:`screening.transport.bvse.bvse_barriers` (``grid_spacing_A``,
             ``cutoff_A``, ``max_barrier_eV``, ``min_jump_distance_A``) or to
             :func:`screening.transport.md.md_transport` (``temperatures_K``, ``n_steps``, ...).
@@ -144,6 +150,13 @@ def compute_transport(
         return not_applicable(
             f"no anion ({', '.join(sorted(symbols))}): a metal or intermetallic, not an ionic conductor"
         )
+    notes: list[str] = []
+    if coordinate_cleanup == "relax" and energy_model is not None:
+        try:
+            structure = relaxed_framework(structure, energy_model, cleanup_options or CleanupOptions())
+            notes.append(f"framework relaxed with {energy_model.name} before the barrier")
+        except CleanupError as exc:
+            notes.append(f"{exc}; the coordinates as given are used")
     try:
         assignment = assign_oxidation_states(structure)
     except OxidationStateError as exc:
@@ -165,7 +178,7 @@ def compute_transport(
         "oxidation_states": json.dumps(assignment.mean_states, sort_keys=True),
         "status": STATUS_OK,
     }
-    notes = list(assignment.notes)
+    notes += assignment.notes
     if method == "bvse":
         try:
             result = bvse_barriers(decorated, mobile_ion, charge, **method_options)

@@ -130,9 +130,35 @@ def guess_element_states(composition: Composition, *, fixed_charge: float = 0.0)
     if any(not c for c in candidates):
         missing = [s for s, c in zip(symbols, candidates, strict=True) if not c]
         raise OxidationStateError(f"no known oxidation states for {', '.join(missing)}")
+    x = np.array([amounts[s] for s in symbols])
+    exact, closest = _solve(symbols, candidates, x, fixed_charge, composition)
+    if exact is None:  # hypothetical (e.g. delithiated) phases: any known state may take part
+        extended = [
+            sorted(set(c) | {int(q) for q in Element(sym).oxidation_states})
+            for sym, c in zip(symbols, candidates, strict=True)
+        ]
+        if extended != candidates:
+            exact, _ = _solve(symbols, extended, x, fixed_charge, composition)
+    if exact is not None:
+        return exact
+    if closest is not None:
+        return closest
+    raise OxidationStateError(
+        f"no charge-neutral combination of common oxidation states for {composition.formula}"
+    )
+
+
+def _solve(
+    symbols: list[str],
+    candidates: list[list[int]],
+    x: np.ndarray,
+    fixed_charge: float,
+    composition: Composition,
+) -> tuple[ElementStates | None, ElementStates | None]:
+    """The best neutral assignment (integer, else one mixed-valence element) and the closest imbalanced
+    one within :data:`MAX_CHARGE_IMBALANCE` (None where there is none)."""
     if math.prod(len(c) for c in candidates) > MAX_COMBINATIONS:
         raise OxidationStateError(f"too many oxidation-state combinations for {composition.reduced_formula}")
-    x = np.array([amounts[s] for s in symbols])
     chi = np.array([Element(s).X if not math.isnan(Element(s).X) else 0.0 for s in symbols])
     combos = np.array(list(itertools.product(*candidates)), dtype=float)
     log_counts = np.array(
@@ -153,26 +179,22 @@ def guess_element_states(composition: Composition, *, fixed_charge: float = 0.0)
     net = combos @ x + fixed_charge
     positive = np.maximum(np.where(combos > 0, combos, 0.0) @ x, 1.0)
 
+    def states_of(row: int) -> dict[str, int]:
+        return {s: int(q) for s, q in zip(symbols, combos[row], strict=True)}
+
     neutral = sensible & (np.abs(net) <= CHARGE_BALANCE_TOLERANCE * positive)
     if neutral.any():
         best = np.flatnonzero(neutral)[np.argmax((log_counts - np.abs(net))[neutral])]
-        return ElementStates({s: int(q) for s, q in zip(symbols, combos[best], strict=True)})
-
+        return ElementStates(states_of(best)), None
     mixed = _mixed_valence(symbols, candidates, x, combos, net, log_counts, sensible)
     if mixed is not None:
-        return mixed
-
+        return mixed, None
     imbalance = np.abs(net) / positive
     close = sensible & (imbalance <= MAX_CHARGE_IMBALANCE)
-    if close.any():
-        best = np.flatnonzero(close)[np.argmin(imbalance[close] - 1e-6 * log_counts[close])]
-        return ElementStates(
-            {s: int(q) for s, q in zip(symbols, combos[best], strict=True)},
-            imbalance=float(net[best] / positive[best]),
-        )
-    raise OxidationStateError(
-        f"no charge-neutral combination of common oxidation states for {composition.formula}"
-    )
+    if not close.any():
+        return None, None
+    best = np.flatnonzero(close)[np.argmin(imbalance[close] - 1e-6 * log_counts[close])]
+    return None, ElementStates(states_of(best), imbalance=float(net[best] / positive[best]))
 
 
 def _mixed_valence(

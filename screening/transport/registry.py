@@ -16,3 +16,6 @@ DEFAULT_TRANSPORT_METHOD: TransportMethod = "bvse"
 #: Where the Frenkel energy of a fully occupied sublattice comes from: the run's potential on a defect
 #: supercell, or the bond-valence landscape (the fallback).
 FrenkelMethod = Literal["potential", "bvse"]
+
+#: What is done to the coordinates before the barrier: nothing, or a framework relaxation with the potential.
+CoordinateCleanup = Literal["none", "relax"]

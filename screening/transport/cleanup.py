@@ -1,0 +1,108 @@
+"""Coordinates one can compute a barrier on: a short relaxation of the framework with the run's potential.
+
+Published coordinates carry errors (OBELiX adds 0.01 fractional Gaussian noise to every CIF, about
+0.1 A; refinements of light atoms next to heavy ones are no better), and a bond-valence barrier moves
+with the anion positions. Symmetrising to the CIF's space group cannot remove such errors, which keep
+the symmetry; relaxing with the potential can, because it restores the bond lengths the potential
+learned. The cell is kept (it is measured far more precisely than the positions).
+
+Ordered structures are relaxed as they are. A disordered one is represented by one ordered
+configuration of the disorder sampler (:func:`screening.models.sample_configurations`); that
+configuration is relaxed, and each fully occupied framework site of the parent takes the mean
+displacement of its images (periodic images unwrapped). Partially occupied sites (the mobile ions, mixed
+sites) keep their published positions: they are averages over the disorder and have no single relaxed
+position. Only the framework enters the bond-valence landscape, so that is what needs cleaning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pymatgen.core import Structure
+
+from screening.errors import ScreeningError
+
+
+class CleanupError(ScreeningError, RuntimeError):
+    """The framework could not be relaxed."""
+
+
+@dataclass(frozen=True)
+class CleanupOptions:
+    """Settings of the framework relaxation (nested in the run settings as ``cleanup``).
+
+    Attributes:
+        fmax_eV_per_A: force threshold, eV/angstrom.
+        max_steps: step cap.
+        seed: seed of the configuration sampled for a disordered structure.
+    """
+
+    fmax_eV_per_A: float = 0.05
+    max_steps: int = 100
+    seed: int = 0
+
+
+def _is_framework_site(site: Any) -> bool:
+    return len(site.species) == 1 and site.species.num_atoms > 1 - 1e-6
+
+
+def relaxed_framework(
+    structure: Structure, energy_model: Any, options: CleanupOptions = CleanupOptions()
+) -> Structure:
+    """``structure`` with its fully occupied sites moved to their relaxed positions (cell fixed).
+
+    Args:
+        structure: ordered or disordered structure (species and occupancies are kept as they are).
+        energy_model: an ``EnergyModel`` of the registry.
+        options: relaxation settings.
+
+    Raises:
+        CleanupError: the configuration cannot be sampled or relaxed.
+    """
+    from screening.models import relax_structure, sample_configurations
+
+    plain = structure.copy()
+    plain.remove_oxidation_states()
+    try:
+        if plain.is_ordered:
+            configuration, scaling = plain, np.ones(3, dtype=int)
+        else:
+            sample = sample_configurations(plain, 1, seed=options.seed)
+            configuration, scaling = sample.structures[0], np.array(sample.supercell_scaling)
+        relaxed = relax_structure(
+            energy_model,
+            configuration,
+            fmax_eV_per_A=options.fmax_eV_per_A,
+            max_steps=options.max_steps,
+            relax_cell=False,
+        ).structure
+    except Exception as exc:  # noqa: BLE001 - any sampling or backend failure becomes the reason
+        raise CleanupError(f"framework relaxation failed: {type(exc).__name__}: {exc}") from exc
+
+    before = configuration.frac_coords * scaling  # in parent-cell fractions
+    moved = relaxed.frac_coords * scaling
+    shift_frac = moved - before
+    shift_frac -= np.rint(shift_frac)
+    cleaned = structure.copy()
+    framework = [i for i, site in enumerate(structure) if _is_framework_site(site)]
+    if not framework:
+        return cleaned
+    parent_frac = structure.frac_coords[framework]
+    symbols = [structure[i].species.elements[0].symbol for i in framework]
+    images = before % 1.0
+    for k, index in enumerate(framework):
+        delta = images - parent_frac[k]
+        delta -= np.rint(delta)
+        distance = np.linalg.norm(delta @ structure.lattice.matrix, axis=1)
+        same = np.array([configuration[j].specie.symbol == symbols[k] for j in range(len(configuration))])
+        mine = same & (distance < 0.1)
+        if mine.any():
+            cleaned.replace(
+                index,
+                cleaned[index].species,
+                structure.frac_coords[index] + shift_frac[mine].mean(axis=0),
+                coords_are_cartesian=False,
+            )
+    return cleaned
