@@ -129,7 +129,9 @@ def pair_parameters(
         usual = same_element[0]
         note = f"{anion}{anion_charge:+d} (e.g. peroxide) uses the {mobile_ion}{mobile_charge:+d}-{anion}{usual:+d} pair"
         return SOFTBV_PAIRS[(mobile_ion, mobile_charge, anion, usual)], note
-    radius = COVALENT_RADIUS_A.get(anion, {}).get(anion_charge)
+    radii = {q: r for q, r in COVALENT_RADIUS_A.get(anion, {}).items() if q < 0}
+    # the anion's radius at its charge, else at its nearest tabulated anionic charge (C-2 of acetylides)
+    radius = radii[min(radii, key=lambda q: abs(q - anion_charge))] if radii else None
     if radius is None or not known:
         raise LandscapeError(
             f"no softBV parameters for the {mobile_ion}{mobile_charge:+d}-{anion}{anion_charge:+d} pair"
