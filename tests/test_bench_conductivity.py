@@ -1,0 +1,119 @@
+"""The scoring functions of ``benchmarks/bench_conductivity.py`` on hand-made arrays (fast; nothing is run)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_conductivity.py"
+_spec = importlib.util.spec_from_file_location("bench_conductivity", _PATH)
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+NAN = math.nan
+
+
+def test_auc_perfect_reversed_and_tied():
+    labels = [0, 0, 1, 1]
+    assert bench.auc([1, 2, 3, 4], labels) == (1.0, 4)
+    assert bench.auc([4, 3, 2, 1], labels) == (0.0, 4)
+    assert bench.auc([5, 5, 5, 5], labels) == (0.5, 4)
+
+
+def test_auc_counts_a_tie_between_classes_as_one_half():
+    # pairs (pos, neg): (3 vs 1) win, (3 vs 3) tie, (2 vs 1) win, (2 vs 3) loss -> (2 + 0.5) / 4
+    assert bench.auc([1, 3, 3, 2], [0, 0, 1, 1])[0] == pytest.approx(0.625)
+
+
+def test_auc_matches_sklearn_on_random_scores():
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 10, 200).astype(float)  # many ties
+    labels = rng.integers(0, 2, 200)
+    assert bench.auc(scores, labels)[0] == pytest.approx(metrics.roc_auc_score(labels, scores))
+
+
+def test_auc_leaves_out_missing_scores_and_labels_and_needs_both_classes():
+    assert bench.auc([1, NAN, 3, 2], [0, 1, 1, NAN]) == (1.0, 2)
+    value, n = bench.auc([1, 2], [1, 1])
+    assert math.isnan(value) and n == 2
+
+
+def test_missing_as_lowest_puts_unpredicted_below_every_prediction():
+    filled = bench.missing_as_lowest([-3.0, NAN, -7.0, -math.inf])
+    assert filled[0] == -3.0 and filled[2] == -7.0
+    assert filled[1] == filled[3] < -7.0
+    # an unpredicted superionic entry then counts as a ranking error
+    assert bench.auc(filled, [1, 1, 0, 0])[0] == pytest.approx(0.625)
+
+
+def test_superionic_labels_censored_bound_below_threshold_is_negative():
+    measured = [-3.0, -5.0, -10.0, -3.5, NAN]
+    bound = [False, False, True, True, False]
+    labels = bench.superionic_labels(measured, bound)
+    assert labels[:3].tolist() == [1.0, 0.0, 0.0]
+    assert math.isnan(labels[3])  # "< 10^-3.5" could be superionic: unknown
+    assert math.isnan(labels[4])
+    assert bench.superionic_labels([-4.0], [False])[0] == 1.0  # the threshold itself is superionic
+
+
+def test_censored_spearman_uncensored_only_and_with_bounds_as_values():
+    predicted = [1.0, 2.0, 3.0, 4.0, 5.0]
+    measured = [1.0, 2.0, 3.0, 4.0, 0.0]  # the last entry is "< 1e0": out of order only as a bound
+    bound = [False, False, False, False, True]
+    result = bench.censored_spearman(predicted, measured, bound)
+    assert result["uncensored"] == (pytest.approx(1.0), 4)
+    assert result["bounds"][1] == 5
+    assert result["bounds"][0] == pytest.approx(0.0)
+
+
+def test_spearman_leaves_out_non_finite_pairs_and_small_sets():
+    assert bench.spearman([1, 2, NAN, 3, -math.inf], [3, 2, 1, 1, 0]) == (pytest.approx(-1.0), 3)
+    value, n = bench.spearman([1, 2], [1, 2])
+    assert math.isnan(value) and n == 2
+    assert math.isnan(bench.spearman([1, 1, 1], [1, 2, 3])[0])
+
+
+def test_coverage_mae_and_percentile():
+    assert bench.fraction(3, 4) == 0.75
+    assert math.isnan(bench.fraction(0, 0))
+    assert bench.mae([0.3, NAN, 0.5], [0.2, 0.4, NAN]) == (pytest.approx(0.1), 1)
+    assert math.isnan(bench.mae([NAN], [0.1])[0])
+    assert bench.percentile([1, 2, 3, NAN], 50) == 2.0
+
+
+def test_failure_reasons_group_messages_that_differ_only_in_numbers():
+    errors = [
+        "TransportError: cannot assign oxidation states to Li7.222 Si1.5 O8: no combination",
+        "TransportError: cannot assign oxidation states to Li6 Si2 O7: no combination",
+        "TransportError: no softBV parameters for the Li+1-P3- pair",
+        "TransportError: no published softBV pair for Li+-H-; details",
+        "",
+    ]
+    top = bench.top_failures(errors)
+    assert top[0] == ("TransportError: cannot assign oxidation states to <formula>: no combination", 2)
+    assert ("TransportError: no published softBV pair for Li+-H-", 1) in top
+    assert ("TransportError: no softBV parameters for the Li+#-P#- pair", 1) in top
+    assert len(top) == 3
+
+
+def test_slugify_and_row_merging():
+    assert bench.slugify("after oxidation states") == "after-oxidation-states"
+    with pytest.raises(ValueError):
+        bench.slugify("--")
+    old = ["| before | a |", f"| {bench.BVLAIN_LABEL} | b |", "| after | c |"]
+    merged = bench.merge_rows(old, {"before": "| before | A |", "new": "| new | D |"})
+    assert merged == ["| before | A |", "| after | c |", "| new | D |", f"| {bench.BVLAIN_LABEL} | b |"]
+
+
+def test_section_is_appended_then_replaced_and_keeps_other_sections():
+    text = "# Benchmarks\n\n## Other\n\nbody\n"
+    once = bench.write_section(text, bench.SECTION_TITLE + "\n\none\n")
+    assert once.startswith(text) and once.endswith("one\n")
+    twice = bench.write_section(once + "\n## Later\n\nkept\n", bench.SECTION_TITLE + "\n\ntwo\n")
+    assert "one" not in twice and "two" in twice and twice.endswith("## Later\n\nkept\n")
+    assert twice.startswith(text)
