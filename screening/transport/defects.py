@@ -6,8 +6,8 @@ point defects: in a supercell at least ``supercell_min_length_A`` wide, one mobi
 site to the interstitial position found on the bond-valence landscape, as far from the vacancy as the
 supercell allows (so the pair does not recombine), the positions are relaxed at fixed cell, and
 ``E_F = E(defective) - E(perfect)`` (same number of atoms, no chemical potential needed). The perfect
-supercell of an ordered crystal is evaluated as given (its forces vanish by symmetry to the model's
-accuracy). The bond-valence estimate of :func:`screening.transport.bvse.frenkel_energy_eV` lacks this
+crystal is relaxed first (positions, cell kept) and the supercell built from it, so the pair's energy
+holds no relaxation of the published coordinates; a pair that recombines during relaxation is refused. The bond-valence estimate of :func:`screening.transport.bvse.frenkel_energy_eV` lacks this
 relaxation and is the fallback where no potential is at hand.
 """
 
@@ -21,6 +21,9 @@ from pymatgen.core import Structure
 
 from screening.errors import ScreeningError
 from screening.transport.md import supercell_multiples
+
+#: An ion this close to the vacated position after relaxation has refilled it (angstrom).
+RECOMBINED_WITHIN_A = 0.7
 
 
 class DefectError(ScreeningError, RuntimeError):
@@ -83,27 +86,46 @@ def frenkel_energy_with_potential_eV(
         raise DefectError("the potential's defect calculation needs an ordered structure")
     plain = structure.copy()
     plain.remove_oxidation_states()
-    multiples = np.array(supercell_multiples(plain, options.supercell_min_length_A))
-    supercell = plain * multiples
-    site = np.asarray(site_frac) % 1.0 / multiples
-    mobile = [i for i, s in enumerate(supercell) if s.specie.symbol == mobile_ion]
-    distances = [supercell.lattice.get_distance_and_image(site, supercell[i].frac_coords)[0] for i in mobile]
-    vacated = mobile[int(np.argmin(distances))]
-    interstitial = _farthest_image(
-        np.asarray(interstitial_frac), supercell[vacated].frac_coords, multiples, supercell
-    )
-    defective = supercell.copy()
-    defective.remove_sites([vacated])
-    defective.append(mobile_ion, interstitial)
     calculator = energy_model.ase_calculator()
     try:
-        perfect = AseAtomsAdaptor.get_atoms(supercell)
-        perfect.calc = calculator
-        e_perfect = float(perfect.get_potential_energy())
+        # the perfect crystal at the potential's own positions first, so that the pair's energy holds
+        # no relaxation of the published coordinates
+        cell = AseAtomsAdaptor.get_atoms(plain)
+        cell.calc = calculator
+        BFGS(cell, logfile=None).run(fmax=options.fmax_eV_per_A, steps=options.max_steps)
+        plain = AseAtomsAdaptor.get_structure(cell)
+        multiples = np.array(supercell_multiples(plain, options.supercell_min_length_A))
+        e_perfect = float(cell.get_potential_energy()) * int(np.prod(multiples))
+        supercell = plain * multiples
+        site = np.asarray(site_frac) % 1.0 / multiples
+        mobile = [i for i, s in enumerate(supercell) if s.specie.symbol == mobile_ion]
+        distances = [
+            supercell.lattice.get_distance_and_image(site, supercell[i].frac_coords)[0] for i in mobile
+        ]
+        vacated = mobile[int(np.argmin(distances))]
+        interstitial = _farthest_image(
+            np.asarray(interstitial_frac), supercell[vacated].frac_coords, multiples, supercell
+        )
+        defective = supercell.copy()
+        defective.remove_sites([vacated])
+        defective.append(mobile_ion, interstitial)
         atoms = AseAtomsAdaptor.get_atoms(defective)
         atoms.calc = calculator
         BFGS(atoms, logfile=None).run(fmax=options.fmax_eV_per_A, steps=options.max_steps)
         e_defective = float(atoms.get_potential_energy())
     except Exception as exc:  # noqa: BLE001 - any backend failure becomes the reason
         raise DefectError(f"defect relaxation failed: {type(exc).__name__}: {exc}") from exc
+    relaxed = AseAtomsAdaptor.get_structure(atoms)
+    vacancy = supercell[vacated].frac_coords
+    refilled = [
+        i
+        for i, site in enumerate(relaxed)
+        if site.specie.symbol == mobile_ion
+        and relaxed.lattice.get_distance_and_image(vacancy, site.frac_coords)[0] < RECOMBINED_WITHIN_A
+    ]
+    if refilled:  # an ion fell back into the vacancy: that is the perfect crystal, not a Frenkel pair
+        raise DefectError(
+            f"the Frenkel pair recombined during relaxation in a {len(supercell)}-atom supercell "
+            "(raise defects.supercell_min_length_A)"
+        )
     return max(0.0, e_defective - e_perfect)
