@@ -125,7 +125,7 @@ def test_frenkel_energies_from_the_potential_and_the_binaries_below_li3n():
     }
     for row in rows.values():
         assert any("Frenkel energy from sevennet-0" in note for note in row[Col.TRANSPORT_NOTES])
-    # Li2O: published Frenkel formation energies 1.6-2.6 eV (experiment and DFT); Li3N conducts far better
+    # Li2O: the Frenkel energies usually quoted lie near 2 eV (a wide, physical window here); Li3N conducts far better
     assert 1.4 < rows["lithium oxide"][Col.DEFECT_FORMATION] < 2.6
     assert rows["lithium nitride"][Col.DEFECT_FORMATION] < rows["lithium oxide"][Col.DEFECT_FORMATION]
     li3n = rows["lithium nitride"][Col.LOG10_SIGMA]
