@@ -233,7 +233,8 @@ def run_screening(settings: RunSettings) -> RunSummary:
     ids = structure_ids(settings.structures)
     partitions = plan_partitions(ids, settings.partition_size)
     references = references_path(settings)
-    config_hash = config_sha256(settings, references_sha256(references))
+    references_digest = references_sha256(references)
+    config_hash = config_sha256(settings, references_digest)
     run_id = config_hash[:16]
     inputs = partition_inputs_sha256(settings.structures, partitions)
     plan = [part.index for part in partitions]
@@ -265,7 +266,7 @@ def run_screening(settings: RunSettings) -> RunSummary:
                 },
                 "partitions": {str(p.index): digest for p, digest in zip(partitions, inputs, strict=True)},
                 "references": references,
-                "references_sha256": references_sha256(references),
+                "references_sha256": references_digest,
             }
         )
         attempts = manifest.setdefault("attempts", [])
