@@ -126,22 +126,16 @@ def config_sha256(settings: RunSettings, references_digest: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _count_results(run_dir: RunDir, plan: list[int]) -> dict[str, int]:
+def _outcomes(run_dir: RunDir, plan: list[int]) -> tuple[dict[str, int], list[str]]:
+    """Rows by outcome (``ok``, ``not applicable``, ``failed:<stage>``) and the distinct hull reference
+    sets the rows were placed on (completion can differ per system), from one read of the results."""
     try:
-        frame = run_dir.read_results(columns=[Col.STATUS, Col.STAGE], partitions=plan)
+        frame = run_dir.read_results(columns=[Col.STATUS, Col.STAGE, Col.HULL_REFERENCE], partitions=plan)
     except FileNotFoundError:
-        return {}
+        return {}, []
     keys = frame[Col.STATUS].where(frame[Col.STATUS] != "failed", "failed:" + frame[Col.STAGE].fillna("?"))
-    return {str(k): int(v) for k, v in keys.value_counts().sort_index().items()}
-
-
-def _hull_references(run_dir: RunDir, plan: list[int]) -> list[str]:
-    """The distinct hull reference sets the rows were placed on (completion can differ per system)."""
-    try:
-        frame = run_dir.read_results(columns=[Col.HULL_REFERENCE], partitions=plan)
-    except FileNotFoundError:
-        return []
-    return sorted(frame[Col.HULL_REFERENCE].dropna().unique().tolist())
+    counts = {str(k): int(v) for k, v in keys.value_counts().sort_index().items()}
+    return counts, sorted(frame[Col.HULL_REFERENCE].dropna().unique().tolist())
 
 
 def _loads_by_worker(reports: list[PartitionReport]) -> dict[str, int]:
@@ -298,7 +292,7 @@ def run_screening(settings: RunSettings) -> RunSummary:
             raise
         finally:
             wall_time_s = time.perf_counter() - start
-            counts = _count_results(run_dir, plan)
+            counts, hull_references = _outcomes(run_dir, plan)
             attempt.update(
                 {
                     "finished": now_iso(),
@@ -314,7 +308,7 @@ def run_screening(settings: RunSettings) -> RunSummary:
             )
             if reports:
                 manifest["model"] = reports[0].model
-            manifest["hull_reference"] = _hull_references(run_dir, plan)
+            manifest["hull_reference"] = hull_references
             manifest["counts"] = counts
             manifest["complete"] = not errors and sum(counts.values()) == len(ids)
             run_dir.write_manifest(manifest)
