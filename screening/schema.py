@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.2.0"
+SCHEMA_VERSION = "1.3.0"
 METADATA_KEY = b"screening"
 
 #: Status values of a row in any table.
@@ -104,6 +104,19 @@ class Col(StrEnum):
     TEMPERATURE = "temperature_K"
     SIGMA = "sigma_S_per_cm"
     LOG10_SIGMA = "log10_sigma_S_per_cm"
+    #: total standard deviation of log10 sigma (learned model: epistemic and aleatoric together)
+    LOG10_SIGMA_STD = "log10_sigma_std"
+    #: the ensemble members' spread alone (what more data would remove)
+    LOG10_SIGMA_EPISTEMIC_STD = "log10_sigma_epistemic_std"
+    #: the physics estimate of log10 sigma, kept beside a learned one
+    LOG10_SIGMA_PHYSICS = "log10_sigma_physics_S_per_cm"
+    #: probability that sigma >= 1e-4 S/cm at the run temperature
+    P_SUPERIONIC = "p_superionic"
+    #: the structure lies outside the learned model's training domain (its prediction is an extrapolation)
+    CONDUCTIVITY_OUT_OF_DOMAIN = "conductivity_out_of_domain"
+    #: distance to the training set in the model's feature space, in units of the training set's own
+    #: typical nearest-neighbour distance
+    CONDUCTIVITY_DOMAIN_DISTANCE = "conductivity_domain_distance"
     OXIDATION_STATES_GUESSED = "oxidation_states_guessed"
     OXIDATION_STATES = "oxidation_states"
     TRANSPORT_NOTES = "transport_notes"
@@ -212,6 +225,9 @@ UNITS: dict[str, str] = {
     Col.TEMPERATURE: "K",
     Col.SIGMA: "S/cm",
     Col.LOG10_SIGMA: "log10(S/cm)",
+    Col.LOG10_SIGMA_STD: "log10(S/cm)",
+    Col.LOG10_SIGMA_EPISTEMIC_STD: "log10(S/cm)",
+    Col.LOG10_SIGMA_PHYSICS: "log10(S/cm)",
     "energy_eV": "eV (total, per formula unit of the entry's composition)",
     "correction_eV": "eV (total)",
 }
@@ -286,6 +302,12 @@ RESULTS_SCHEMA = pa.schema(
         pa.field(Col.TEMPERATURE, pa.float64()),
         pa.field(Col.SIGMA, pa.float64()),
         pa.field(Col.LOG10_SIGMA, pa.float64()),
+        pa.field(Col.LOG10_SIGMA_STD, pa.float64()),
+        pa.field(Col.LOG10_SIGMA_EPISTEMIC_STD, pa.float64()),
+        pa.field(Col.LOG10_SIGMA_PHYSICS, pa.float64()),
+        pa.field(Col.P_SUPERIONIC, pa.float64()),
+        pa.field(Col.CONDUCTIVITY_OUT_OF_DOMAIN, pa.bool_()),
+        pa.field(Col.CONDUCTIVITY_DOMAIN_DISTANCE, pa.float64()),
         # documented fallbacks the transport stage took (charge imbalance, substituted bond-valence pairs)
         pa.field(Col.TRANSPORT_NOTES, pa.list_(pa.string())),
         # bookkeeping
