@@ -35,6 +35,7 @@ import argparse
 import contextlib
 import csv
 import datetime
+import importlib.util
 import io
 import math
 import multiprocessing as mp
@@ -56,16 +57,33 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata, spearmanr
 
 _REPO = Path(__file__).resolve().parents[1]
+
+
+def _metrics_module() -> Any:
+    """``screening/metrics.py`` loaded by its path, without importing the ``screening`` package (which
+    :func:`use_code` may still have to take from another revision)."""
+    spec = importlib.util.spec_from_file_location("_screening_metrics", _REPO / "screening" / "metrics.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_metrics = _metrics_module()
+SUPERIONIC_S_PER_CM = _metrics.SUPERIONIC_S_PER_CM
+spearman = _metrics.spearman
+censored_spearman = _metrics.censored_spearman
+superionic_labels = _metrics.superionic_labels
+auc = _metrics.auc
+missing_as_lowest = _metrics.missing_as_lowest
+mae = _metrics.mae
 DATA_DIR = _REPO / "data" / "obelix-train"
 RESULTS_DIR = _REPO / "benchmarks" / "results"
 BVLAIN_CACHE = RESULTS_DIR / "bvlain-obelix.csv"
 BENCHMARKS_MD = _REPO / "BENCHMARKS.md"
 SECTION_TITLE = "## Conductivity against experiment (physics only)"
 
-SUPERIONIC_S_PER_CM = 1e-4
 TEMPERATURE_K = 298.15
 MOBILE_ION = "Li"
 BVLAIN_RESOLUTION_A = 0.2
@@ -94,90 +112,6 @@ CENSORING_NOTE = (
 def fraction(numerator: int, denominator: int) -> float:
     """``numerator / denominator``, NaN when the denominator is 0."""
     return numerator / denominator if denominator else math.nan
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> tuple[float, int]:
-    """Spearman rho over the pairs where both values are finite, and how many pairs that is.
-
-    Returns NaN for rho when fewer than 3 pairs remain or either side is constant.
-    """
-    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    keep = np.isfinite(a) & np.isfinite(b)
-    n = int(keep.sum())
-    if n < 3 or np.ptp(a[keep]) == 0 or np.ptp(b[keep]) == 0:
-        return math.nan, n
-    return float(spearmanr(a[keep], b[keep]).statistic), n
-
-
-def censored_spearman(
-    predicted: Sequence[float], measured: Sequence[float], is_upper_bound: Sequence[bool]
-) -> dict[str, tuple[float, int]]:
-    """Spearman rho of predicted vs measured log10 sigma, two ways.
-
-    Args:
-        predicted: predicted log10 sigma (non-finite = no prediction, left out).
-        measured: measured log10 sigma; for a censored entry, its upper bound.
-        is_upper_bound: True where ``measured`` is only an upper bound.
-
-    Returns:
-        ``{"uncensored": (rho, n), "bounds": (rho, n)}``: on the uncensored entries only, and on all entries
-        with each bound taken as the value.
-    """
-    p, m = np.asarray(predicted, dtype=float), np.asarray(measured, dtype=float)
-    bound = np.asarray(is_upper_bound, dtype=bool)
-    return {"uncensored": spearman(p[~bound], m[~bound]), "bounds": spearman(p, m)}
-
-
-def superionic_labels(
-    measured_log10_sigma: Sequence[float],
-    is_upper_bound: Sequence[bool],
-    threshold_S_per_cm: float = SUPERIONIC_S_PER_CM,
-) -> np.ndarray:
-    """1.0 for measured sigma >= threshold, 0.0 below it, NaN where unknown.
-
-    A censored entry (``sigma < bound``) is 0 when its bound is below the threshold and NaN (unknown)
-    otherwise; a non-finite measurement is NaN.
-    """
-    m = np.asarray(measured_log10_sigma, dtype=float)
-    bound = np.asarray(is_upper_bound, dtype=bool)
-    cut = math.log10(threshold_S_per_cm)
-    labels = np.where(m >= cut, 1.0, 0.0)
-    labels[bound & (m >= cut)] = math.nan
-    labels[~np.isfinite(m)] = math.nan
-    return labels
-
-
-def auc(scores: Sequence[float], labels: Sequence[float]) -> tuple[float, int]:
-    """ROC-AUC of ``scores`` for the binary ``labels`` (Mann-Whitney U / (n_pos n_neg); ties count 1/2).
-
-    Entries with a non-finite score or label are left out. Returns ``(auc, n)``; AUC is NaN when one class
-    is empty.
-    """
-    s, y = np.asarray(scores, dtype=float), np.asarray(labels, dtype=float)
-    keep = np.isfinite(s) & np.isfinite(y)
-    s, y = s[keep], y[keep] > 0.5
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if not n_pos or not n_neg:
-        return math.nan, int(keep.sum())
-    ranks = rankdata(s)  # average ranks: a tie between a positive and a negative counts one half
-    u = ranks[y].sum() - n_pos * (n_pos + 1) / 2
-    return float(u / (n_pos * n_neg)), int(keep.sum())
-
-
-def missing_as_lowest(scores: Sequence[float]) -> np.ndarray:
-    """``scores`` with every non-finite value replaced by one value below all finite ones."""
-    s = np.asarray(scores, dtype=float).copy()
-    finite = np.isfinite(s)
-    s[~finite] = (s[finite].min() - 1.0) if finite.any() else 0.0
-    return s
-
-
-def mae(predicted: Sequence[float], measured: Sequence[float]) -> tuple[float, int]:
-    """Mean absolute error over the pairs where both are finite, and how many pairs that is."""
-    p, m = np.asarray(predicted, dtype=float), np.asarray(measured, dtype=float)
-    keep = np.isfinite(p) & np.isfinite(m)
-    n = int(keep.sum())
-    return (float(np.abs(p[keep] - m[keep]).mean()) if n else math.nan), n
 
 
 def failure_reason(error: str, max_chars: int = 110) -> str:

@@ -30,6 +30,7 @@ from screening.transport.cleanup import CleanupOptions
 from screening.transport.defects import DefectOptions
 from screening.transport.md import MDOptions
 from screening.transport.registry import (
+    DEFAULT_CONDUCTIVITY_MODEL,
     DEFAULT_TRANSPORT_METHOD,
     MOBILE_IONS,
     CoordinateCleanup,
@@ -58,7 +59,10 @@ class ScienceConfig(BaseModel):
         max_atoms_per_batch: cap on atoms per model forward pass; None: the device's default.
         mobile_ion: element whose conduction is estimated (case-insensitive: ``li`` means ``Li``).
         temperature_K: temperature of the conductivity, K.
-        transport_method: migration-barrier estimator (``bvse`` or ``md``).
+        transport_method: conductivity estimator: ``bvse`` or ``md`` (physics alone) or ``learned`` (a
+            model trained on measured conductivities, on top of the ``bvse`` physics with the bond-valence
+            Frenkel estimate and the potential's node features; see :mod:`screening.transport.learned`).
+        conductivity_model: the learned model (``learned``): a shipped name or a checkpoint folder.
         attempt_frequency_Hz: hop attempt frequency nu0 of the Arrhenius prefactor (bvse), Hz.
         haven_ratio: ratio of tracer to charge diffusivity in Nernst-Einstein.
         frenkel_method: Frenkel energy of a fully occupied, ordered sublattice: ``potential`` (the run's
@@ -83,6 +87,7 @@ class ScienceConfig(BaseModel):
     mobile_ion: MobileIon = "Li"
     temperature_K: PositiveFloat = 300.0
     transport_method: TransportMethod = DEFAULT_TRANSPORT_METHOD
+    conductivity_model: str = DEFAULT_CONDUCTIVITY_MODEL
     attempt_frequency_Hz: PositiveFloat = 1e13
     haven_ratio: PositiveFloat = 1.0
     frenkel_method: FrenkelMethod = "potential"
@@ -111,13 +116,23 @@ class ScienceConfig(BaseModel):
         payload = json.dumps(self.result_defining(), sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
+    @property
+    def physics_method(self) -> str:
+        """The :func:`screening.transport.compute_transport` method of the run (``learned`` builds on
+        ``bvse``)."""
+        return "bvse" if self.transport_method == "learned" else self.transport_method
+
     def transport_options(self) -> dict[str, Any]:
-        """Keyword options of :func:`screening.transport.compute_transport` for the chosen method."""
+        """Keyword options of :func:`screening.transport.compute_transport` for :attr:`physics_method`.
+
+        Under ``learned`` the Frenkel energy is the bond-valence estimate, as in the model's training
+        features (the potential's defect relaxation would describe a different input)."""
         if self.transport_method == "md":
             return {**asdict(self.md), "model_name": self.model, "device": self.device, "seed": self.seed}
+        learned = self.transport_method == "learned"
         return {
             **asdict(self.bvse),
-            "frenkel_method": self.frenkel_method,
+            "frenkel_method": "bvse" if learned else self.frenkel_method,
             "defect_options": self.defects,
             "coordinate_cleanup": self.coordinate_cleanup,
             "cleanup_options": self.cleanup,

@@ -84,12 +84,16 @@ def _fail(out: dict[str, Any], stage: str, error: str | BaseException) -> None:
     out[Col.ERROR] = str(error)
 
 
-def _predict(model: Any, structures: list, config: ScienceConfig) -> list:
+def _predict(model: Any, structures: list, config: ScienceConfig, *, node_features: bool = False) -> list:
     """Energies of ``structures`` (``predict_energies`` gives each structure its own error, so one bad
-    structure never takes the others down)."""
+    structure never takes the others down), with the node features pooled over the mobile ion's sites and
+    the framework when ``node_features``."""
     from screening.models import predict_energies
 
-    return list(predict_energies(model, structures, **config.prediction_options())) if structures else []
+    if not structures:
+        return []
+    feature_ion = config.mobile_ion if node_features else None
+    return list(predict_energies(model, structures, **config.prediction_options(), feature_ion=feature_ion))
 
 
 def _stability(
@@ -149,21 +153,26 @@ def _completed_references(references: Any, structures: list, model: Any) -> Any:
         return references
 
 
-def _transport(out: dict[str, Any], structure: Any, config: ScienceConfig, model: Any) -> None:
-    """Fill the transport columns (status ``not applicable`` when the mobile ion is absent)."""
+def _physics_transport(structure: Any, config: ScienceConfig, model: Any) -> dict[str, Any]:
+    """The physics transport columns of one structure (raises ``TransportError`` with the reason)."""
     from screening.transport import compute_transport
 
+    return compute_transport(
+        structure,
+        mobile_ion=config.mobile_ion,
+        temperature_K=config.temperature_K,
+        method=config.physics_method,
+        attempt_frequency_Hz=config.attempt_frequency_Hz,
+        haven_ratio=config.haven_ratio,
+        energy_model=model,
+        **config.transport_options(),
+    )
+
+
+def _transport(out: dict[str, Any], structure: Any, config: ScienceConfig, model: Any) -> None:
+    """Fill the transport columns (status ``not applicable`` when the mobile ion is absent)."""
     try:
-        result = compute_transport(
-            structure,
-            mobile_ion=config.mobile_ion,
-            temperature_K=config.temperature_K,
-            method=config.transport_method,
-            attempt_frequency_Hz=config.attempt_frequency_Hz,
-            haven_ratio=config.haven_ratio,
-            energy_model=model,
-            **config.transport_options(),
-        )
+        result = _physics_transport(structure, config, model)
     except Exception as exc:  # noqa: BLE001 - TransportError and anything unforeseen become a failed row
         _fail(out, STAGE_TRANSPORT, exc)
         return
@@ -179,6 +188,81 @@ def _transport(out: dict[str, Any], structure: Any, config: ScienceConfig, model
         out[Col.ERROR] = result.get(Col.ERROR)
     elif status != STATUS_OK:
         _fail(out, STAGE_TRANSPORT, result.get(Col.ERROR) or f"transport status {status!r}")
+
+
+def _feature_model_name(config: ScienceConfig) -> str:
+    from screening.transport.learned import load_conductivity_model
+
+    return load_conductivity_model(config.conductivity_model).features.feature_model
+
+
+def _feeds_learned(model: Any, config: ScienceConfig) -> bool:
+    """Whether the run's energy model is the one whose node features the learned model was trained on
+    (then its stability forward passes give the features at no extra cost)."""
+    return model.name == _feature_model_name(config)
+
+
+def _feature_model(model: Any, config: ScienceConfig) -> Any:
+    """The potential that gives the learned model its node features, on the run model's device."""
+    from screening.models import load_model
+
+    return load_model(_feature_model_name(config), device=model.device)
+
+
+def _learned_transport(out: dict[str, Any], structure: Any, features: Any, config: ScienceConfig) -> None:
+    """Replace the physics conductivity of an ``ok`` row by the learned model's (the physics estimate
+    stays in ``log10_sigma_physics_S_per_cm``; barriers and carriers stay as computed, they are inputs)."""
+    from screening.transport.descriptors import physical_descriptors
+    from screening.transport.learned import load_conductivity_model
+
+    if isinstance(features, BaseException) or features is None or features.pooled_node_features is None:
+        reason = getattr(features, "error", None) or (
+            f"no node features for the learned model (disorder {config.disorder!r}: use 'sample')"
+        )
+        _fail(out, STAGE_TRANSPORT, f"learned conductivity: {reason}")
+        return
+    try:
+        learned = load_conductivity_model(config.conductivity_model)
+        descriptors = physical_descriptors(structure, out, config.mobile_ion)[None, :]
+        node_features = features.pooled_node_features.ravel()[None, :]
+        prediction = learned.predict(descriptors, node_features, config.temperature_K)
+    except Exception as exc:  # noqa: BLE001 - the reason becomes the row's error
+        _fail(out, STAGE_TRANSPORT, exc)
+        return
+    out[Col.LOG10_SIGMA_PHYSICS] = out.get(Col.LOG10_SIGMA)
+    out.update(prediction.columns(0))
+    notes = list(out.get(Col.TRANSPORT_NOTES) or [])
+    out[Col.TRANSPORT_NOTES] = [*notes, f"conductivity from the learned model {learned.name}"]
+
+
+def _check_model(model: Any, config: ScienceConfig) -> None:
+    if model.name != config.model:
+        raise InputError(f"the model passed is {model.name!r} but the config names {config.model!r}")
+
+
+def _parse_rows(
+    records: list[dict[str, Any]], rows: list[dict[str, Any]], max_sites: int | None
+) -> list[tuple[int, Any]]:
+    """``(index, Structure)`` of the records that can be screened; the others' rows are marked failed."""
+    parsed: list[tuple[int, Any]] = []
+    for i, (record, out) in enumerate(zip(records, rows, strict=True)):
+        if record.get(Col.STATUS, STATUS_OK) != STATUS_OK:
+            _fail(out, STAGE_INPUT, record.get(Col.ERROR) or "input row is marked failed")
+            continue
+        nsites = record.get(Col.NSITES)
+        if max_sites is not None and not is_missing(nsites) and nsites > max_sites:
+            _fail(
+                out,
+                STAGE_INPUT,
+                f"{int(nsites)} sites exceed the cap of {max_sites} per structure "
+                "(raise --max-sites-per-structure, with fewer workers, to screen it)",
+            )
+            continue
+        try:
+            parsed.append((i, row_to_structure(record)))
+        except Exception as exc:  # noqa: BLE001 - malformed row becomes a failed row
+            _fail(out, STAGE_STRUCTURE, exc)
+    return parsed
 
 
 def screen_partition(
@@ -208,34 +292,85 @@ def screen_partition(
         One results row per input row, in input order, with the columns of ``RESULTS_SCHEMA``
         (failed rows keep the stage and the reason).
     """
-    if model.name != config.model:
-        raise InputError(f"the model passed is {model.name!r} but the config names {config.model!r}")
+    _check_model(model, config)
     records = structures.to_dict("records")
     rows = [_base_row(record, config, model.name, run_id) for record in records]
-    parsed: list[tuple[int, Any]] = []
-    for i, (record, out) in enumerate(zip(records, rows, strict=True)):
-        if record.get(Col.STATUS, STATUS_OK) != STATUS_OK:
-            _fail(out, STAGE_INPUT, record.get(Col.ERROR) or "input row is marked failed")
-            continue
-        nsites = record.get(Col.NSITES)
-        if max_sites is not None and not is_missing(nsites) and nsites > max_sites:
-            _fail(
-                out,
-                STAGE_INPUT,
-                f"{int(nsites)} sites exceed the cap of {max_sites} per structure "
-                "(raise --max-sites-per-structure, with fewer workers, to screen it)",
-            )
-            continue
-        try:
-            parsed.append((i, row_to_structure(record)))
-        except Exception as exc:  # noqa: BLE001 - malformed row becomes a failed row
-            _fail(out, STAGE_STRUCTURE, exc)
-
+    parsed = _parse_rows(records, rows, max_sites)
     references = _completed_references(references, [structure for _, structure in parsed], model)
-    predictions = _predict(model, [structure for _, structure in parsed], config)
-    for (i, structure), prediction in zip(parsed, predictions, strict=True):
+    structures_parsed = [structure for _, structure in parsed]
+    learned = config.transport_method == "learned"
+    predictions = _predict(
+        model, structures_parsed, config, node_features=learned and _feeds_learned(model, config)
+    )
+    features = predictions if learned else [None] * len(parsed)
+    if learned and not _feeds_learned(model, config):
+        features = _predict(_feature_model(model, config), structures_parsed, config, node_features=True)
+    for (i, structure), prediction, feature_source in zip(parsed, predictions, features, strict=True):
         if _stability(rows[i], structure, prediction, model, references, config.temperature_K):
             _transport(rows[i], structure, config, model)
+            if learned and rows[i][Col.STATUS] == STATUS_OK:
+                _learned_transport(rows[i], structure, feature_source, config)
 
     frame = pd.DataFrame.from_records(rows, columns=RESULTS_SCHEMA.names)
+    return frame
+
+
+#: Columns of a conductivity feature table besides the descriptors (see
+#: :func:`conductivity_features_partition`).
+FEATURE_TABLE_COLUMNS: tuple[str, ...] = (Col.ID, Col.STATUS, Col.STAGE, Col.ERROR, "node_features")
+
+
+def conductivity_features_partition(
+    structures: pd.DataFrame, config: ScienceConfig, model: Any, *, max_sites: int | None = None
+) -> pd.DataFrame:
+    """The inputs of the learned conductivity model for one partition: what training and
+    ``transport_method="learned"`` both compute, with the same functions.
+
+    For each row: the energy model's forward passes of the stability stage (ordered structure, or the
+    sampled configurations of a disordered one) with their node features pooled over the mobile ion's
+    sites and over the framework, and the physics transport (``bvse`` with the bond-valence Frenkel
+    estimate: ``config.physics_method`` and ``config.transport_options()``) turned into
+    :data:`~screening.transport.descriptors.DESCRIPTOR_NAMES`.
+
+    Returns:
+        One row per input row: ``id``, ``status`` (``ok``, ``failed`` or ``not applicable``), ``stage``,
+        ``error``, one column per descriptor, and ``node_features`` (float32 list of length
+        ``n_layers * 2 * n_channels``, layers in ``model.node_feature_layers`` order, then
+        ``[mobile ion, framework]``, then channels). ``frame.attrs["node_feature_layers"]`` names the
+        layers.
+    """
+    from screening.transport.descriptors import DESCRIPTOR_NAMES, physical_descriptors
+
+    _check_model(model, config)
+    records = structures.to_dict("records")
+    rows = [_base_row(record, config, model.name, None) for record in records]
+    parsed = _parse_rows(records, rows, max_sites)
+    predictions = _predict(model, [structure for _, structure in parsed], config, node_features=True)
+    features: dict[int, dict[str, Any]] = {}
+    for (i, structure), prediction in zip(parsed, predictions, strict=True):
+        out = rows[i]
+        if isinstance(prediction, BaseException) or prediction.error:
+            _fail(out, STAGE_STABILITY, getattr(prediction, "error", None) or prediction)
+            continue
+        if prediction.pooled_node_features is None:
+            _fail(out, STAGE_STABILITY, f"{model.name} gave no node features (disorder {config.disorder})")
+            continue
+        try:
+            transport = _physics_transport(structure, config, model)
+        except Exception as exc:  # noqa: BLE001 - the reason becomes the row's error
+            _fail(out, STAGE_TRANSPORT, exc)
+            continue
+        if transport[Col.STATUS] != STATUS_OK:
+            out.update({Col.STATUS: transport[Col.STATUS], Col.STAGE: STAGE_TRANSPORT})
+            out[Col.ERROR] = transport.get(Col.ERROR)
+            continue
+        descriptors = physical_descriptors(structure, transport, config.mobile_ion)
+        features[i] = dict(zip(DESCRIPTOR_NAMES, descriptors.tolist(), strict=True))
+        features[i]["node_features"] = prediction.pooled_node_features.astype("float32").ravel().tolist()
+    table = [
+        {**{col: out[col] for col in (Col.ID, Col.STATUS, Col.STAGE, Col.ERROR)}, **features.get(i, {})}
+        for i, out in enumerate(rows)
+    ]
+    frame = pd.DataFrame.from_records(table, columns=[*FEATURE_TABLE_COLUMNS, *DESCRIPTOR_NAMES])
+    frame.attrs["node_feature_layers"] = list(getattr(model, "node_feature_layers", ()))
     return frame

@@ -99,6 +99,22 @@ def _meanfield_variant(model: nn.Module) -> nn.Module:
     return variant
 
 
+def _feature_layer_name(module_name: str) -> str:
+    if module_name == "onehot_to_feature_x":
+        return "embedding"
+    return f"interaction_{int(module_name.split('_')[0]) + 1}"
+
+
+def _scalar_channels(module: nn.Module, width: int) -> int:
+    """Number of leading ``0e`` channels of a module's node-feature output (all of them when the module
+    declares no irreps)."""
+    gate = getattr(module, "gate", None)
+    irreps = getattr(gate, "irreps_out", None) or getattr(module, "irreps_out", None)
+    if irreps is None:
+        return width
+    return sum(mul for mul, ir in irreps if ir.l == 0 and ir.p == 1)
+
+
 class SevenNetModel(EnergyModel):
     """A SevenNet checkpoint from the installed ``sevenn`` wheel (see the module docstring)."""
 
@@ -153,6 +169,41 @@ class SevenNetModel(EnergyModel):
         else:
             occupied = batch[KEY.NUM_ATOMS].double()
         return (total_eV / occupied).cpu().numpy()
+
+    @property
+    def node_feature_layers(self) -> tuple[str, ...]:  # type: ignore[override]
+        """The species embedding, then the output of each interaction block (its gate)."""
+        return tuple(_feature_layer_name(module) for module in self._feature_modules())
+
+    def _feature_modules(self) -> list[str]:
+        modules = self._model._modules
+        gates = [name for name in modules if name.endswith("_equivariant_gate")]
+        return ["onehot_to_feature_x", *gates]
+
+    @torch.no_grad()
+    def _forward_with_node_features(self, prepared: list[Any]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One forward pass that also keeps the scalar (0e) channels of the node features after the
+        embedding and after each interaction block; the ``l > 0`` channels are left out, so every feature
+        is invariant under rotation."""
+        captured: list[torch.Tensor] = []
+
+        def keep_scalars(module: nn.Module, inputs: Any, output: Any) -> None:
+            features = output[KEY.NODE_FEATURE]
+            captured.append(features[:, : _scalar_channels(module, features.shape[1])].float())
+
+        modules = self._model._modules
+        hooks = [modules[name].register_forward_hook(keep_scalars) for name in self._feature_modules()]
+        try:
+            batch = Batch.from_data_list(prepared).to(self.device)
+            total_eV = self._model(batch)[KEY.PRED_TOTAL_ENERGY].double()
+        finally:
+            for hook in hooks:
+                hook.remove()
+        width = min(t.shape[1] for t in captured)
+        stacked = torch.stack([t[:, :width] for t in captured], dim=1).cpu().numpy()  # (atoms, layers, ch)
+        counts = batch[KEY.NUM_ATOMS].cpu().numpy()
+        per_structure = np.split(stacked, np.cumsum(counts)[:-1])
+        return (total_eV / batch[KEY.NUM_ATOMS].double()).cpu().numpy(), per_structure
 
     def ase_calculator(self) -> Any:
         """A fresh ``SevenNetCalculator`` (energy, forces, stress) on the same checkpoint and device."""

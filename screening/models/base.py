@@ -143,11 +143,50 @@ class EnergyModel(ABC):
             ``(energies_eV_per_atom, errors)``: NaN and a message where a structure failed, the energy
             and ``None`` elsewhere.
         """
+        energies, errors, _ = self._evaluate(structures, meanfield, max_atoms_per_batch, node_features=False)
+        return energies, errors
+
+    def try_predict_with_node_features(
+        self, structures: Sequence[Structure], *, max_atoms_per_batch: int | None = None
+    ) -> tuple[np.ndarray, list[str | None], list[np.ndarray | None]]:
+        """Energies per atom of ordered structures and the invariant node features of the same forward
+        pass (what a model trained on top of the potential uses: :attr:`node_feature_layers`).
+
+        Returns:
+            ``(energies_eV_per_atom, errors, node_features)``; ``node_features[i]`` is a float32 array of
+            shape ``(n_sites_i, n_layers, n_channels)`` (None where structure ``i`` failed).
+
+        Raises:
+            InputError: the backend exposes no node features.
+        """
+        if not self.node_feature_layers:
+            raise InputError(f"model {self.name} does not expose node features")
+        return self._evaluate(structures, False, max_atoms_per_batch, node_features=True)
+
+    #: Names of the layers whose invariant (scalar) node features
+    #: :meth:`try_predict_with_node_features` returns, input side first; empty when the backend has none.
+    node_feature_layers: tuple[str, ...] = ()
+
+    def _forward_with_node_features(self, prepared: list[Any]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Energies per atom and per-structure node features ``(n_sites, n_layers, n_channels)``."""
+        raise InputError(f"model {self.name} does not expose node features")
+
+    def _evaluate(
+        self,
+        structures: Sequence[Structure],
+        meanfield: bool,
+        max_atoms_per_batch: int | None,
+        *,
+        node_features: bool,
+    ) -> tuple[np.ndarray, list[str | None], list[np.ndarray | None]]:
+        """Validate, prepare and evaluate ``structures`` batch by batch; one structure's failure is its own
+        error (a failing batch is re-run structure by structure to find the culprit)."""
         if max_atoms_per_batch is None:
             max_atoms_per_batch = default_max_atoms_per_batch(self.device)
         n = len(structures)
         energies = np.full(n, np.nan)
         errors: list[str | None] = [None] * n
+        features: list[np.ndarray | None] = [None] * n
         prepared: dict[int, Any] = {}
         for index, structure in enumerate(structures):
             try:
@@ -155,25 +194,38 @@ class EnergyModel(ABC):
                 prepared[index] = self._prepare(structure, neighbors, meanfield=meanfield)
             except Exception as err:  # one structure's failure is its own row's error
                 errors[index] = describe_error(err)
+
+        def run(indices: list[int]) -> None:
+            inputs = [prepared[i] for i in indices]
+            if node_features:
+                values, per_structure = self._forward_with_node_features(inputs)
+                for i, array in zip(indices, per_structure, strict=True):
+                    features[i] = array
+            else:
+                values = self._forward(inputs, meanfield=meanfield)
+            energies[indices] = values
+
         good = sorted(prepared)
         for batch in batches_by_atom_count([len(structures[i]) for i in good], max_atoms_per_batch):
             indices = [good[b] for b in batch]
             try:
-                energies[indices] = self._forward([prepared[i] for i in indices], meanfield=meanfield)
+                run(indices)
             except Exception as err:
                 if len(indices) == 1:
                     errors[indices[0]] = describe_error(err)
                     continue
                 for i in indices:  # find the culprit: evaluate the batch's structures one by one
                     try:
-                        energies[i] = self._forward([prepared[i]], meanfield=meanfield)[0]
+                        run([i])
                     except Exception as single_err:
                         errors[i] = describe_error(single_err)
         for index in good:
             if errors[index] is None and not np.isfinite(energies[index]):
                 errors[index] = "ValueError: the model returned a non-finite energy"
                 energies[index] = np.nan
-        return energies, errors
+            if errors[index] is not None:
+                features[index] = None
+        return energies, errors, features
 
     # --- helpers ---------------------------------------------------------------------------------------
 

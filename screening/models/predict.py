@@ -55,6 +55,10 @@ class EnergyPrediction:
         composition_error: largest atom-fraction difference between the sampled configurations and the
             parent composition (``sample`` only, else 0).
         relax_converged: whether every relaxation converged (None when not relaxed).
+        pooled_node_features: with ``feature_ion``: the model's invariant node features pooled over the
+            sites of that ion and over all other sites, averaged over the configurations, float32 array of
+            shape ``(n_layers, 2, n_channels)`` (``[:, 0]`` the ion's sites, ``[:, 1]`` the framework's;
+            NaN where a configuration has no such site); else None.
     """
 
     energy_per_atom_eV: float
@@ -64,10 +68,42 @@ class EnergyPrediction:
     error: str | None = None
     composition_error: float = 0.0
     relax_converged: bool | None = None
+    pooled_node_features: np.ndarray | None = None
+
+
+def pool_node_features(features: np.ndarray, symbols: Sequence[str], ion: str) -> np.ndarray:
+    """Mean node features over the sites of ``ion`` and over the other sites.
+
+    Args:
+        features: ``(n_sites, n_layers, n_channels)`` from ``try_predict_with_node_features``.
+        symbols: element symbol of each site (an ordered structure).
+        ion: the element pooled on its own (the mobile ion).
+
+    Returns:
+        ``(n_layers, 2, n_channels)``: ``[:, 0]`` over the ion's sites, ``[:, 1]`` over the others (NaN
+        where there are none).
+    """
+    is_ion = np.array([symbol == ion for symbol in symbols])
+    pooled = np.full((features.shape[1], 2, features.shape[2]), np.nan, dtype=np.float32)
+    for column, mask in enumerate((is_ion, ~is_ion)):
+        if mask.any():
+            pooled[:, column] = features[mask].mean(axis=0)
+    return pooled
 
 
 def _failed(strategy: str, error: str) -> EnergyPrediction:
     return EnergyPrediction(float("nan"), float("nan"), 0, strategy, error)
+
+
+def _mean_over_configurations(pooled: list[np.ndarray] | None) -> np.ndarray | None:
+    if not pooled:
+        return None
+    stacked = np.stack(pooled)
+    with np.errstate(invalid="ignore"):  # a configuration without the ion's sites is NaN, left out
+        counts = np.isfinite(stacked).sum(axis=0)
+        return np.where(counts > 0, np.nansum(stacked, axis=0) / np.maximum(counts, 1), np.nan).astype(
+            np.float32
+        )
 
 
 def predict_energies(
@@ -82,6 +118,7 @@ def predict_energies(
     fmax_eV_per_A: float = DEFAULT_FMAX_EV_PER_A,
     max_relax_steps: int = DEFAULT_MAX_STEPS,
     max_supercell_sites: int = DEFAULT_MAX_SUPERCELL_SITES,
+    feature_ion: str | None = None,
 ) -> list[EnergyPrediction]:
     """Energy per atom of each structure; a structure's failure is its own ``error``, never the batch's.
 
@@ -97,6 +134,9 @@ def predict_energies(
         fmax_eV_per_A: relaxation force threshold.
         max_relax_steps: relaxation step cap.
         max_supercell_sites: largest sampling supercell, in sites.
+        feature_ion: also keep the model's node features of the same forward passes, pooled over this
+            ion's sites and over the rest (:func:`pool_node_features`; ``pooled_node_features``). Needs a
+            model with node features; a ``meanfield`` structure gets none (no ordered sites to pool).
 
     Returns:
         One prediction per input structure, in order.
@@ -158,11 +198,21 @@ def predict_energies(
             relaxed_jobs.append((index, outcome.structure))
         ordered_jobs = [(i, s) for i, s in relaxed_jobs if results[i] is None]
 
-    energies, errors = energy_model.try_predict_energy_per_atom(
-        [s for _, s in ordered_jobs], max_atoms_per_batch=max_atoms_per_batch
-    )
+    ordered_structures = [s for _, s in ordered_jobs]
+    if feature_ion is None:
+        energies, errors = energy_model.try_predict_energy_per_atom(
+            ordered_structures, max_atoms_per_batch=max_atoms_per_batch
+        )
+        node_features: list[np.ndarray | None] = [None] * len(ordered_jobs)
+    else:
+        energies, errors, node_features = energy_model.try_predict_with_node_features(
+            ordered_structures, max_atoms_per_batch=max_atoms_per_batch
+        )
     per_structure: dict[int, list[float]] = {}
-    for (index, _), energy, error in zip(ordered_jobs, energies, errors, strict=True):
+    pooled: dict[int, list[np.ndarray]] = {}
+    for (index, structure), energy, error, features in zip(
+        ordered_jobs, energies, errors, node_features, strict=True
+    ):
         if results[index] is not None:
             continue
         if error is not None:
@@ -170,6 +220,9 @@ def predict_energies(
             results[index] = _failed(strategy_of[index], what + error)
             continue
         per_structure.setdefault(index, []).append(float(energy))
+        if features is not None and feature_ion is not None:
+            symbols = [site.specie.symbol for site in structure]
+            pooled.setdefault(index, []).append(pool_node_features(features, symbols, feature_ion))
 
     mf_energies, mf_errors = energy_model.try_predict_energy_per_atom(
         [s for _, s in meanfield_jobs], meanfield=True, max_atoms_per_batch=max_atoms_per_batch
@@ -192,6 +245,7 @@ def predict_energies(
             strategy_of[index],
             composition_error=float(composition_error[index]),
             relax_converged=converged.get(index) if relax else None,
+            pooled_node_features=_mean_over_configurations(pooled.get(index)),
         )
     missing = [i for i, r in enumerate(results) if r is None]
     if missing:  # every path above fills its structures; this guards the bookkeeping itself

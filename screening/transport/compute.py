@@ -23,7 +23,7 @@ from screening.transport.conductivity import (
 from screening.transport.defects import DefectError, DefectOptions, frenkel_energy_with_potential_eV
 from screening.transport.landscape import LandscapeError
 from screening.transport.oxidation import ANION_ELEMENTS, OxidationStateError, assign_oxidation_states
-from screening.transport.registry import TRANSPORT_METHODS, CoordinateCleanup, FrenkelMethod, TransportMethod
+from screening.transport.registry import PHYSICS_METHODS, CoordinateCleanup, FrenkelMethod, PhysicsMethod
 
 #: Below this vacancy fraction a sublattice counts as fully occupied: its carriers are Frenkel pairs, worth
 #: the potential's defect calculation (above it the vacancies outnumber any Frenkel pair with E_F > 0.2 eV).
@@ -97,7 +97,7 @@ def compute_transport(
     *,
     mobile_ion: str = "Li",
     temperature_K: float = 300.0,
-    method: TransportMethod = "bvse",
+    method: PhysicsMethod = "bvse",
     attempt_frequency_Hz: float = 1e13,
     haven_ratio: float = 1.0,
     energy_model: Any = None,
@@ -135,8 +135,8 @@ def compute_transport(
     Raises:
         TransportError: the reason the structure gets no result.
     """
-    if method not in TRANSPORT_METHODS:
-        raise InputError(f"unknown transport method {method!r}; use one of {', '.join(TRANSPORT_METHODS)}")
+    if method not in PHYSICS_METHODS:
+        raise InputError(f"unknown transport method {method!r}; use one of {', '.join(PHYSICS_METHODS)}")
     if not temperature_K > 0 or not haven_ratio > 0 or not attempt_frequency_Hz > 0:
         raise TransportError("temperature_K, haven_ratio and attempt_frequency_Hz must be positive")
 
