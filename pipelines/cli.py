@@ -1,4 +1,4 @@
-"""The ``screening`` command: ``ingest``, ``run``, ``rank`` and ``demo``.
+"""The ``screening`` command: ``ingest``, ``run``, ``rank``, ``demo`` and ``train conductivity``.
 
 The one module of the command line, above both packages: it parses options into the settings objects
 and calls the Python API of :mod:`pipelines` and :mod:`screening`; nothing imports it (``pyproject.toml``
@@ -224,7 +224,12 @@ def run(
     temperature_K: Annotated[
         float | None, typer.Option("--temperature-K", help="Temperature of sigma, K.")
     ] = None,
-    transport_method: Annotated[str | None, typer.Option(help="Migration barrier: bvse or md.")] = None,
+    transport_method: Annotated[
+        str | None, typer.Option(help="Conductivity: bvse or md (physics), learned (trained on experiment).")
+    ] = None,
+    conductivity_model: Annotated[
+        str | None, typer.Option(help="learned: a shipped model name or a folder from `screening train`.")
+    ] = None,
     scheduler: Annotated[str | None, typer.Option(help="Existing scheduler, tcp://host:8786.")] = None,
     cluster: Annotated[str | None, typer.Option(help="auto, local, cuda or slurm.")] = None,
     workers: Annotated[int | None, typer.Option(help="Workers (default: one per core / GPU).")] = None,
@@ -305,6 +310,60 @@ def demo(
         result = run_demo(out, workers=workers, model=model, execute_notebook=notebook, echo=echo)
     if not result.summary.complete:
         raise typer.Exit(EXIT_INCOMPLETE)
+
+
+train_app = typer.Typer(no_args_is_help=True, help="Train the project's own models on your data.")
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("conductivity")
+def train_conductivity(
+    labels: Annotated[Path, typer.Option(help="Labels CSV: id, log10_sigma or sigma_rt_S_per_cm, ...")],
+    structures: Annotated[
+        list[Path], typer.Option(help="A structures table, or CIF/POSCAR files or folders (file stem = id).")
+    ],
+    out: Annotated[Path, typer.Option(help="Model folder to write (new, empty, or written before).")],
+    seed: Annotated[int, typer.Option(help="Seed of the ensemble and the folds.")] = 0,
+    members: Annotated[int, typer.Option(help="Ensemble members.")] = 8,
+    epochs: Annotated[int, typer.Option(help="Full-batch training steps per member.")] = 400,
+    layers: Annotated[
+        str, typer.Option(help="Node-feature layers of the potential, comma-separated; '' for none.")
+    ] = "interaction_1",
+    components: Annotated[int, typer.Option(help="Principal components kept of the node features.")] = 8,
+    descriptors: Annotated[
+        bool, typer.Option("--descriptors/--no-descriptors", help="Use the physical descriptors.")
+    ] = True,
+    cv_folds: Annotated[int, typer.Option(help="Folds of each grouped cross-validation (0: none).")] = 5,
+    scheduler: Annotated[str | None, typer.Option(help="Existing scheduler, tcp://host:8786.")] = None,
+    cluster: Annotated[str | None, typer.Option(help="auto, local, cuda or slurm.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Workers (default: one per core / GPU).")] = None,
+    partition_size: Annotated[int | None, typer.Option(help="Structures per feature task.")] = None,
+    device: Annotated[str | None, typer.Option(help="torch device of the potential (cpu, cuda).")] = None,
+) -> None:
+    """Train the learned conductivity model: features on Dask, grouped CV, a model folder."""
+    from pipelines.train import train_conductivity as train
+    from screening.models.ensemble import EnsembleOptions
+    from screening.transport.descriptors import DESCRIPTOR_NAMES
+    from screening.transport.learned import FeatureSet
+    from screening.transport.learned_training import TrainingOptions
+
+    given = {"scheduler": scheduler, "cluster": cluster, "workers": workers, "partition_size": partition_size}
+    cluster_options = {k: v for k, v in given.items() if v is not None}
+    if device is not None:
+        cluster_options["device"] = device
+    with user_errors("training failed"):
+        options = TrainingOptions(
+            features=FeatureSet(
+                descriptors=DESCRIPTOR_NAMES if descriptors else (),
+                layers=tuple(_split(layers) or ()),
+                n_components=components,
+            ),
+            ensemble=EnsembleOptions(n_members=members, epochs=epochs, seed=seed),
+        )
+        summary = train(
+            labels, structures, out, options, cv_folds=cv_folds, cluster=cluster_options, echo=typer.echo
+        )
+    typer.echo(summary.format())
 
 
 def main() -> None:  # pragma: no cover - the console script

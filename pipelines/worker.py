@@ -120,3 +120,15 @@ def run_partition(
         model_loads=_LOADS["model"],
         peak_rss_MB=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
     )
+
+
+def feature_partition(
+    structures_path: str, ids: tuple[str, ...], config: ScienceConfig, max_sites: int | None = None
+) -> Any:
+    """Read one partition and compute its conductivity features (training of the learned model)."""
+    from screening.stages import conductivity_features_partition
+
+    model = cached_model(config.model, config.device)
+    return conductivity_features_partition(
+        read_partition(structures_path, ids), config, model, max_sites=max_sites
+    )

@@ -30,8 +30,12 @@ def test_yaml_syntax_error_is_one_line_with_its_place(tmp_path):
         ("--disorder", "average", "'sample' or 'meanfield'"),
     ],
 )
-def test_unregistered_names_are_refused_before_any_work_with_the_allowed_values(tmp_path, option, value, expected):
-    code, output = _invoke("run", "--structures", str(tmp_path / "s"), "--out", str(tmp_path / "r"), option, value)
+def test_unregistered_names_are_refused_before_any_work_with_the_allowed_values(
+    tmp_path, option, value, expected
+):
+    code, output = _invoke(
+        "run", "--structures", str(tmp_path / "s"), "--out", str(tmp_path / "r"), option, value
+    )
     assert code == 2 and expected in output and len(output.splitlines()) == 1
     assert not (tmp_path / "r").exists()
 
@@ -39,7 +43,9 @@ def test_unregistered_names_are_refused_before_any_work_with_the_allowed_values(
 def test_missing_structures_and_missing_ingest_paths_are_one_line(tmp_path):
     code, output = _invoke("run", "--structures", str(tmp_path / "none"), "--out", str(tmp_path / "r"))
     assert code == 2 and "screening ingest" in output and len(output.splitlines()) == 1
-    code, output = _invoke("ingest", "--source", "files", str(tmp_path / "nothing.cif"), "--out", str(tmp_path / "s"))
+    code, output = _invoke(
+        "ingest", "--source", "files", str(tmp_path / "nothing.cif"), "--out", str(tmp_path / "s")
+    )
     assert code == 2 and "nothing.cif" in output and "Traceback" not in output
     assert not (tmp_path / "s").exists()
 

@@ -311,10 +311,28 @@ def test_read_labels_and_join_report_every_entry_left_out(tmp_path):
     nf = [0.0] * (len(LAYERS) * 2 * N_CHANNELS)
     features = pd.DataFrame(
         [
-            {Col.ID: "aaa.cif", Col.STATUS: "ok", Col.ERROR: None, "node_features": nf, **dict.fromkeys(DESCRIPTOR_NAMES, 1.0)},
-            {Col.ID: "bbb.cif", Col.STATUS: "ok", Col.ERROR: None, "node_features": nf, **dict.fromkeys(DESCRIPTOR_NAMES, 2.0)},
+            {
+                Col.ID: "aaa.cif",
+                Col.STATUS: "ok",
+                Col.ERROR: None,
+                "node_features": nf,
+                **dict.fromkeys(DESCRIPTOR_NAMES, 1.0),
+            },
+            {
+                Col.ID: "bbb.cif",
+                Col.STATUS: "ok",
+                Col.ERROR: None,
+                "node_features": nf,
+                **dict.fromkeys(DESCRIPTOR_NAMES, 2.0),
+            },
             {Col.ID: "ccc.cif", Col.STATUS: "failed", Col.ERROR: "no softBV pair", "node_features": None},
-            {Col.ID: "zzz.cif", Col.STATUS: "ok", Col.ERROR: None, "node_features": nf, **dict.fromkeys(DESCRIPTOR_NAMES, 3.0)},
+            {
+                Col.ID: "zzz.cif",
+                Col.STATUS: "ok",
+                Col.ERROR: None,
+                "node_features": nf,
+                **dict.fromkeys(DESCRIPTOR_NAMES, 3.0),
+            },
         ]
     )
     features.attrs["node_feature_layers"] = LAYERS
@@ -327,3 +345,12 @@ def test_read_labels_and_join_report_every_entry_left_out(tmp_path):
     bad.write_text("id,formula\naaa,LiF\n")
     with pytest.raises(InputError, match="log10_sigma"):
         read_labels(bad)
+
+
+def test_effective_dimensionality_ignores_grid_size_differences():
+    from screening.transport.descriptors import effective_dimensionality
+
+    assert effective_dimensionality(0.298, 0.306, 0.31) == 3.0  # a cubic crystal, grid noise
+    assert effective_dimensionality(0.43, 3.0, 3.0) == 1.0  # olivine channels
+    assert effective_dimensionality(0.3, 0.32, 0.9) == 2.0
+    assert effective_dimensionality(3.0, 3.0, 3.0) == 0.0

@@ -97,7 +97,9 @@ def test_oxidation_states_kept_when_present_and_failure_is_explained():
     row = compute_transport(metal)
     assert row[Col.STATUS] == "not applicable" and "metal or intermetallic" in row[Col.ERROR]
     with pytest.raises(TransportError, match="cannot assign oxidation states"):
-        compute_transport(Structure(Lattice.cubic(4.0), ["Li", "Ne", "O"], [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0, 0]]))
+        compute_transport(
+            Structure(Lattice.cubic(4.0), ["Li", "Ne", "O"], [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0, 0]])
+        )
 
 
 # --- landscape ---------------------------------------------------------------------------------------

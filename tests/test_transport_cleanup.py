@@ -69,5 +69,7 @@ def test_noise_does_not_move_the_barrier_after_cleanup(model, name):
     cleaned = compute_transport(shaken, coordinate_cleanup="relax", **options)
     assert any("framework relaxed" in note for note in cleaned[Col.TRANSPORT_NOTES])
     shift = abs(cleaned[Col.EA_MIGRATION] - reference[Col.EA_MIGRATION])
-    print(f"{name}: raw noisy {raw:.3f}, clean+relax {reference[Col.EA_MIGRATION]:.3f}, noisy+relax {cleaned[Col.EA_MIGRATION]:.3f}")
+    print(
+        f"{name}: raw noisy {raw:.3f}, clean+relax {reference[Col.EA_MIGRATION]:.3f}, noisy+relax {cleaned[Col.EA_MIGRATION]:.3f}"
+    )
     assert shift < 0.05

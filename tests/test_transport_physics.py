@@ -101,7 +101,10 @@ def test_metals_and_intermetallics_are_not_applicable_and_li_p_takes_the_documen
     row = compute_transport(feli)
     assert row[Col.STATUS] == "not applicable" and "intermetallic" in row[Col.ERROR]
     li3p = Structure.from_spacegroup(
-        "P6_3/mmc", Lattice.hexagonal(4.27, 7.59), ["Li", "Li", "P"], [[0, 0, 0.25], [1 / 3, 2 / 3, 0.583], [1 / 3, 2 / 3, 0.25]]
+        "P6_3/mmc",
+        Lattice.hexagonal(4.27, 7.59),
+        ["Li", "Li", "P"],
+        [[0, 0, 0.25], [1 / 3, 2 / 3, 0.583], [1 / 3, 2 / 3, 0.25]],
     )
     row = compute_transport(li3p)
     assert row[Col.STATUS] == "ok"

@@ -2,7 +2,7 @@
 from the physics stage (:func:`screening.transport.compute_transport`, ``bvse``) and the structure.
 
 Every descriptor is finite (a missing barrier, e.g. no 3D path, is written as :data:`BARRIER_CAP_eV` and
-the dimensionality says which paths exist) and invariant under rotation, translation, site permutation
+the dimensionality, :func:`effective_dimensionality`, says which paths exist) and invariant under rotation, translation, site permutation
 and supercells (densities, fractions and barriers, never counts). The names are the columns of the
 feature table (:data:`DESCRIPTOR_NAMES`), defined once here.
 """
@@ -21,6 +21,9 @@ from screening.transport.oxidation import ANION_ELEMENTS
 
 #: A barrier above this is no path at room temperature; missing or larger barriers are written as it, eV.
 BARRIER_CAP_eV = 3.0
+#: Paths whose barrier is within this of the lowest count as open for :func:`effective_dimensionality`
+#: (the grid moves barriers by about 0.01 eV with the cell's origin), eV.
+DIMENSIONALITY_TOLERANCE_eV = 0.05
 #: log10 of a conductivity too small to matter, where the physics gives 0 S/cm.
 LOG10_SIGMA_FLOOR = -30.0
 
@@ -63,6 +66,17 @@ def _barrier(value: Any) -> float:
     return BARRIER_CAP_eV if is_missing(value) else min(float(value), BARRIER_CAP_eV)
 
 
+def effective_dimensionality(ea_1d_eV: float, ea_2d_eV: float, ea_3d_eV: float) -> float:
+    """The largest dimensionality whose percolation barrier is within :data:`DIMENSIONALITY_TOLERANCE_eV`
+    of the 1D one (0 when no path exists below the cap): a grid-robust form of
+    ``percolation_dimensionality``, which jumps between 1 and 3 in a cubic crystal when the grid breaks
+    the tie between equal barriers."""
+    if ea_1d_eV >= BARRIER_CAP_eV:
+        return 0.0
+    barriers = (ea_1d_eV, ea_2d_eV, ea_3d_eV)
+    return float(max(d + 1 for d, e in enumerate(barriers) if e <= ea_1d_eV + DIMENSIONALITY_TOLERANCE_eV))
+
+
 def _log10(value: Any, floor: float) -> float:
     if is_missing(value) or not value > 0:
         return floor
@@ -91,7 +105,6 @@ def physical_descriptors(structure: Structure, transport: Mapping[str, Any], mob
         "ea_1d_eV": _barrier(transport.get(Col.EA_1D)),
         "ea_2d_eV": _barrier(transport.get(Col.EA_2D)),
         "ea_3d_eV": _barrier(transport.get(Col.EA_3D)),
-        "percolation_dimensionality": float(transport.get(Col.PERCOLATION_DIMENSIONALITY) or 0),
         "defect_formation_eV": _barrier(transport.get(Col.DEFECT_FORMATION)),
         "ea_effective_eV": _barrier(transport.get(Col.EA)),
         "site_filling": float(transport.get(Col.SITE_FILLING) or 0.0),
@@ -105,6 +118,9 @@ def physical_descriptors(structure: Structure, transport: Mapping[str, Any], mob
         "mobile_ion_atom_fraction": amounts.get(mobile_ion, 0.0) / n_atoms,
         "disordered_site_fraction": disordered,
     }
+    values["percolation_dimensionality"] = effective_dimensionality(
+        values["ea_1d_eV"], values["ea_2d_eV"], values["ea_3d_eV"]
+    )
     for group, elements in ANION_GROUPS.items():
         share = sum(amt for el, amt in anion_amounts.items() if el in elements)
         values[f"anion_share_{group}"] = share / n_anions if n_anions else 0.0
