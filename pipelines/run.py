@@ -118,10 +118,26 @@ def references_sha256(path: str | None) -> str:
     return digest.hexdigest()
 
 
+def conductivity_model(settings: RunSettings) -> dict[str, Any] | None:
+    """The learned conductivity model of a ``learned`` run (name, folder, weights hash), else None."""
+    if settings.science.transport_method != "learned":
+        return None
+    from screening.transport.learned import conductivity_model_identity
+
+    return conductivity_model_identity(settings.science.conductivity_model)
+
+
 def config_sha256(settings: RunSettings, references_digest: str) -> str:
-    """Identity of what produces a run's numbers: result-defining settings and hull references."""
+    """Identity of what produces a run's numbers: result-defining settings, hull references and the
+    weights of a learned conductivity model."""
+    learned = conductivity_model(settings)
     payload = json.dumps(
-        {"settings": settings.result_defining(), "references": references_digest}, sort_keys=True
+        {
+            "settings": settings.result_defining(),
+            "references": references_digest,
+            **({"conductivity_model_sha256": learned["weights_sha256"]} if learned else {}),
+        },
+        sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -261,6 +277,7 @@ def run_screening(settings: RunSettings) -> RunSummary:
                 "partitions": {str(p.index): digest for p, digest in zip(partitions, inputs, strict=True)},
                 "references": references,
                 "references_sha256": references_digest,
+                "conductivity_model": conductivity_model(settings),
             }
         )
         attempts = manifest.setdefault("attempts", [])

@@ -5,7 +5,8 @@ The model folder holds, besides the checkpoint (``model.json``, ``weights.pt``):
 
 - ``structures/``: the structures table, when the structures were given as files (ingested here);
 - ``features/``: one Parquet file per partition, named by the hash of the feature settings and of the
-  partition's structures, so a rerun computes only what changed (the expensive part: the potential's
+  partition's structures, and ``index.json`` naming those of the latest training, so a rerun computes only
+  what changed (the expensive part: the potential's
   forward passes and the bond-valence landscape of every structure);
 - ``training_report.json``: entries used and left out (with the reason), cross-validation scores per
   grouping, timings.
@@ -49,6 +50,8 @@ from screening.transport.learned_training import (
 MODEL_FOLDER_ENTRIES = frozenset(
     {"model.json", "weights.pt", "structures", "features", "training_report.json"}
 )
+#: The feature files of the latest training, in ``features/`` (older partitions may lie beside them).
+INDEX_FILE = "index.json"
 #: Groupings of the cross-validation: a structure family, and separately a chemical system.
 CV_GROUPINGS = ("family", "chemical_system")
 
@@ -118,14 +121,16 @@ def _feature_settings_sha256(settings: RunSettings) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _write_features(frame: pd.DataFrame, path: Path) -> None:
+def write_features_file(frame: pd.DataFrame, path: Path) -> None:
+    """Write a feature table (its layer names in the file metadata), atomically."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     layers = json.dumps(frame.attrs.get("node_feature_layers", []))
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"node_feature_layers": layers})
     write_table_atomic(table, path)
 
 
-def _read_features(path: Path) -> pd.DataFrame:
+def read_features_file(path: Path) -> pd.DataFrame:
+    """A feature table written by :func:`write_features_file`."""
     table = pq.read_table(path)
     frame = table.to_pandas()
     frame.attrs["node_feature_layers"] = json.loads(table.schema.metadata[b"node_feature_layers"])
@@ -166,15 +171,39 @@ def compute_features(settings: RunSettings, features_dir: Path, echo: Callable[[
             with tqdm(total=sum(len(p.ids) for p, _ in todo), unit="structure", desc="features") as bar:
                 for future in as_completed(futures):
                     part, path = futures[future]
-                    _write_features(future.result(), path)
+                    write_features_file(future.result(), path)
                     bar.update(len(part.ids))
-    frames = [_read_features(path) for path in names]
+    write_text_atomic(json.dumps([path.name for path in names], indent=0) + "\n", features_dir / INDEX_FILE)
+    return concat_features([read_features_file(path) for path in names])
+
+
+def concat_features(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """One feature table of several (their layers must agree)."""
+    layers = {tuple(frame.attrs["node_feature_layers"]) for frame in frames}
+    if len(layers) != 1:
+        raise InputError(f"feature tables of different node-feature layers: {sorted(layers)}")
     table = pd.concat(frames, ignore_index=True)
-    table.attrs["node_feature_layers"] = frames[0].attrs["node_feature_layers"]
+    table.attrs["node_feature_layers"] = list(layers.pop())
     return table
 
 
-def _chemical_systems(structures: Path) -> dict[str, str]:
+def read_feature_dir(features_dir: Path) -> pd.DataFrame:
+    """Every feature partition of a model folder's ``features/`` (one settings hash only).
+
+    Raises:
+        InputError: no feature files, or files of several feature settings (train again to choose).
+    """
+    paths = sorted(Path(features_dir).glob("*.parquet"))
+    settings = {path.name.split("-", 1)[0] for path in paths}
+    if not paths or len(settings) != 1:
+        raise InputError(
+            f"{features_dir}: expected the feature files of one training, found {len(settings)} settings"
+        )
+    return concat_features([read_features_file(path) for path in paths])
+
+
+def structures_chemical_systems(structures: Path) -> dict[str, str]:
+    """Label id -> chemical system of a structures table (the second grouping of the cross-validation)."""
     table = structures_dataset(structures).to_table(columns=[Col.ID, Col.CHEMICAL_SYSTEM]).to_pylist()
     return {entry_id(row[Col.ID]): row[Col.CHEMICAL_SYSTEM] or "" for row in table}
 
@@ -214,7 +243,7 @@ def train_conductivity(
     start = time.perf_counter()
     features = compute_features(settings, out / "features", echo)
     times["features"] = time.perf_counter() - start
-    data, left_out = join_labels(features, label_table, _chemical_systems(table_path))
+    data, left_out = join_labels(features, label_table, structures_chemical_systems(table_path))
     cv: dict[str, dict[str, float]] = {}
     start = time.perf_counter()
     for grouping in CV_GROUPINGS if cv_folds >= 2 else ():

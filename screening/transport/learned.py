@@ -360,16 +360,44 @@ def shipped_model_path(name: str) -> Path:
     return package_data("models", SHIPPED_MODELS[name])
 
 
-@functools.cache
-def load_conductivity_model(name_or_path: str) -> LearnedConductivityModel:
-    """A shipped model by name, or a saved model folder; built once per process."""
-    if name_or_path in SHIPPED_MODELS:
-        path = shipped_model_path(name_or_path)
-    else:
-        path = Path(name_or_path).expanduser()
+def conductivity_model_path(name_or_path: str) -> Path:
+    """The folder of a shipped model name or a model folder path.
+
+    Raises:
+        MissingInputError: no model there.
+    """
+    path = (
+        shipped_model_path(name_or_path)
+        if name_or_path in SHIPPED_MODELS
+        else Path(name_or_path).expanduser()
+    )
     if not (path / "model.json").is_file():
         raise MissingInputError(
             f"no conductivity model at {path}: give a shipped name ({', '.join(SHIPPED_MODELS)}) or a folder "
             "written by `screening train conductivity`"
         )
-    return LearnedConductivityModel.load(path, name=name_or_path)
+    return path
+
+
+def conductivity_model_identity(name_or_path: str) -> dict[str, Any]:
+    """What a run records of its learned model (read from ``model.json`` alone, no torch): the name, the
+    folder, the SHA-256 of the weights, the feature set and the cross-validation scores it was trained
+    with. The weights' hash is part of a run's identity, so retraining a model in place is a new run."""
+    import json
+
+    path = conductivity_model_path(name_or_path)
+    manifest = json.loads((path / "model.json").read_text())
+    metadata = manifest.get("metadata", {})
+    return {
+        "name": name_or_path,
+        "path": str(path.resolve()),
+        "weights_sha256": manifest.get("weights_sha256"),
+        "features": metadata.get("features"),
+        "cross_validation": metadata.get("manifest", {}).get("cross_validation"),
+    }
+
+
+@functools.cache
+def load_conductivity_model(name_or_path: str) -> LearnedConductivityModel:
+    """A shipped model by name, or a saved model folder; built once per process."""
+    return LearnedConductivityModel.load(conductivity_model_path(name_or_path), name=name_or_path)
