@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.cluster import open_client
-from pipelines.partitions import partition_inputs_sha256, plan_partitions, structure_ids
+from pipelines.partitions import Partition, partition_inputs_sha256, plan_partitions, structure_ids
 from pipelines.settings import RunSettings
 from pipelines.worker import feature_partition
 from screening.errors import InputError
@@ -137,20 +137,28 @@ def read_features_file(path: Path) -> pd.DataFrame:
     return frame
 
 
+def feature_files(settings: RunSettings, features_dir: Path) -> list[tuple[Partition, Path]]:
+    """The partitions of ``settings.structures`` and the file of each one's features: named by the hash
+    of the feature settings and of the partition's structures, so any change makes a new name."""
+    partitions = plan_partitions(structure_ids(settings.structures), settings.partition_size)
+    settings_sha = _feature_settings_sha256(settings)[:12]
+    inputs = partition_inputs_sha256(settings.structures, partitions)
+    return [
+        (part, features_dir / f"{settings_sha}-{digest[:16]}.parquet")
+        for part, digest in zip(partitions, inputs, strict=True)
+    ]
+
+
 def compute_features(settings: RunSettings, features_dir: Path, echo: Callable[[str], None]) -> pd.DataFrame:
     """The feature table of ``settings.structures``, partition by partition on the cluster; partitions
     already in ``features_dir`` under the same settings and inputs are reused."""
     from distributed import as_completed
     from tqdm.auto import tqdm
 
-    partitions = plan_partitions(structure_ids(settings.structures), settings.partition_size)
-    settings_sha = _feature_settings_sha256(settings)[:12]
-    names = [
-        features_dir / f"{settings_sha}-{inputs[:16]}.parquet"
-        for inputs in partition_inputs_sha256(settings.structures, partitions)
-    ]
-    todo = [(part, path) for part, path in zip(partitions, names, strict=True) if not path.is_file()]
-    echo(f"features: {len(partitions) - len(todo)} of {len(partitions)} partitions already computed")
+    planned = feature_files(settings, features_dir)
+    names = [path for _, path in planned]
+    todo = [(part, path) for part, path in planned if not path.is_file()]
+    echo(f"features: {len(planned) - len(todo)} of {len(planned)} partitions already computed")
     if todo:
         with open_client(settings) as (client, info):
             config = settings.science.model_copy(update={"device": info.device})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,31 +40,28 @@ def atomic_path(path: Path) -> Path:
     return path.with_name(f".{path.name}{TMP_MARK}{uuid.uuid4().hex[:8]}")
 
 
-def write_table_atomic(table: pa.Table, path: str | os.PathLike) -> Path:
-    """Write one Parquet file under a temporary name, then rename it into place: a reader (or a
-    resumed run) sees the whole file or none, and a rewrite replaces the file rather than adding rows."""
+def write_file_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp)`` on a temporary sibling of ``path``, then rename it into place: a reader (or a
+    resumed run) sees the whole file or none, and a rewrite replaces the file rather than adding to it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = atomic_path(path)
     try:
-        pq.write_table(table, tmp)
+        write(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def write_table_atomic(table: pa.Table, path: str | os.PathLike) -> Path:
+    """Write one Parquet file atomically (:func:`write_file_atomic`)."""
+    return write_file_atomic(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def write_text_atomic(text: str, path: str | os.PathLike) -> Path:
-    """Write a text file under a temporary name, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic_path(path)
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    """Write a text file atomically (:func:`write_file_atomic`)."""
+    return write_file_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def remove_stale_temporaries(directory: str | os.PathLike) -> int:

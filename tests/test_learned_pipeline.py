@@ -4,10 +4,12 @@ transport method on ordered and disordered rows, and ``screening train conductiv
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
 from typer.testing import CliRunner
@@ -20,7 +22,7 @@ from screening.stages import conductivity_features_partition, screen_partition
 from screening.structures import structure_to_row
 from screening.thermo import load_reference_entries
 from screening.transport.descriptors import DESCRIPTOR_NAMES
-from screening.transport.learned import FeatureSet
+from screening.transport.learned import FeatureSet, LearnedConductivityModel
 from screening.transport.learned_training import LabelledFeatures, TrainingOptions, fit_conductivity_model
 
 
@@ -231,3 +233,27 @@ def test_train_command_writes_a_model_that_a_run_uses(tmp_path):
     ok = results[results[Col.STATUS] == STATUS_OK]
     assert len(ok) >= 8 and (ok[Col.EA_METHOD] == "learned").all()
     assert ok[Col.P_SUPERIONIC].notna().all()
+
+
+def test_run_identity_includes_the_learned_model_weights(tmp_path, tiny_model_dir):
+    from pipelines.run import conductivity_model, config_sha256
+    from pipelines.settings import RunSettings
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_model_dir, copy)
+    settings = RunSettings(
+        structures=tmp_path / "s",
+        out=tmp_path / "r",
+        transport_method="learned",
+        conductivity_model=str(copy),
+    )
+    identity = conductivity_model(settings)
+    assert identity["weights_sha256"] and identity["path"] == str(copy.resolve())
+    before = config_sha256(settings, "refs")
+    model = LearnedConductivityModel.load(copy)
+    with torch.no_grad():
+        model.members[0].head.bias.add_(0.1)
+    model.save(copy)
+    assert config_sha256(settings, "refs") != before  # retrained in place: another run
+    physics = RunSettings(structures=tmp_path / "s", out=tmp_path / "r")
+    assert conductivity_model(physics) is None

@@ -64,7 +64,7 @@ def save_checkpoint(
     Only ``model.json`` and ``weights.pt`` are written, each atomically (the weights first, so a reader
     never finds a manifest without its weights); other files in the folder are left alone.
     """
-    from screening.io import atomic_path, write_text_atomic
+    from screening.io import write_file_atomic, write_text_atomic
 
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
@@ -72,13 +72,7 @@ def save_checkpoint(
         "state_dicts": [{k: v.detach().cpu() for k, v in sd.items()} for sd in state_dicts],
         "arrays": {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64)) for k, v in arrays.items()},
     }
-    weights = target / WEIGHTS_FILE
-    tmp = atomic_path(weights)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, weights)
-    finally:
-        tmp.unlink(missing_ok=True)
+    weights = write_file_atomic(target / WEIGHTS_FILE, lambda tmp: torch.save(payload, tmp))
     manifest = {
         "format_version": FORMAT_VERSION,
         "kind": kind,
