@@ -324,12 +324,17 @@ def train_conductivity(
     ],
     out: Annotated[Path, typer.Option(help="Model folder to write (new, empty, or written before).")],
     seed: Annotated[int, typer.Option(help="Seed of the ensemble and the folds.")] = 0,
-    members: Annotated[int, typer.Option(help="Ensemble members.")] = 8,
-    epochs: Annotated[int, typer.Option(help="Full-batch training steps per member.")] = 400,
+    members: Annotated[int | None, typer.Option(help="Ensemble members [8].")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Full-batch training steps per member [400].")] = None,
     layers: Annotated[
-        str, typer.Option(help="Node-feature layers of the potential, comma-separated; '' for none.")
-    ] = "interaction_1",
-    components: Annotated[int, typer.Option(help="Principal components kept of the node features.")] = 8,
+        str | None,
+        typer.Option(
+            help="Node-feature layers of the potential, comma-separated; '' for none [measured choice]."
+        ),
+    ] = None,
+    components: Annotated[
+        int | None, typer.Option(help="Principal components kept of the node features [8].")
+    ] = None,
     descriptors: Annotated[
         bool, typer.Option("--descriptors/--no-descriptors", help="Use the physical descriptors.")
     ] = True,
@@ -352,13 +357,17 @@ def train_conductivity(
     if device is not None:
         cluster_options["device"] = device
     with user_errors("training failed"):
+        chosen: dict[str, Any] = {"descriptors": DESCRIPTOR_NAMES if descriptors else ()}
+        if layers is not None:
+            chosen["layers"] = tuple(_split(layers) or ())
+        if components is not None:
+            chosen["n_components"] = components
         options = TrainingOptions(
-            features=FeatureSet(
-                descriptors=DESCRIPTOR_NAMES if descriptors else (),
-                layers=tuple(_split(layers) or ()),
-                n_components=components,
+            features=FeatureSet(**chosen),
+            ensemble=EnsembleOptions(
+                seed=seed,
+                **{k: v for k, v in {"n_members": members, "epochs": epochs}.items() if v is not None},
             ),
-            ensemble=EnsembleOptions(n_members=members, epochs=epochs, seed=seed),
         )
         summary = train(
             labels, structures, out, options, cv_folds=cv_folds, cluster=cluster_options, echo=typer.echo
