@@ -151,10 +151,10 @@ def test_learned_task_variance_converges_to_the_residual_variance():
 
 
 def test_network_starts_at_its_initial_outputs_and_keeps_ea_positive():
-    model = ConductivityNet(n_inputs=5, ea_init_eV=0.45, log10_prefactor_init=3.5)
+    model = ConductivityNet(n_inputs=5, ea_init_eV=0.45, log10_sigma_init=-6.0, reference_temperature_K=300.0)
     ea, log10_a = model(torch.zeros(3, 5))
     assert torch.allclose(ea, torch.full((3,), 0.45), atol=1e-5)
-    assert torch.allclose(log10_a, torch.full((3,), 3.5), atol=1e-5)
+    assert torch.allclose(log10_sigma_arrhenius(ea, log10_a, 300.0), torch.full((3,), -6.0), atol=1e-4)
     ea_far, _ = model(torch.randn(100, 5) * 100)
     assert bool((ea_far >= 0).all())
 

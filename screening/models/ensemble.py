@@ -76,10 +76,15 @@ def fit_ensemble(
     :class:`ConductivityNet`) on standardised features ``x`` of shape ``(N, n_inputs)``."""
     inputs = torch.as_tensor(x, dtype=torch.float32)
     members = []
-    for m in range(options.n_members):
-        torch.manual_seed(options.seed + m)
-        member = ConductivityNet(**constructor)
-        members.append(train_member(member, inputs, targets, options, options.seed + m))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # matrices of a few hundred rows: threads only add synchronisation
+    try:
+        for m in range(options.n_members):
+            torch.manual_seed(options.seed + m)
+            member = ConductivityNet(**constructor)
+            members.append(train_member(member, inputs, targets, options, options.seed + m))
+    finally:
+        torch.set_num_threads(threads)
     return members
 
 

@@ -51,6 +51,8 @@ SUPERIONIC_LOG10_SIGMA = -4.0
 DOMAIN_NEIGHBOURS = 5
 #: Percentile of the training entries' own neighbour distances that bounds the domain.
 DOMAIN_PERCENTILE = 95.0
+#: Standardised inputs are clipped to this many standard deviations (see :meth:`FeatureTransform.transform`).
+INPUT_CLIP = 3.0
 #: Pools of node features, in the order of the feature table's ``node_features``.
 POOLS: tuple[str, ...] = ("mobile_ion", "framework")
 #: Learned models that ship with the package: name -> folder under ``screening/data/models``.
@@ -161,7 +163,14 @@ class FeatureTransform:
         return chosen
 
     def transform(self, descriptors: np.ndarray, node_features: np.ndarray | None) -> np.ndarray:
-        """The standardised inputs, shape ``(N, n_inputs)``."""
+        """The standardised inputs, shape ``(N, n_inputs)``, clipped to +-:data:`INPUT_CLIP` standard
+        deviations: a structure far outside the training range (a barrier at the cap, a physics sigma at
+        its floor) then cannot drive a network's output arbitrarily far; the domain distance still sees
+        the unclipped inputs."""
+        return np.clip(self.standardised(descriptors, node_features), -INPUT_CLIP, INPUT_CLIP)
+
+    def standardised(self, descriptors: np.ndarray, node_features: np.ndarray | None) -> np.ndarray:
+        """The standardised, unclipped inputs."""
         chosen, block = self._raw(descriptors, node_features)
         return (self._project(chosen, block) - self.input_mean) / self.input_std
 
@@ -275,8 +284,7 @@ class LearnedConductivityModel:
         of the feature table's layers."""
         if not temperature_K > 0 or not math.isfinite(temperature_K):
             raise InputError(f"temperature_K must be positive, got {temperature_K}")
-        inputs = self.transform.transform(descriptors, node_features)
-        x = torch.as_tensor(inputs, dtype=torch.float32)
+        x = torch.as_tensor(self.transform.transform(descriptors, node_features), dtype=torch.float32)
         ea, log10_a, log10_sigma, var_sigma, var_ea = [], [], [], [], []
         for member in self.members:
             ea_m, log10_a_m = member(x)
@@ -292,7 +300,7 @@ class LearnedConductivityModel:
             log10_sigma=mixture(np.array(log10_sigma), np.array(var_sigma)),
             ea_eV=mixture(np.array(ea), np.array(var_ea)),
             log10_prefactor=np.mean(log10_a, axis=0),
-            domain_distance=self.domain.distance(inputs),
+            domain_distance=self.domain.distance(self.transform.standardised(descriptors, node_features)),
         )
 
     def save(self, directory: str | os.PathLike) -> Path:

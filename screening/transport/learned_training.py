@@ -11,7 +11,6 @@ family or a chemical system, is always on one side), which :func:`cv_scores` sco
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,7 +22,6 @@ import torch
 from scipy.special import ndtr
 
 from screening import metrics
-from screening.constants import BOLTZMANN_eV_PER_K
 from screening.errors import InputError
 from screening.models.conductivity import ConductivityTargets
 from screening.models.ensemble import EnsembleOptions, EnsemblePrediction, fit_ensemble
@@ -107,10 +105,10 @@ class LabelledFeatures:
 
     def targets(self) -> ConductivityTargets:
         return ConductivityTargets(
-            torch.as_tensor(self.log10_sigma, dtype=torch.float32),
-            torch.as_tensor(self.upper_bound, dtype=torch.bool),
-            torch.as_tensor(self.ea_eV, dtype=torch.float32),
-            torch.as_tensor(self.temperature_K, dtype=torch.float32),
+            torch.tensor(self.log10_sigma, dtype=torch.float32),
+            torch.tensor(self.upper_bound, dtype=torch.bool),
+            torch.tensor(self.ea_eV, dtype=torch.float32),
+            torch.tensor(self.temperature_K, dtype=torch.float32),
         )
 
     def sha256(self) -> str:
@@ -212,13 +210,14 @@ def join_labels(
 
 
 def _initial_outputs(data: LabelledFeatures) -> dict[str, float]:
-    """Output biases that start every member at the training set's typical Ea and log10 sigma."""
+    """Output biases that start every member at the training set's typical Ea and log10 sigma, anchored
+    at the training set's typical measurement temperature."""
     ea = data.ea_eV[np.isfinite(data.ea_eV)]
-    ea0 = float(np.median(ea)) if len(ea) else 0.4
-    log10_sigma0 = float(np.median(data.log10_sigma))
-    t0 = float(np.median(data.temperature_K))
-    log10_a0 = log10_sigma0 + math.log10(t0) + ea0 / (BOLTZMANN_eV_PER_K * t0 * math.log(10))
-    return {"ea_init_eV": ea0, "log10_prefactor_init": log10_a0}
+    return {
+        "ea_init_eV": float(np.median(ea)) if len(ea) else 0.4,
+        "log10_sigma_init": float(np.median(data.log10_sigma)),
+        "reference_temperature_K": float(np.median(data.temperature_K)),
+    }
 
 
 def fit_conductivity_model(
@@ -229,6 +228,7 @@ def fit_conductivity_model(
         data.descriptors, data.node_features, data.table_layers
     )
     inputs = transform.transform(data.descriptors, data.node_features)
+    domain = DomainReference.fit(transform.standardised(data.descriptors, data.node_features))
     constructor = {
         "n_inputs": transform.n_inputs,
         "hidden": options.hidden,
@@ -245,9 +245,7 @@ def fit_conductivity_model(
         "options": options.as_dict(),
         **(manifest or {}),
     }
-    return LearnedConductivityModel(
-        constructor, members, transform, DomainReference.fit(inputs), full_manifest
-    )
+    return LearnedConductivityModel(constructor, members, transform, domain, full_manifest)
 
 
 def grouped_folds(groups: Sequence[str], n_folds: int = 5, seed: int = 0) -> list[np.ndarray]:
