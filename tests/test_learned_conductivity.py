@@ -202,11 +202,14 @@ def test_node_feature_block_picks_layers_and_zeroes_empty_pools():
 def test_feature_transform_standardises_on_training_entries():
     data = synthetic(40)
     transform = FeatureTransform(FeatureSet(layers=("interaction_1",), n_components=3))
-    inputs = transform.fit(data.descriptors, data.node_features, LAYERS).transform(
-        data.descriptors, data.node_features
-    )
-    assert inputs.shape == (40, len(DESCRIPTOR_NAMES) + 3)
-    assert np.allclose(inputs.mean(axis=0), 0, atol=1e-9)
+    transform.fit(data.descriptors, data.node_features, LAYERS)
+    standardised = transform.standardised(data.descriptors, data.node_features)
+    assert standardised.shape == (40, len(DESCRIPTOR_NAMES) + 3)
+    assert np.allclose(standardised.mean(axis=0), 0, atol=1e-9)
+    far = data.descriptors.copy()
+    far[0, 0] = 1e6  # far outside the training range: clipped for the network, not for the domain
+    assert transform.transform(far, data.node_features)[0, 0] == 3.0
+    assert transform.standardised(far, data.node_features)[0, 0] > 1e4
     assert transform.input_names[-1] == "node_pc3"
     descriptors_only = FeatureTransform(FeatureSet(layers=())).fit(data.descriptors, None, LAYERS)
     assert descriptors_only.transform(data.descriptors, None).shape == (40, len(DESCRIPTOR_NAMES))
