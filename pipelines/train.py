@@ -114,8 +114,14 @@ def structures_table(structures: list[Path], out: Path, echo: Callable[[str], No
 
 
 def _feature_settings_sha256(settings: RunSettings) -> str:
+    from screening.stages import FEATURES_VERSION
+
     payload = json.dumps(
-        {"science": settings.science.result_defining(), "max_sites": settings.max_sites_per_structure},
+        {
+            "science": settings.science.result_defining(),
+            "max_sites": settings.max_sites_per_structure,
+            "features_version": FEATURES_VERSION,
+        },
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()

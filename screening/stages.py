@@ -315,6 +315,11 @@ def screen_partition(
     return frame
 
 
+#: Version of what :func:`conductivity_features_partition` computes: raise it when a change to the
+#: descriptors, the pooling or the node-feature layers changes the numbers, so cached feature tables
+#: (``screening train conductivity``) are recomputed rather than mixed with new ones.
+FEATURES_VERSION = 1
+
 #: Columns of a conductivity feature table besides the descriptors (see
 #: :func:`conductivity_features_partition`).
 FEATURE_TABLE_COLUMNS: tuple[str, ...] = (Col.ID, Col.STATUS, Col.STAGE, Col.ERROR, "node_features")
