@@ -106,6 +106,7 @@ def test_manifest_records_config_versions_model_and_one_load_per_worker(clean_ru
     assert manifest["versions"]["torch"].startswith("2.13")
     assert manifest["model"]["name"] == "sevennet-0" and len(manifest["model"]["weights_sha256"]) == 64
     assert manifest["hull_reference"] == ["pymatgen-calc_compounds"]
+    assert manifest["e_above_hull_model_error"]["sigma_eV"] == pytest.approx(0.0602, abs=1e-4)
     assert manifest["counts"] == summary.counts
     (attempt,) = manifest["attempts"]
     assert attempt["cluster"] == {"kind": "local", "n_workers": 2, "device": "cpu"}
@@ -126,7 +127,7 @@ def test_rerun_skips_everything_and_another_config_is_refused(clean_run, structu
 
 def test_ranking_a_run(clean_run):
     settings, _ = clean_run
-    ranked, _ = rank_run(settings.out, max_e_above_hull_eV=0.1)
+    ranked = rank_run(settings.out, max_e_above_hull_eV=0.1).ranked
     stored = RunDir(settings.out).read_ranked()
     assert stored[Col.ID].tolist() == ranked[Col.ID].tolist()
     np.testing.assert_allclose(stored[Col.SCORE], ranked[Col.SCORE])
@@ -135,7 +136,7 @@ def test_ranking_a_run(clean_run):
     expected = results[
         (results[Col.STATUS] == "ok")
         & results[Col.ELEMENTS].map(lambda els: els is not None and "Li" in list(els))
-        & (results[Col.E_ABOVE_HULL] <= 0.1)  # ordered inputs have zero spread: p_stable is a step
+        & (results[Col.E_ABOVE_HULL] <= 0.1)  # p_stable >= 0.5 is the same cut, whatever the spread
         & np.isfinite(results[Col.LOG10_SIGMA])
         & results[Col.HULL_MISSING_SYSTEMS].isna()  # a lower-bound hull distance is set aside
     ]
@@ -198,6 +199,6 @@ def test_command_line_reports_failed_rows_and_exits_zero(structures, tmp_path):
         app, ["rank", str(tmp_path / "run"), "--top", "3", "--weights", "sigma=1,stability=2"]
     )
     assert ranked.exit_code == 0, ranked.output
-    assert "log10 sigma" in ranked.output
+    assert "log10 sigma" in ranked.output and "funnel:" in ranked.output
     bad = runner.invoke(app, ["rank", str(tmp_path / "run"), "--weights", "speed=3"])
     assert bad.exit_code == 2 and "weights" in bad.output
