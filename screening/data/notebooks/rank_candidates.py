@@ -30,7 +30,6 @@ import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from pymatgen.util.plotting import periodic_table_heatmap
 
@@ -66,8 +65,10 @@ print(f"{len(results)} structures, outcomes {info.counts}; {len(ranked)} ranked 
 
 # %%
 funnel = pd.DataFrame(ranking["funnel"])
-funnel["removed ids"] = funnel.pop("removed_ids").map(lambda ids: ", ".join(ids[:6]) + (" ..." if len(ids) > 6 else ""))
-funnel
+funnel["removed ids"] = funnel.pop("removed_ids").map(
+    lambda ids: ", ".join(ids[:6]) + (" ..." * (len(ids) > 6))
+)
+funnel.style.hide(axis="index")
 
 # %% [markdown]
 # ## Top candidates
@@ -116,34 +117,21 @@ usable = usable[usable[Col.HULL_MISSING_SYSTEMS].isna()]
 front = ranked[ranked[Col.PARETO_FRONT]].sort_values(Col.E_ABOVE_HULL)
 
 
-def sigma_errors(frame: pd.DataFrame) -> np.ndarray:
-    return frame[Col.LOG10_SIGMA_STD].astype(float).fillna(0.0).to_numpy()
+def with_error_bars(ax, frame: pd.DataFrame, **style) -> None:
+    """Hull distance against log10 sigma, one standard deviation each way (0 where unknown)."""
+    ax.errorbar(
+        frame[Col.E_ABOVE_HULL],
+        frame[Col.LOG10_SIGMA],
+        xerr=frame[Col.E_ABOVE_HULL_STD].astype(float).fillna(0.0),
+        yerr=frame[Col.LOG10_SIGMA_STD].astype(float).fillna(0.0),
+        fmt="o",
+        **style,
+    )
 
 
 fig, ax = plt.subplots(figsize=(7.5, 5.5))
-ax.errorbar(
-    usable[Col.E_ABOVE_HULL],
-    usable[Col.LOG10_SIGMA],
-    xerr=usable[Col.E_ABOVE_HULL_STD].fillna(0.0),
-    yerr=sigma_errors(usable),
-    fmt="o",
-    color="0.75",
-    ms=4,
-    elinewidth=0.5,
-    label="screened",
-)
-ax.errorbar(
-    ranked[Col.E_ABOVE_HULL],
-    ranked[Col.LOG10_SIGMA],
-    xerr=ranked[Col.E_ABOVE_HULL_STD].fillna(0.0),
-    yerr=sigma_errors(ranked),
-    fmt="o",
-    color="tab:blue",
-    ms=5,
-    elinewidth=0.8,
-    label="ranked candidates",
-    zorder=3,
-)
+with_error_bars(ax, usable, color="0.75", ms=4, elinewidth=0.5, label="screened")
+with_error_bars(ax, ranked, color="tab:blue", ms=5, elinewidth=0.8, label="ranked candidates", zorder=3)
 ax.step(front[Col.E_ABOVE_HULL], front[Col.LOG10_SIGMA], where="post", color="tab:red", lw=1.5, zorder=4)
 ax.scatter(front[Col.E_ABOVE_HULL], front[Col.LOG10_SIGMA], c="tab:red", s=50, label="Pareto front", zorder=5)
 for _, row in ranked.head(TOP_N).iterrows():
