@@ -43,7 +43,7 @@ def make_settings(structures: Path, out: Path, **kwargs) -> RunSettings:
 def comparable(frame: pd.DataFrame) -> pd.DataFrame:
     """Results as plain comparable values: schema types, list columns as tuples, rows by id."""
     frame = results_table(frame).to_pandas().sort_values(Col.ID).reset_index(drop=True)
-    for column in (Col.ELEMENTS, Col.WARNINGS):
+    for column in (Col.ELEMENTS, Col.WARNINGS, Col.CRITERIA_NOTES):
         frame[column] = frame[column].map(lambda v: tuple(v) if v is not None else None)
     return frame
 
@@ -96,6 +96,11 @@ def test_local_cluster_run_equals_direct_calls(clean_run, direct_results):
     assert "no _cell_length_a" in failed.loc["t-bad-input", Col.ERROR]
     assert summary.counts == {"ok": 5, "not applicable": 1, "failed:input": 1, "failed:structure": 1}
     assert "failed: 2 (input: 1, structure: 1)" in summary.format()
+    # the criteria on the workers: LiF is an insulator with a wide window, priced; the model error counted
+    lif = results.set_index(Col.ID).loc["t-lif"]
+    assert lif[Col.ECW_LOW] == 0.0 and lif[Col.ECW_HIGH] > 5.5 and lif[Col.ECW_OXIDATION_PRODUCTS] == "F2"
+    assert lif[Col.ELECTRONIC_CONDUCTOR] == False and lif[Col.COST] > 0  # noqa: E712 - numpy bool
+    assert lif[Col.E_ABOVE_HULL_STD] >= lif[Col.E_ABOVE_HULL_MODEL_STD] == pytest.approx(0.0602, abs=1e-4)
 
 
 def test_manifest_records_config_versions_model_and_one_load_per_worker(clean_run):
