@@ -64,14 +64,12 @@ def demo_windows(results: pd.DataFrame) -> str:
         "| compound | E_hull (eV/atom) | window in the demo (V) | published (V) | reduced to | oxidised to |",
         "|---|---|---|---|---|---|",
     ]
-    by_formula = results.set_index(Col.CHEMICAL_FORMULA_REDUCED)
+    formulas = results[Col.CHEMICAL_FORMULA_REDUCED].map(lambda f: Composition(f).reduced_formula)
     for formula, (low, high) in PUBLISHED_V.items():
-        key = Composition(formula).reduced_formula
-        if key not in by_formula.index:
+        rows = results[(formulas == Composition(formula).reduced_formula) & results[Col.ECW_LOW].notna()]
+        if rows.empty:
             continue
-        row = by_formula.loc[[key]].iloc[0]
-        if pd.isna(row[Col.ECW_LOW]):
-            continue
+        row = rows.iloc[0]
         lines.append(
             f"| {formula} | {row[Col.E_ABOVE_HULL]:+.3f} | {row[Col.ECW_LOW]:.2f}-{row[Col.ECW_HIGH]:.2f} | "
             f"{low:.2f}-{high:.2f} | {row[Col.ECW_REDUCTION_PRODUCTS]} | {row[Col.ECW_OXIDATION_PRODUCTS]} |"
@@ -91,7 +89,7 @@ def lost_certainty(results: pd.DataFrame, threshold_eV: float, mobile_ion: str) 
     e = usable[Col.E_ABOVE_HULL].to_numpy(float)
     before = probability_stable(e, usable[Col.ENERGY_PER_ATOM_STD].fillna(0.0).to_numpy(float), threshold_eV)
     after = probability_stable(e, usable[Col.E_ABOVE_HULL_STD].to_numpy(float), threshold_eV)
-    lost = usable.loc[(before >= CERTAIN) & (after < CERTAIN), Col.CHEMICAL_FORMULA_REDUCED].tolist()
+    lost = usable.loc[(before >= CERTAIN) & (after < CERTAIN), Col.ID].str.removeprefix("bundled-").tolist()
     return int((before >= CERTAIN).sum()), int((after >= CERTAIN).sum()), lost
 
 
@@ -133,7 +131,7 @@ def demo_report(run_dir: str) -> str:
     parts.append("|---|---|---|---|---|---|---|---|---|")
     for _, row in ranked.head(10).iterrows():
         parts.append(
-            f"| {row[Col.RANK]} | {row[Col.CHEMICAL_FORMULA_REDUCED]} | {row[Col.E_ABOVE_HULL]:+.3f} ± "
+            f"| {row[Col.RANK]} | {row[Col.ID].removeprefix('bundled-')} | {row[Col.E_ABOVE_HULL]:+.3f} ± "
             f"{row[Col.E_ABOVE_HULL_STD]:.3f} | {row[Col.P_STABLE]:.3f} | {row[Col.STABILITY_MARGIN]:.1f} | "
             f"{row[Col.LOG10_SIGMA]:.1f} | {row[Col.ECW_LOW]:.2f}-{row[Col.ECW_HIGH]:.2f} | "
             f"{row[Col.COST]:.0f} | {row[Col.HHI_PRODUCTION]:.0f} |"
@@ -142,7 +140,7 @@ def demo_report(run_dir: str) -> str:
     parts.append(
         "\nFlagged electronic conductors (bundled set): "
         + "; ".join(
-            f"{r[Col.CHEMICAL_FORMULA_REDUCED]} ({r[Col.ELECTRONIC_CONDUCTOR_REASON].removeprefix('redox-active cation: ')})"
+            f"{r[Col.ID].removeprefix('bundled-')} ({r[Col.ELECTRONIC_CONDUCTOR_REASON].removeprefix('redox-active cation: ')})"
             for _, r in flagged.iterrows()
         )
     )

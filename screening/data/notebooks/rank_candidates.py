@@ -31,6 +31,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from pymatgen.core import Composition
 from pymatgen.util.plotting import periodic_table_heatmap
 
 from pipelines.rank import rank_run
@@ -114,6 +115,13 @@ usable = results[
     & results[Col.ELEMENTS].map(lambda els: mobile_ion in list(els) if els is not None else False)
 ].dropna(subset=[Col.E_ABOVE_HULL, Col.LOG10_SIGMA])
 usable = usable[usable[Col.HULL_MISSING_SYSTEMS].isna()]
+
+
+def label(formula: str) -> str:
+    """A formula as chemists write it (LiBr, not OPTIMADE's alphabetical BrLi)."""
+    return Composition(formula).reduced_formula
+
+
 front = ranked[ranked[Col.PARETO_FRONT]].sort_values(Col.E_ABOVE_HULL)
 
 
@@ -136,7 +144,7 @@ ax.step(front[Col.E_ABOVE_HULL], front[Col.LOG10_SIGMA], where="post", color="ta
 ax.scatter(front[Col.E_ABOVE_HULL], front[Col.LOG10_SIGMA], c="tab:red", s=50, label="Pareto front", zorder=5)
 for _, row in ranked.head(TOP_N).iterrows():
     ax.annotate(
-        row[Col.CHEMICAL_FORMULA_REDUCED],
+        label(row[Col.CHEMICAL_FORMULA_REDUCED]),
         (row[Col.E_ABOVE_HULL], row[Col.LOG10_SIGMA]),
         fontsize=7,
         xytext=(4, 4),
@@ -167,11 +175,11 @@ for y, (_, row) in enumerate(windowed.iterrows()):
     ax.barh(y, row[Col.ECW_HIGH] - row[Col.ECW_LOW], left=row[Col.ECW_LOW], color=color, height=0.6)
     ax.text(row[Col.ECW_LOW] - 0.05, y, row[Col.ECW_REDUCTION_PRODUCTS], ha="right", va="center", fontsize=6)
     ax.text(row[Col.ECW_HIGH] + 0.05, y, row[Col.ECW_OXIDATION_PRODUCTS], ha="left", va="center", fontsize=6)
-ax.set_yticks(range(len(windowed)), windowed[Col.CHEMICAL_FORMULA_REDUCED], fontsize=7)
+ax.set_yticks(range(len(windowed)), windowed[Col.CHEMICAL_FORMULA_REDUCED].map(label), fontsize=7)
 for key in ("max_ecw_low_V", "min_ecw_high_V"):
     if ranking.get(key) is not None:
         ax.axvline(ranking[key], color="k", ls="--", lw=0.8)
-ax.set_xlim(-3.5, 10)
+ax.set_xlim(-4, 10)
 ax.set_xlabel(f"potential (V vs {mobile_ion}/{mobile_ion}+)")
 fig.tight_layout()
 fig.savefig(FIG_DIR / "window.png", dpi=120)
@@ -207,14 +215,13 @@ if len(counts):
     periodic_table_heatmap(
         {el: int(n) for el, n in counts.items()},
         cbar_label=f"top-{TOP_N} candidates containing",
-        cmap="viridis",
+        cmap="YlOrRd",
         blank_color="whitesmoke",
         edge_color="0.6",
         value_format="%d",
         value_fontsize=7,
         symbol_fontsize=9,
         max_row=9,
-        readable_fontcolor=True,
         pymatviz=False,
     )
     fig = plt.gcf()
