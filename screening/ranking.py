@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from pymatgen.core import Composition
 from scipy.special import ndtr
 
 from screening.errors import InputError
@@ -217,4 +218,5 @@ def format_top(ranked: pd.DataFrame, top: int = 20) -> str:
         Col.PARETO_FRONT: "pareto",
     }
     table = ranked.head(top)[list(columns)].rename(columns=columns)
+    table["formula"] = table["formula"].map(lambda f: Composition(f).reduced_formula)  # LiBr, not BrLi
     return table.to_string(index=False, float_format=lambda x: f"{x:.3f}")
