@@ -10,8 +10,8 @@ import pandas as pd
 from pipelines.partitions import frame_to_table
 from pipelines.rundir import RunDir
 from screening.errors import InputError
-from screening.funnel import FunnelResult, FunnelSettings
-from screening.ranking import RankWeights, rank_candidates, set_aside_for_incomplete_hull
+from screening.funnel import FunnelResult, FunnelSettings, rank_candidates, set_aside_for_incomplete_hull
+from screening.ranking import RankWeights
 from screening.schema import RANKED_SCHEMA, Col, with_metadata
 
 

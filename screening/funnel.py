@@ -49,8 +49,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from screening.errors import InputError
-from screening.ranking import RankWeights, probability_stable
-from screening.schema import STATUS_OK, Col, is_missing
+from screening.ranking import RankWeights, pareto_front, probability_stable, score
+from screening.schema import RANKED_SCHEMA, STATUS_OK, Col, is_missing
 
 #: Key of the funnel's section in a YAML file that holds other settings too (a run config).
 SECTION = "ranking"
@@ -299,6 +299,42 @@ def apply_funnel(results: pd.DataFrame, settings: FunnelSettings, *, mobile_ion:
     kept = frame.loc[alive].copy()
     kept[Col.RANKING_FLAGS] = _flags(kept)
     return FunnelResult(kept=kept, table=pd.DataFrame(rows), removed=removed)
+
+
+def rank_candidates(
+    results: pd.DataFrame, settings: FunnelSettings | None = None, *, mobile_ion: str
+) -> tuple[pd.DataFrame, FunnelResult]:
+    """Filter (the funnel of ``settings``), score and rank a results table.
+
+    Args:
+        results: the results table of a run (``RESULTS_SCHEMA`` columns).
+        settings: the funnel's filters and the score's weights (default: the ``solid-electrolyte``
+            preset).
+        mobile_ion: element that must be present (``Li``), unless ``settings.mobile_ion`` names one.
+
+    Returns:
+        The kept candidates with ``p_stable``, ``score``, ``rank`` (1 = best), ``pareto_front``,
+        ``stability_margin_std`` and ``ranking_flags``, sorted by rank (ties broken by energy above
+        hull, then id), with the columns of ``RANKED_SCHEMA``; and the funnel (what each stage removed).
+    """
+    settings = settings or FunnelSettings()
+    funnel = apply_funnel(results, settings, mobile_ion=mobile_ion)
+    frame = funnel.kept
+    frame[Col.SCORE] = score(frame[Col.LOG10_SIGMA], frame[Col.P_STABLE], settings.weights)
+    frame[Col.PARETO_FRONT] = pareto_front(frame[Col.E_ABOVE_HULL], frame[Col.LOG10_SIGMA])
+    frame = frame.sort_values(
+        [Col.SCORE, Col.E_ABOVE_HULL, Col.ID], ascending=[False, True, True], kind="stable"
+    ).reset_index(drop=True)
+    frame[Col.RANK] = np.arange(1, len(frame) + 1, dtype=np.int32)
+    return frame[RANKED_SCHEMA.names], funnel
+
+
+def set_aside_for_incomplete_hull(results: pd.DataFrame, funnel: FunnelResult) -> pd.DataFrame:
+    """The candidates the funnel set aside because their hull lacks metal-anion phases (id, formula,
+    missing systems)."""
+    ids = set(funnel.removed.get("complete hull", []))
+    rows = results.loc[results[Col.ID].isin(ids)]
+    return rows[[Col.ID, Col.CHEMICAL_FORMULA_REDUCED, Col.HULL_MISSING_SYSTEMS]].reset_index(drop=True)
 
 
 def format_funnel(table: pd.DataFrame) -> str:

@@ -1,7 +1,8 @@
 """Ranking of screened candidates: the stability probability, the score, the Pareto front.
 
 The filters that come first (stability, conductivity, electronic insulator, window, cost ...) are the
-funnel of :mod:`screening.funnel`; this module is the one place where the score is defined.
+funnel of :mod:`screening.funnel`, which also composes the ranking (``rank_candidates``); this module is the
+one place where the stability probability, the score and the Pareto front are defined.
 
 Stability probability. The stability stage reports the energy above the hull ``E`` with a standard
 deviation ``s`` (eV/atom) that combines the configurational spread of a disordered structure with the
@@ -38,18 +39,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from pymatgen.core import Composition
 from scipy.special import ndtr
 
 from screening.errors import InputError
-from screening.schema import RANKED_SCHEMA, Col
-
-if TYPE_CHECKING:
-    from screening.funnel import FunnelResult, FunnelSettings
+from screening.schema import Col
 
 
 @dataclass(frozen=True)
@@ -144,44 +140,6 @@ def score(log10_sigma: np.ndarray, p_stable: np.ndarray, weights: RankWeights = 
         )
 
 
-def rank_candidates(
-    results: pd.DataFrame, settings: FunnelSettings | None = None, *, mobile_ion: str
-) -> tuple[pd.DataFrame, FunnelResult]:
-    """Filter (the funnel of ``settings``), score and rank a results table.
-
-    Args:
-        results: the results table of a run (``RESULTS_SCHEMA`` columns).
-        settings: the funnel's filters and the score's weights (default: the ``solid-electrolyte``
-            preset of :class:`screening.funnel.FunnelSettings`).
-        mobile_ion: element that must be present (``Li``), unless ``settings.mobile_ion`` names one.
-
-    Returns:
-        The kept candidates with ``p_stable``, ``score``, ``rank`` (1 = best), ``pareto_front``,
-        ``stability_margin_std`` and ``ranking_flags``, sorted by rank (ties broken by energy above
-        hull, then id), with the columns of ``RANKED_SCHEMA``; and the funnel (what each stage removed).
-    """
-    from screening.funnel import FunnelSettings, apply_funnel
-
-    settings = settings or FunnelSettings()
-    funnel = apply_funnel(results, settings, mobile_ion=mobile_ion)
-    frame = funnel.kept
-    frame[Col.SCORE] = score(frame[Col.LOG10_SIGMA], frame[Col.P_STABLE], settings.weights)
-    frame[Col.PARETO_FRONT] = pareto_front(frame[Col.E_ABOVE_HULL], frame[Col.LOG10_SIGMA])
-    frame = frame.sort_values(
-        [Col.SCORE, Col.E_ABOVE_HULL, Col.ID], ascending=[False, True, True], kind="stable"
-    ).reset_index(drop=True)
-    frame[Col.RANK] = np.arange(1, len(frame) + 1, dtype=np.int32)
-    return frame[RANKED_SCHEMA.names], funnel
-
-
-def set_aside_for_incomplete_hull(results: pd.DataFrame, funnel: FunnelResult) -> pd.DataFrame:
-    """The candidates the funnel set aside because their hull lacks metal-anion phases (id, formula,
-    missing systems)."""
-    ids = set(funnel.removed.get("complete hull", []))
-    rows = results.loc[results[Col.ID].isin(ids)]
-    return rows[[Col.ID, Col.CHEMICAL_FORMULA_REDUCED, Col.HULL_MISSING_SYSTEMS]].reset_index(drop=True)
-
-
 def format_set_aside(aside: pd.DataFrame, shown: int = 5) -> str:
     """Why candidates were left out of the ranking for an incomplete hull ("" when none was)."""
     if aside.empty:
@@ -196,6 +154,17 @@ def format_set_aside(aside: pd.DataFrame, shown: int = 5) -> str:
         f"above hull is only a lower bound: {examples}{more}. Ingest from Materials Project "
         "(--source mp, which pulls complete reference hulls) or rank with --allow-incomplete-hull."
     )
+
+
+def readable_formula(formula: str) -> str:
+    """A formula the way chemists write it (``LiBr``, not OPTIMADE's alphabetical ``BrLi``); the text
+    itself when it is no formula."""
+    from pymatgen.core import Composition
+
+    try:
+        return Composition(formula).reduced_formula
+    except (ValueError, TypeError):
+        return str(formula)
 
 
 def format_top(ranked: pd.DataFrame, top: int = 20) -> str:
@@ -218,5 +187,5 @@ def format_top(ranked: pd.DataFrame, top: int = 20) -> str:
         Col.PARETO_FRONT: "pareto",
     }
     table = ranked.head(top)[list(columns)].rename(columns=columns)
-    table["formula"] = table["formula"].map(lambda f: Composition(f).reduced_formula)  # LiBr, not BrLi
+    table["formula"] = table["formula"].map(readable_formula)
     return table.to_string(index=False, float_format=lambda x: f"{x:.3f}")

@@ -11,16 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
 
-from screening.funnel import FunnelSettings, apply_funnel
-from screening.ranking import (
-    RankWeights,
-    format_top,
-    pareto_front,
-    probability_stable,
-    rank_candidates,
-    score,
-    set_aside_for_incomplete_hull,
-)
+from screening.funnel import FunnelSettings, apply_funnel, rank_candidates, set_aside_for_incomplete_hull
+from screening.ranking import RankWeights, format_top, pareto_front, probability_stable, score
 from screening.schema import RANKED_SCHEMA, RESULTS_SCHEMA, Col
 
 #: Stability and conductivity only: the criteria filters off (the electrode preset).

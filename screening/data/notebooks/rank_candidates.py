@@ -31,11 +31,11 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-from pymatgen.core import Composition
 from pymatgen.util.plotting import periodic_table_heatmap
 
 from pipelines.rank import rank_run
 from pipelines.rundir import RunDir
+from screening.ranking import readable_formula
 from screening.schema import Col
 
 # %% tags=["parameters"]
@@ -117,11 +117,6 @@ usable = results[
 usable = usable[usable[Col.HULL_MISSING_SYSTEMS].isna()]
 
 
-def label(formula: str) -> str:
-    """A formula as chemists write it (LiBr, not OPTIMADE's alphabetical BrLi)."""
-    return Composition(formula).reduced_formula
-
-
 front = ranked[ranked[Col.PARETO_FRONT]].sort_values(Col.E_ABOVE_HULL)
 
 
@@ -144,7 +139,7 @@ ax.step(front[Col.E_ABOVE_HULL], front[Col.LOG10_SIGMA], where="post", color="ta
 ax.scatter(front[Col.E_ABOVE_HULL], front[Col.LOG10_SIGMA], c="tab:red", s=50, label="Pareto front", zorder=5)
 for _, row in ranked.head(TOP_N).iterrows():
     ax.annotate(
-        label(row[Col.CHEMICAL_FORMULA_REDUCED]),
+        readable_formula(row[Col.CHEMICAL_FORMULA_REDUCED]),
         (row[Col.E_ABOVE_HULL], row[Col.LOG10_SIGMA]),
         fontsize=7,
         xytext=(4, 4),
@@ -175,7 +170,7 @@ for y, (_, row) in enumerate(windowed.iterrows()):
     ax.barh(y, row[Col.ECW_HIGH] - row[Col.ECW_LOW], left=row[Col.ECW_LOW], color=color, height=0.6)
     ax.text(row[Col.ECW_LOW] - 0.05, y, row[Col.ECW_REDUCTION_PRODUCTS], ha="right", va="center", fontsize=6)
     ax.text(row[Col.ECW_HIGH] + 0.05, y, row[Col.ECW_OXIDATION_PRODUCTS], ha="left", va="center", fontsize=6)
-ax.set_yticks(range(len(windowed)), windowed[Col.CHEMICAL_FORMULA_REDUCED].map(label), fontsize=7)
+ax.set_yticks(range(len(windowed)), windowed[Col.CHEMICAL_FORMULA_REDUCED].map(readable_formula), fontsize=7)
 for key in ("max_ecw_low_V", "min_ecw_high_V"):
     if ranking.get(key) is not None:
         ax.axvline(ranking[key], color="k", ls="--", lw=0.8)
