@@ -80,26 +80,29 @@ class FunnelSettings(BaseModel):
     @field_validator("exclude_elements", mode="before")
     @classmethod
     def _element_list(cls, value: Any) -> Any:
+        if value is None:
+            return ()
         if isinstance(value, str):
             value = [part for part in value.replace(",", " ").split() if part]
         return tuple(str(v).strip().capitalize() for v in value)
 
     @classmethod
     def from_preset(cls, name: str = "solid-electrolyte", **overrides: Any) -> FunnelSettings:
-        """The preset ``name`` with ``overrides`` (None values ignored).
+        """The preset ``name`` with ``overrides`` (an explicit None turns a threshold off).
 
         Raises:
             InputError: an unknown preset.
         """
         if name not in PRESETS:
             raise InputError(f"unknown ranking preset {name!r}; available: {', '.join(PRESETS)}")
-        values = {**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}, "preset": name}
+        values = {**PRESETS[name], **overrides, "preset": name}
         return cls(**values)
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, **overrides: Any) -> FunnelSettings:
-        """Settings from a YAML file (its ``ranking:`` section when it has one, else the whole file), the
-        file's ``preset`` (or the default) filled in, then ``overrides`` (None values ignored) on top.
+        """Settings from a YAML file (its ``ranking:`` section when it has one, else the whole file; a
+        ``null`` there turns a threshold off), the file's ``preset`` (or the default) filled in, then
+        ``overrides`` (the command line: None values mean "not given" and are ignored) on top.
 
         Raises:
             InputError: a missing file or one that is not a YAML mapping.
@@ -170,9 +173,14 @@ def _floats(frame: pd.DataFrame, col: str) -> pd.Series:
     return pd.to_numeric(_column(frame, col), errors="coerce").astype(float)
 
 
+def _truthy(column: pd.Series) -> pd.Series:
+    """True where a nullable boolean column is true (null counts as false)."""
+    return column.map(lambda v: not is_missing(v) and bool(v)).astype(bool)
+
+
 def _flags(frame: pd.DataFrame) -> pd.Series:
     """What a reader should know about each kept candidate (``ranking_flags``)."""
-    out_of_domain = _column(frame, Col.CONDUCTIVITY_OUT_OF_DOMAIN).fillna(False).astype(bool)
+    out_of_domain = _truthy(_column(frame, Col.CONDUCTIVITY_OUT_OF_DOMAIN))
     electronic = _column(frame, Col.ELECTRONIC_CONDUCTOR)
     p_superionic = _floats(frame, Col.P_SUPERIONIC)
     flags = []
@@ -214,7 +222,7 @@ def apply_funnel(results: pd.DataFrame, settings: FunnelSettings, *, mobile_ion:
     stages: list[tuple[str, str, pd.Series]] = []  # (stage, criterion, keep mask over frame)
 
     def stage(name: str, criterion: str, keep: pd.Series) -> None:
-        stages.append((name, criterion, keep.fillna(False).astype(bool)))
+        stages.append((name, criterion, keep.astype(bool)))
 
     stage(
         "screened",
@@ -252,13 +260,13 @@ def apply_funnel(results: pd.DataFrame, settings: FunnelSettings, *, mobile_ion:
         keep &= p_sup.notna() | (log_sigma >= settings.min_log10_sigma_S_per_cm)
         parts.append(f"log10 sigma >= {settings.min_log10_sigma_S_per_cm:g} where p_superionic is not")
     stage("conductivity", "; ".join(parts) or "off", keep)
-    out_of_domain = _column(frame, Col.CONDUCTIVITY_OUT_OF_DOMAIN).fillna(False).astype(bool)
+    out_of_domain = _truthy(_column(frame, Col.CONDUCTIVITY_OUT_OF_DOMAIN))
     stage(
         "model domain",
         "inside the conductivity model's domain" if settings.exclude_out_of_domain else "off (flagged only)",
         ~out_of_domain | (not settings.exclude_out_of_domain),
     )
-    conductor = _column(frame, Col.ELECTRONIC_CONDUCTOR).map(lambda v: not is_missing(v) and bool(v))
+    conductor = _truthy(_column(frame, Col.ELECTRONIC_CONDUCTOR))
     stage(
         "electronic",
         "not an electronic conductor" if settings.exclude_electronic_conductors else "off",

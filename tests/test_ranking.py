@@ -293,6 +293,9 @@ def test_funnel_settings_from_yaml_section_and_presets(tmp_path):
     assert settings.min_p_stable == 0.8 and settings.exclude_elements == ("Pb", "Cd")
     assert settings.weights == RankWeights(1, 3) and settings.max_e_above_hull_eV == 0.1
     assert settings.as_dict()["weights"] == {"sigma": 1.0, "stability": 3.0}
+    path.write_text("ranking:\n  max_ecw_low_V: null\n  exclude_elements: null\n")
+    off = FunnelSettings.load(path, min_ecw_high_V=None)  # null in the file: off; None option: not given
+    assert off.max_ecw_low_V is None and off.min_ecw_high_V == 2.0 and off.exclude_elements == ()
     default = FunnelSettings.load(None)
     assert default.preset == "solid-electrolyte" and default.exclude_electronic_conductors
     with pytest.raises(ValueError):
