@@ -82,3 +82,43 @@ def test_compute_criteria_fills_every_column_and_notes_what_it_cannot():
     assert Col.ECW_LOW not in failed and failed[Col.CRITERIA_NOTES][0].startswith("window:")
     # an element without HHI data: a note, not an error
     assert any(n.startswith("hhi:") for n in compute_criteria("LiTc", mobile_ion="Li")[Col.CRITERIA_NOTES])
+
+
+#: The electrode materials of the bundled set that contain Li (cathodes with redox-active metals).
+BUNDLED_CATHODES = {
+    "bundled-LiCoO2",
+    "bundled-LiFeO2-alpha",
+    "bundled-LiFePO4",
+    "bundled-LiMn0.5Fe0.5PO4",
+    "bundled-LiMn2O4",
+    "bundled-LiNi0.5Mn1.5O4-disordered",
+    "bundled-LiNi0.8Mn0.1Co0.1O2",
+    "bundled-LiNi1/3Mn1/3Co1/3O2",
+    "bundled-LiNiO2",
+}
+
+
+def test_on_the_bundled_set_the_cathodes_are_flagged_and_the_electrolytes_not():
+    from screening.sources.bundled import iter_bundled_rows
+    from screening.structures import row_to_structure
+    from screening.transport.oxidation import assign_oxidation_states
+
+    flagged, clean = set(), set()
+    for row in iter_bundled_rows():
+        if row[Col.STATUS] != "ok" or "Li" not in row[Col.ELEMENTS]:
+            continue
+        states = assign_oxidation_states(row_to_structure(row)).mean_states  # as the transport stage does
+        flag, _ = electronic_conductor(row.get(Col.MP_BAND_GAP), states)
+        (flagged if flag else clean).add(row[Col.ID])
+    assert flagged == BUNDLED_CATHODES
+    for electrolyte in (
+        "bundled-Li7La3Zr2O12-cubic",
+        "bundled-Li6.4La3Zr1.4Ta0.6O12",
+        "bundled-Li10GeP2S12",
+        "bundled-Li6PS5Cl",
+        "bundled-Li0.33La0.56TiO3",
+        "bundled-Li1.3Al0.3Ti1.7(PO4)3",
+        "bundled-Li3OCl",
+        "bundled-Li3N",
+    ):
+        assert electrolyte in clean
