@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 
 import pytest
 
@@ -17,7 +16,6 @@ from screening.criteria import (
     hhi,
 )
 from screening.schema import Col
-from screening.thermo import bundled_reference_set
 
 
 @pytest.mark.parametrize(
@@ -62,10 +60,8 @@ def test_cost_and_hhi_from_pymatgens_tables_offline():
         hhi("LiTc")
 
 
-def test_compute_criteria_fills_every_column_and_notes_what_it_cannot():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        references = bundled_reference_set()
+def test_compute_criteria_fills_every_column_and_notes_what_it_cannot(shipped_references):
+    references = shipped_references
     states = json.dumps({"Li": 1, "Mn": 3.5, "O": -2})
     row = compute_criteria(
         "LiMn2O4", mobile_ion="Li", e_above_hull_eV=0.02, references=references, oxidation_states=states

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import pytest
 from scipy.stats import norm
@@ -12,7 +11,7 @@ from screening.errors import InputError
 from screening.models.registry import MODEL_NAMES
 from screening.ranking import probability_stable
 from screening.schema import Col
-from screening.thermo import bundled_reference_set, stability
+from screening.thermo import stability
 from screening.thermo.model_error import MODEL_ERRORS, model_error
 
 
@@ -25,11 +24,8 @@ def test_every_registered_model_has_a_documented_error_scale():
         model_error("megnet")
 
 
-def test_model_error_adds_in_quadrature_to_the_configurational_spread():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        references = bundled_reference_set()
-    common = {"references": references, "energies_corrected": True}
+def test_model_error_adds_in_quadrature_to_the_configurational_spread(shipped_references):
+    common = {"references": shipped_references, "energies_corrected": True}
     ordered = stability("LiF", -4.9, **common, model_error_eV=0.06)
     assert ordered[Col.E_ABOVE_HULL_STD] == pytest.approx(0.06)  # ordered: the model error alone
     disordered = stability("LiF", -4.9, **common, energy_per_atom_std_eV=0.008, model_error_eV=0.06)

@@ -4,20 +4,16 @@ Table 1; Richards et al., Chem. Mater. 28, 266 (2016))."""
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 from pymatgen.core import Composition
 
-from screening.thermo import ThermoError, bundled_reference_set
+from screening.thermo import ThermoError
 from screening.thermo.window import BELOW_HULL_eV, electrochemical_window
 
 
-@pytest.fixture(scope="module")
-def references():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return bundled_reference_set()
+@pytest.fixture
+def references(shipped_references):
+    return shipped_references
 
 
 def diagram(references, formula):
