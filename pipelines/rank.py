@@ -14,6 +14,9 @@ from screening.funnel import FunnelResult, FunnelSettings, rank_candidates, set_
 from screening.ranking import RankWeights
 from screening.schema import RANKED_SCHEMA, Col, with_metadata
 
+#: A probability of stability that reads as "certain".
+CERTAIN_P = 0.99
+
 
 class Ranking(NamedTuple):
     """What :func:`rank_run` produced: the ranked candidates, those set aside for an incomplete hull,
@@ -88,10 +91,14 @@ def format_ranking(ranking: Ranking, top: int = 20) -> str:
     from screening.funnel import format_funnel
     from screening.ranking import format_set_aside, format_top
 
+    ranked = ranking.ranked
+    certain = int((ranked[Col.P_STABLE] >= CERTAIN_P).sum())
     parts = [
         format_funnel(ranking.funnel.table),
-        f"\ntop candidates ({len(ranking.ranked)} passed the funnel, preset {ranking.settings.preset}):",
-        format_top(ranking.ranked, top),
+        f"\ntop candidates ({len(ranked)} passed the funnel, preset {ranking.settings.preset}; "
+        f"{certain} of them stable with p_stable >= {CERTAIN_P}, i.e. a margin of 2.3 standard deviations "
+        "of E_hull, the model's error included):",
+        format_top(ranked, top),
     ]
     if not ranking.aside.empty:
         parts.append(format_set_aside(ranking.aside))
