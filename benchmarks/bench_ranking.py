@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Composition
 
+from pipelines.rank import CERTAIN_P as CERTAIN
 from screening.ranking import probability_stable
 from screening.schema import Col
 from screening.thermo import bundled_reference_set
@@ -32,9 +33,6 @@ PUBLISHED_V: dict[str, tuple[float, float]] = {
     "Li6PS5Cl": (1.71, 2.01),
     "Li7La3Zr2O12": (0.05, 2.91),
 }
-
-#: "Certain" stability: p_stable at least this.
-CERTAIN = 0.99
 
 
 def windows_on_the_shipped_hull() -> str:
