@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from pipeline_inputs import write_structures
 from typer.testing import CliRunner
@@ -27,7 +28,7 @@ from pipelines.run import RunDirError, run_screening
 from pipelines.rundir import RunDir
 from pipelines.settings import RunSettings
 from screening.io import read_structures
-from screening.schema import RANKED_SCHEMA, RESULTS_SCHEMA, Col
+from screening.schema import RANKED_SCHEMA, RESULTS_SCHEMA, Col, read_metadata
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -148,6 +149,11 @@ def test_ranking_a_run(clean_run):
     assert set(ranked[Col.ID]) <= set(expected[Col.ID]) and len(ranked) >= 1
     assert ranked[Col.PARETO_FRONT].any() and ranked[Col.RANK].tolist() == list(range(1, len(ranked) + 1))
     assert RunDir(settings.out).read_manifest()["ranking"]["max_e_above_hull_eV"] == 0.1
+    # the funnel, stage by stage, in ranked.parquet's metadata and in run.json
+    metadata = read_metadata(pq.read_schema(RunDir(settings.out).ranked_path))
+    assert metadata["ranking"]["preset"] == "solid-electrolyte"
+    assert metadata["funnel"][0]["stage"] == "screened" and metadata["funnel"][-1]["out"] == len(ranked)
+    assert RunDir(settings.out).read_manifest()["ranking"]["funnel"] == metadata["funnel"]
 
 
 def test_killed_run_resumes_to_the_same_tables(clean_run, structures, tmp_path):
