@@ -8,7 +8,7 @@ Entry points (the ``screening run / rank / demo`` commands wrap them)::
     from pipelines.demo import run_demo
 
     summary = run_screening(RunSettings.load("run.yaml", workers=2))
-    ranked, set_aside = rank_run(summary.run_dir, max_e_above_hull_eV=0.05)
+    ranking = rank_run(summary.run_dir, config="run.yaml")  # its ranking: section (screening.funnel)
 
 The science lives in :mod:`screening`; this package only calls :func:`screening.stages.screen_partition`
 partition by partition.

@@ -261,36 +261,64 @@ def run(
 @app.command()
 def rank(
     run_dir: Annotated[Path, typer.Argument(help="Run directory written by `screening run`.")],
-    max_e_above_hull_eV: Annotated[float, typer.Option("--max-e-above-hull-eV", help="eV/atom")] = 0.05,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="YAML of ranking settings (its `ranking:` section, or the whole file)."),
+    ] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="solid-electrolyte (default) or electrode (window, insulator off).")
+    ] = None,
+    max_e_above_hull_eV: Annotated[
+        float | None, typer.Option("--max-e-above-hull-eV", help="eV/atom [0.05]")
+    ] = None,
     min_p_stable: Annotated[
-        float, typer.Option(help="Least probability of being within the threshold.")
-    ] = 0.5,
+        float | None, typer.Option(help="Least probability of being within the threshold [0.5].")
+    ] = None,
+    min_p_superionic: Annotated[
+        float | None, typer.Option(help="Least p(sigma >= 1e-4 S/cm), where the model gives it [0.5].")
+    ] = None,
+    min_log10_sigma: Annotated[
+        float | None,
+        typer.Option("--min-log10-sigma", help="log10 S/cm, where p_superionic is unknown [off]."),
+    ] = None,
+    exclude_elements: Annotated[str | None, typer.Option(help="Comma-separated, e.g. Pb,Cd,Hg.")] = None,
+    exclude_out_of_domain: Annotated[
+        bool | None,
+        typer.Option("--exclude-out-of-domain/--flag-out-of-domain", help="Conductivity out of domain."),
+    ] = None,
     top: Annotated[int, typer.Option(help="Candidates to print.")] = 20,
     weights: Annotated[str | None, typer.Option(help="Score weights, e.g. sigma=1,stability=2.")] = None,
     mobile_ion: Annotated[str | None, typer.Option(help="Default: the run's mobile ion.")] = None,
     allow_incomplete_hull: Annotated[
-        bool,
-        typer.Option(help="Also rank candidates whose hull lacks metal-anion phases (E_hull a lower bound)."),
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--allow-incomplete-hull",
+            help="Also rank candidates whose hull lacks metal-anion phases (E_hull a lower bound).",
+        ),
+    ] = None,
 ) -> None:
-    """Filter, score and rank a run's results; write ranked.parquet and print the top candidates."""
-    from pipelines.rank import rank_run
+    """Run a run's results through the screening funnel, score and rank them; write ranked.parquet and
+    print the funnel table and the top candidates."""
+    from pipelines.rank import format_ranking, rank_run
     from pipelines.rundir import RunDir
-    from screening.ranking import format_set_aside, format_top
 
     with user_errors("rank failed"):
-        ranked, aside = rank_run(
+        ranking = rank_run(
             run_dir,
+            config=config,
+            preset=preset,
             max_e_above_hull_eV=max_e_above_hull_eV,
             min_p_stable=min_p_stable,
+            min_p_superionic=min_p_superionic,
+            min_log10_sigma_S_per_cm=min_log10_sigma,
+            exclude_elements=exclude_elements,
+            exclude_out_of_domain=exclude_out_of_domain,
             weights=weights,
             mobile_ion=mobile_ion,
             allow_incomplete_hull=allow_incomplete_hull,
         )
-    typer.echo(format_top(ranked, top))
-    if not aside.empty:
-        typer.echo(format_set_aside(aside))
-    typer.echo(f"{len(ranked)} candidates -> {RunDir(run_dir).ranked_path}")
+    typer.echo(format_ranking(ranking, top))
+    typer.echo(f"{len(ranking.ranked)} candidates -> {RunDir(run_dir).ranked_path}")
 
 
 @app.command()

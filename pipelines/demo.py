@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.rank import rank_run
+from pipelines.rank import format_ranking, rank_run
 from pipelines.run import RunSummary, run_screening
 from pipelines.rundir import RunDir
 from pipelines.settings import RunSettings
-from screening.ranking import format_set_aside, format_top
 
 
 @dataclass
@@ -72,10 +71,8 @@ def run_demo(
     )
     summary = run_screening(settings)
     echo(summary.format())
-    ranked, aside = rank_run(settings.out)
-    echo(f"\ntop candidates ({len(ranked)} passed the filters):\n{format_top(ranked, top)}")
-    if not aside.empty:
-        echo(format_set_aside(aside))
+    ranking = rank_run(settings.out)
+    echo("\n" + format_ranking(ranking, top))
 
     notebook = None
     if execute_notebook:
@@ -93,4 +90,4 @@ def run_demo(
     if notebook is not None:
         echo(f"notebook: {notebook} (executed; figures in {run.figures_dir})")
     echo(f"to explore: jupyter lab notebooks/rank_candidates.ipynb  (with SCREENING_RUN_DIR={settings.out})")
-    return DemoResult(structures_dir, settings.out, summary, ranked, notebook)
+    return DemoResult(structures_dir, settings.out, summary, ranking.ranked, notebook)

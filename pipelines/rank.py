@@ -3,80 +3,103 @@
 from __future__ import annotations
 
 import os
+from typing import Any, NamedTuple
 
 import pandas as pd
 
 from pipelines.partitions import frame_to_table
 from pipelines.rundir import RunDir
 from screening.errors import InputError
-from screening.ranking import RankWeights, rank_candidates, set_aside_for_incomplete_hull
+from screening.funnel import FunnelResult, FunnelSettings, rank_candidates, set_aside_for_incomplete_hull
+from screening.ranking import RankWeights
 from screening.schema import RANKED_SCHEMA, Col, with_metadata
 
+#: A probability of stability that reads as "certain".
+CERTAIN_P = 0.99
 
-def rank_run(
-    run_dir: str | os.PathLike,
-    *,
-    max_e_above_hull_eV: float = 0.05,
-    min_p_stable: float = 0.5,
-    weights: RankWeights | str | None = None,
-    mobile_ion: str | None = None,
-    allow_incomplete_hull: bool = False,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rank the results of ``run_dir``, write ``RUN_DIR/ranked.parquet`` and record the settings in
-    ``run.json``.
 
-    Args:
-        run_dir: a run directory written by ``screening run``.
-        max_e_above_hull_eV: stability threshold, eV/atom.
-        min_p_stable: least probability of being within the threshold.
-        weights: score weights (or their ``"sigma=1,stability=1"`` text).
-        mobile_ion: the ion that must be present; default: the run's.
-        allow_incomplete_hull: also rank candidates whose hull lacks metal-anion phases.
+class Ranking(NamedTuple):
+    """What :func:`rank_run` produced: the ranked candidates, those set aside for an incomplete hull,
+    the funnel (what each stage removed) and the settings used."""
 
-    Returns:
-        The ranked candidates (see :func:`screening.ranking.rank_candidates`), and the candidates set
-        aside for an incomplete hull (see :func:`screening.ranking.set_aside_for_incomplete_hull`; empty
-        when ``allow_incomplete_hull``).
-    """
-    run_dir = RunDir(run_dir)
-    if not isinstance(weights, RankWeights):
-        weights = RankWeights.parse(weights)
-    manifest = run_dir.read_manifest() or {}
-    results = run_dir.read_results()
-    if mobile_ion is None:
-        mobile_ion = manifest.get("science", {}).get("mobile_ion")
-    if mobile_ion is None:
+    ranked: pd.DataFrame
+    aside: pd.DataFrame
+    funnel: FunnelResult
+    settings: FunnelSettings
+
+
+def _run_mobile_ion(results: pd.DataFrame, manifest: dict[str, Any], run_dir: RunDir) -> str:
+    ion = manifest.get("science", {}).get("mobile_ion")
+    if ion is None:
         ions = results[Col.MOBILE_ION].dropna().unique()
         if len(ions) != 1:
             raise InputError(
                 f"cannot tell the mobile ion of {run_dir.path} (found {list(ions)}); pass --mobile-ion"
             )
-        mobile_ion = str(ions[0])
-    ranked = rank_candidates(
-        results,
-        mobile_ion=mobile_ion,
-        max_e_above_hull_eV=max_e_above_hull_eV,
-        min_p_stable=min_p_stable,
-        weights=weights,
-        allow_incomplete_hull=allow_incomplete_hull,
-    )
-    aside = results.iloc[:0] if allow_incomplete_hull else results
-    aside = set_aside_for_incomplete_hull(aside, mobile_ion=mobile_ion)
-    parameters = {
-        "mobile_ion": mobile_ion,
-        "max_e_above_hull_eV": max_e_above_hull_eV,
-        "min_p_stable": min_p_stable,
-        "weights": {"sigma": weights.sigma, "stability": weights.stability},
-        "allow_incomplete_hull": allow_incomplete_hull,
-    }
-    schema = with_metadata(RANKED_SCHEMA, "ranked", ranking=parameters)
+        ion = str(ions[0])
+    return ion
+
+
+def rank_run(
+    run_dir: str | os.PathLike,
+    settings: FunnelSettings | None = None,
+    *,
+    config: str | os.PathLike | None = None,
+    **overrides: Any,
+) -> Ranking:
+    """Rank the results of ``run_dir`` through the funnel, write ``RUN_DIR/ranked.parquet`` (the funnel
+    and the settings in its metadata) and record both in ``run.json``.
+
+    Args:
+        run_dir: a run directory written by ``screening run``.
+        settings: the funnel; default: read from ``config`` (a YAML file, its ``ranking:`` section or the
+            whole file) with ``overrides`` on top, starting from its preset (``solid-electrolyte``).
+        config: YAML file of ranking settings (see :class:`screening.funnel.FunnelSettings`).
+        overrides: single settings (``max_e_above_hull_eV=0.1``, ``preset="electrode"``,
+            ``weights="sigma=1,stability=2"``); None values are ignored.
+
+    Returns:
+        The :class:`Ranking`.
+    """
+    run_dir = RunDir(run_dir)
+    if isinstance(overrides.get("weights"), str):
+        overrides["weights"] = RankWeights.parse(overrides["weights"])
+    if settings is None:
+        settings = FunnelSettings.load(config, **overrides)
+    manifest = run_dir.read_manifest() or {}
+    results = run_dir.read_results()
+    mobile_ion = settings.mobile_ion or _run_mobile_ion(results, manifest, run_dir)
+    ranked, funnel = rank_candidates(results, settings, mobile_ion=mobile_ion)
+    aside = set_aside_for_incomplete_hull(results, funnel)
+    parameters = {**settings.as_dict(), "mobile_ion": mobile_ion}
+    schema = with_metadata(RANKED_SCHEMA, "ranked", ranking=parameters, funnel=funnel.records())
     run_dir.write_ranked(frame_to_table(ranked, schema))
     if manifest:
         manifest["ranking"] = {
             **parameters,
             "n_results": len(results),
             "n_candidates": len(ranked),
+            "funnel": funnel.records(),
             "set_aside_incomplete_hull": aside[Col.ID].tolist(),
         }
         run_dir.write_manifest(manifest)
-    return ranked, aside
+    return Ranking(ranked, aside, funnel, settings)
+
+
+def format_ranking(ranking: Ranking, top: int = 20) -> str:
+    """The funnel table, the ``top`` candidates and what was set aside, as terminal text."""
+    from screening.funnel import format_funnel
+    from screening.ranking import format_set_aside, format_top
+
+    ranked = ranking.ranked
+    certain = int((ranked[Col.P_STABLE] >= CERTAIN_P).sum())
+    parts = [
+        format_funnel(ranking.funnel.table),
+        f"\ntop candidates ({len(ranked)} passed the funnel, preset {ranking.settings.preset}; "
+        f"{certain} of them stable with p_stable >= {CERTAIN_P}, i.e. a margin of 2.3 standard deviations "
+        "of E_hull, the model's error included):",
+        format_top(ranked, top),
+    ]
+    if not ranking.aside.empty:
+        parts.append(format_set_aside(ranking.aside))
+    return "\n".join(parts)

@@ -30,6 +30,7 @@ from pipelines.settings import RunSettings
 from pipelines.worker import PartitionReport, run_partition
 from screening.errors import MissingInputError
 from screening.schema import Col
+from screening.thermo.model_error import model_error
 
 __all__ = ["RunDirError", "RunSummary", "run_screening"]
 
@@ -278,6 +279,8 @@ def run_screening(settings: RunSettings) -> RunSummary:
                 "references": references,
                 "references_sha256": references_digest,
                 "conductivity_model": conductivity_model(settings),
+                # the model's error scale included in e_above_hull_std_eV (screening.thermo.model_error)
+                "e_above_hull_model_error": model_error(settings.science.model).as_dict(),
             }
         )
         attempts = manifest.setdefault("attempts", [])

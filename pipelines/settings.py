@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, m
 
 from screening.config import SCIENCE_FIELDS, ScienceConfig
 from screening.errors import InputError
+from screening.funnel import SECTION as RANKING_SECTION
 
 ClusterKind = Literal["auto", "local", "cuda", "slurm"]
 
@@ -114,7 +115,9 @@ class RunSettings(BaseModel):
         """
         values = environment_values(os.environ)
         if path is not None:
-            _merge(values, _read_yaml(Path(path)))
+            from_file = _read_yaml(Path(path))
+            from_file.pop(RANKING_SECTION, None)  # read by `screening rank` (screening.funnel)
+            _merge(values, from_file)
         _merge(values, {key: value for key, value in overrides.items() if value is not None})
         return cls(**values)
 

@@ -1,18 +1,26 @@
-"""Ranking of screened candidates: an uncertainty-aware stability filter, a score, and the Pareto front.
+"""Ranking of screened candidates: the stability probability, the score, the Pareto front.
 
-Stability filter. The stability stage reports the energy above the hull ``E`` with a standard deviation
-``s`` (eV/atom). Taking the true value as normally distributed around ``E``, the probability that the
-material lies within ``t`` of the hull is::
+The filters that come first (stability, conductivity, electronic insulator, window, cost ...) are the
+funnel of :mod:`screening.funnel`, which also composes the ranking (``rank_candidates``); this module is the
+one place where the stability probability, the score and the Pareto front are defined.
+
+Stability probability. The stability stage reports the energy above the hull ``E`` with a standard
+deviation ``s`` (eV/atom) that combines the configurational spread of a disordered structure with the
+energy model's own error (:mod:`screening.thermo.model_error`, about 0.06 eV/atom for SevenNet-0).
+Taking the true value as normally distributed around ``E``, the probability that the material lies
+within ``t`` of the hull is::
 
     p_stable = P(E_true <= t) = Phi((t - E) / s)         (a step function at E = t when s = 0)
 
-A candidate is kept when it contains the mobile ion, both stages succeeded, and ``p_stable >= p_min``
-(0.5 by default, which for any s is the same cut as ``E <= t``; higher values demand more confidence).
+so a candidate is "certainly" stable (p_stable > 0.99) only when its margin ``(t - E) / s``
+(``stability_margin_std``) exceeds 2.3 error scales. The funnel keeps candidates with
+``p_stable >= min_p_stable`` (0.5 by default, the same cut as ``E <= t``; higher values demand more
+confidence).
 
 Incomplete hulls. Where the stability stage reports ``hull_missing_systems`` (the reference set has no
 compound for a metal-anion pair of the candidate, e.g. no La or Zr oxide for a garnet), ``E`` is only a
-lower bound, often by electronvolts, and ``p_stable`` would be meaningless. Such candidates are set aside
-(see :func:`set_aside_for_incomplete_hull`) unless ``allow_incomplete_hull`` is given.
+lower bound, often by electronvolts, and ``p_stable`` would be meaningless: the funnel sets such
+candidates aside unless ``allow_incomplete_hull`` is given.
 
 Score. With weights ``w_sigma`` and ``w_stab`` (both 1 by default)::
 
@@ -37,7 +45,7 @@ import pandas as pd
 from scipy.special import ndtr
 
 from screening.errors import InputError
-from screening.schema import RANKED_SCHEMA, STATUS_OK, Col
+from screening.schema import Col
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,14 @@ class RankWeights:
 
     sigma: float = 1.0
     stability: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("sigma", "stability"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+                raise InputError(f"weight {name!r} must be finite and >= 0, got {value!r}")
+        if self.sigma == 0 and self.stability == 0:
+            raise InputError("at least one weight must be positive")
 
     @classmethod
     def parse(cls, text: str | None) -> RankWeights:
@@ -66,13 +82,8 @@ class RankWeights:
                 number = float(value)
             except ValueError as exc:
                 raise InputError(f"weight {name!r} is not a number: {value!r}") from exc
-            if not math.isfinite(number) or number < 0:
-                raise InputError(f"weight {name!r} must be finite and >= 0, got {number}")
             values[name] = number
-        weights = cls(**values)
-        if weights.sigma == 0 and weights.stability == 0:
-            raise InputError("at least one weight must be positive")
-        return weights
+        return cls(**values)
 
 
 def probability_stable(
@@ -129,74 +140,6 @@ def score(log10_sigma: np.ndarray, p_stable: np.ndarray, weights: RankWeights = 
         )
 
 
-def _usable(results: pd.DataFrame, mobile_ion: str) -> pd.Series:
-    """Rows that contain the mobile ion and have both a hull distance and a conductivity."""
-    has_ion = results[Col.ELEMENTS].map(lambda els: els is not None and mobile_ion in list(els))
-    return (
-        (results[Col.STATUS] == STATUS_OK)
-        & has_ion
-        & np.isfinite(results[Col.E_ABOVE_HULL].astype(float))
-        & np.isfinite(results[Col.LOG10_SIGMA].astype(float))
-    )
-
-
-def _hull_incomplete(results: pd.DataFrame) -> pd.Series:
-    if Col.HULL_MISSING_SYSTEMS not in results:
-        return pd.Series(False, index=results.index)
-    return results[Col.HULL_MISSING_SYSTEMS].notna()
-
-
-def set_aside_for_incomplete_hull(results: pd.DataFrame, *, mobile_ion: str) -> pd.DataFrame:
-    """The otherwise usable candidates whose hull lacks metal-anion phases (id, formula, missing systems)."""
-    rows = results.loc[_usable(results, mobile_ion) & _hull_incomplete(results)]
-    return rows[[Col.ID, Col.CHEMICAL_FORMULA_REDUCED, Col.HULL_MISSING_SYSTEMS]].reset_index(drop=True)
-
-
-def rank_candidates(
-    results: pd.DataFrame,
-    *,
-    mobile_ion: str,
-    max_e_above_hull_eV: float = 0.05,
-    min_p_stable: float = 0.5,
-    weights: RankWeights = RankWeights(),
-    allow_incomplete_hull: bool = False,
-) -> pd.DataFrame:
-    """Filter, score and rank a results table.
-
-    Args:
-        results: the results table of a run (``RESULTS_SCHEMA`` columns).
-        mobile_ion: element that must be present (``Li``).
-        max_e_above_hull_eV: stability threshold, eV/atom.
-        min_p_stable: least probability of lying within the threshold.
-        weights: weights of the score.
-        allow_incomplete_hull: also rank candidates whose hull distance is only a lower bound
-            (``hull_missing_systems`` set); by default they are set aside.
-
-    Returns:
-        The kept candidates with ``p_stable``, ``score``, ``rank`` (1 = best) and ``pareto_front``, sorted by
-        rank (ties broken by energy above hull, then id), with the columns of ``RANKED_SCHEMA``.
-    """
-    if not 0.0 < min_p_stable <= 1.0:
-        raise InputError(f"min_p_stable must be in (0, 1], got {min_p_stable}")
-    if max_e_above_hull_eV < 0:
-        raise InputError(f"max_e_above_hull_eV must be >= 0, got {max_e_above_hull_eV}")
-    usable = _usable(results, mobile_ion)
-    if not allow_incomplete_hull:
-        usable &= ~_hull_incomplete(results)
-    frame = results.loc[usable].copy()
-    frame[Col.P_STABLE] = probability_stable(
-        frame[Col.E_ABOVE_HULL], frame[Col.E_ABOVE_HULL_STD], max_e_above_hull_eV
-    )
-    frame = frame.loc[frame[Col.P_STABLE] >= min_p_stable].copy()
-    frame[Col.SCORE] = score(frame[Col.LOG10_SIGMA], frame[Col.P_STABLE], weights)
-    frame[Col.PARETO_FRONT] = pareto_front(frame[Col.E_ABOVE_HULL], frame[Col.LOG10_SIGMA])
-    frame = frame.sort_values(
-        [Col.SCORE, Col.E_ABOVE_HULL, Col.ID], ascending=[False, True, True], kind="stable"
-    ).reset_index(drop=True)
-    frame[Col.RANK] = np.arange(1, len(frame) + 1, dtype=np.int32)
-    return frame[RANKED_SCHEMA.names]
-
-
 def format_set_aside(aside: pd.DataFrame, shown: int = 5) -> str:
     """Why candidates were left out of the ranking for an incomplete hull ("" when none was)."""
     if aside.empty:
@@ -213,6 +156,17 @@ def format_set_aside(aside: pd.DataFrame, shown: int = 5) -> str:
     )
 
 
+def readable_formula(formula: str) -> str:
+    """A formula the way chemists write it (``LiBr``, not OPTIMADE's alphabetical ``BrLi``); the text
+    itself when it is no formula."""
+    from pymatgen.core import Composition
+
+    try:
+        return Composition(formula).reduced_formula
+    except (ValueError, TypeError):
+        return str(formula)
+
+
 def format_top(ranked: pd.DataFrame, top: int = 20) -> str:
     """The ``top`` best candidates as a plain-text table."""
     if ranked.empty:
@@ -224,10 +178,14 @@ def format_top(ranked: pd.DataFrame, top: int = 20) -> str:
         Col.E_ABOVE_HULL: "E_hull eV/at",
         Col.E_ABOVE_HULL_STD: "+-",
         Col.P_STABLE: "p_stable",
-        Col.EA: "Ea eV",
         Col.LOG10_SIGMA: "log10 sigma S/cm",
+        Col.ECW_LOW: "ECW low V",
+        Col.ECW_HIGH: "ECW high V",
+        Col.ELECTRONIC_CONDUCTOR: "e-cond",
+        Col.COST: "USD/kg",
         Col.SCORE: "score",
         Col.PARETO_FRONT: "pareto",
     }
     table = ranked.head(top)[list(columns)].rename(columns=columns)
+    table["formula"] = table["formula"].map(readable_formula)
     return table.to_string(index=False, float_format=lambda x: f"{x:.3f}")

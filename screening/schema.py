@@ -82,6 +82,9 @@ class Col(StrEnum):
     CONFIG_ENTROPY_TERM = "config_entropy_term_eV"
     DISORDER_STRATEGY = "disorder_strategy"
     N_CONFIGURATIONS = "n_configurations"
+    #: the energy model's own error scale on e_above_hull (``screening.thermo.model_error``), included in
+    #: e_above_hull_std_eV
+    E_ABOVE_HULL_MODEL_STD = "e_above_hull_model_std_eV"
     MOBILE_ION = "mobile_ion"
     MOBILE_ION_DENSITY = "mobile_ion_density_cm3"
     SITE_FILLING = "site_filling"
@@ -120,11 +123,34 @@ class Col(StrEnum):
     OXIDATION_STATES_GUESSED = "oxidation_states_guessed"
     OXIDATION_STATES = "oxidation_states"
     TRANSPORT_NOTES = "transport_notes"
+    # screening criteria (``screening.criteria``)
+    #: electrochemical stability window vs the mobile ion's metal, V vs M/M+ (reduction and oxidation limits)
+    ECW_LOW = "ecw_low_V"
+    ECW_HIGH = "ecw_high_V"
+    #: phases formed below ecw_low_V and above ecw_high_V (" + "-joined formulas)
+    ECW_REDUCTION_PRODUCTS = "ecw_reduction_products"
+    ECW_OXIDATION_PRODUCTS = "ecw_oxidation_products"
+    #: how far the candidate was moved down onto the hull for its window, eV/atom
+    ECW_ENERGY_SHIFT = "ecw_energy_shift_eV"
+    #: likely electronic conductor (band gap below the threshold, or a redox-active cation), and why
+    ELECTRONIC_CONDUCTOR = "electronic_conductor"
+    ELECTRONIC_CONDUCTOR_REASON = "electronic_conductor_reason"
+    #: raw-material cost from pymatgen's element price table, USD per kg of the compound
+    COST = "cost_USD_per_kg"
+    #: Herfindahl-Hirschman index of the elements' production and reserves (0-10000; >2500 concentrated)
+    HHI_PRODUCTION = "hhi_production"
+    HHI_RESERVE = "hhi_reserve"
+    #: criteria that could not be computed, and why
+    CRITERIA_NOTES = "criteria_notes"
     # ranking
     P_STABLE = "p_stable"
     SCORE = "score"
     RANK = "rank"
     PARETO_FRONT = "pareto_front"
+    #: (threshold - e_above_hull) / e_above_hull_std: how many error scales inside the threshold
+    STABILITY_MARGIN = "stability_margin_std"
+    #: what the reader should know about a ranked candidate (out of the conductivity model's domain ...)
+    RANKING_FLAGS = "ranking_flags"
 
 
 SPECIES_TYPE = pa.struct(
@@ -228,6 +254,12 @@ UNITS: dict[str, str] = {
     Col.LOG10_SIGMA_STD: "log10(S/cm)",
     Col.LOG10_SIGMA_EPISTEMIC_STD: "log10(S/cm)",
     Col.LOG10_SIGMA_PHYSICS: "log10(S/cm)",
+    Col.E_ABOVE_HULL_MODEL_STD: "eV/atom",
+    Col.ECW_LOW: "V vs M/M+",
+    Col.ECW_HIGH: "V vs M/M+",
+    Col.ECW_ENERGY_SHIFT: "eV/atom",
+    Col.COST: "USD/kg",
+    Col.STABILITY_MARGIN: "standard deviations",
     "energy_eV": "eV (total, per formula unit of the entry's composition)",
     "correction_eV": "eV (total)",
 }
@@ -261,6 +293,7 @@ RESULTS_SCHEMA = pa.schema(
         pa.field(Col.MP_ENERGY_ABOVE_HULL, pa.float64()),
         pa.field(Col.EXP_SIGMA_RT, pa.float64()),
         pa.field(Col.EXP_EA, pa.float64()),
+        pa.field(Col.MP_BAND_GAP, pa.float64()),
         pa.field(Col.RUN_ID, pa.string(), nullable=False),
         pa.field(Col.MODEL, pa.string()),
         # stability
@@ -276,6 +309,7 @@ RESULTS_SCHEMA = pa.schema(
         pa.field(Col.CONFIG_ENTROPY_TERM, pa.float64()),
         pa.field(Col.DISORDER_STRATEGY, pa.string()),
         pa.field(Col.N_CONFIGURATIONS, pa.int32()),
+        pa.field(Col.E_ABOVE_HULL_MODEL_STD, pa.float64()),
         # transport
         pa.field(Col.MOBILE_ION, pa.string()),
         pa.field(Col.OXIDATION_STATES_GUESSED, pa.bool_()),
@@ -310,6 +344,18 @@ RESULTS_SCHEMA = pa.schema(
         pa.field(Col.CONDUCTIVITY_DOMAIN_DISTANCE, pa.float64()),
         # documented fallbacks the transport stage took (charge imbalance, substituted bond-valence pairs)
         pa.field(Col.TRANSPORT_NOTES, pa.list_(pa.string())),
+        # criteria (null where they do not apply: no mobile ion, or an earlier stage failed)
+        pa.field(Col.ECW_LOW, pa.float64()),
+        pa.field(Col.ECW_HIGH, pa.float64()),
+        pa.field(Col.ECW_REDUCTION_PRODUCTS, pa.string()),
+        pa.field(Col.ECW_OXIDATION_PRODUCTS, pa.string()),
+        pa.field(Col.ECW_ENERGY_SHIFT, pa.float64()),
+        pa.field(Col.ELECTRONIC_CONDUCTOR, pa.bool_()),
+        pa.field(Col.ELECTRONIC_CONDUCTOR_REASON, pa.string()),
+        pa.field(Col.COST, pa.float64()),
+        pa.field(Col.HHI_PRODUCTION, pa.float64()),
+        pa.field(Col.HHI_RESERVE, pa.float64()),
+        pa.field(Col.CRITERIA_NOTES, pa.list_(pa.string())),
         # bookkeeping
         pa.field(Col.STATUS, pa.string(), nullable=False),
         pa.field(Col.STAGE, pa.string()),
@@ -328,6 +374,8 @@ RANKED_SCHEMA = pa.schema(
         pa.field(Col.SCORE, pa.float64(), nullable=False),
         pa.field(Col.RANK, pa.int32(), nullable=False),
         pa.field(Col.PARETO_FRONT, pa.bool_(), nullable=False),
+        pa.field(Col.STABILITY_MARGIN, pa.float64()),
+        pa.field(Col.RANKING_FLAGS, pa.list_(pa.string()), nullable=False),
     ]
 )
 

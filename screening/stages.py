@@ -2,8 +2,9 @@
 
 For each structures row: rebuild the structure, predict its energy with the GNN potential (batched over
 the partition), turn it into a formation energy and an energy above the hull, then estimate the mobile-ion
-conductivity. A structure that fails at a stage becomes a results row with ``status="failed"``, the
-``stage`` and the reason in ``error``; the other rows of the partition go on. No Dask here: the function
+conductivity and the screening criteria (window, electronic flag, cost). A structure that fails at a
+stage becomes a results row with ``status="failed"``, the ``stage`` and the reason in ``error``; the
+other rows of the partition go on. No Dask here: the function
 works on one pandas DataFrame and is what the pipeline's workers call partition by partition.
 """
 
@@ -48,6 +49,7 @@ CARRIED_COLUMNS: tuple[Col, ...] = (
     Col.MP_ENERGY_ABOVE_HULL,
     Col.EXP_SIGMA_RT,
     Col.EXP_EA,
+    Col.MP_BAND_GAP,
     Col.STRUCTURE_SHA256,
     Col.WARNINGS,
 )
@@ -101,6 +103,7 @@ def _stability(
 ) -> bool:
     """Fill the stability columns; False (and a failed row) if the stage failed."""
     from screening.thermo import site_occupancies_from_structure, stability
+    from screening.thermo.model_error import model_error
 
     if isinstance(prediction, BaseException):
         _fail(out, STAGE_STABILITY, prediction)
@@ -112,6 +115,7 @@ def _stability(
         return False
     out[Col.ENERGY_PER_ATOM] = prediction.energy_per_atom_eV
     out[Col.ENERGY_PER_ATOM_STD] = prediction.energy_per_atom_std_eV
+    out[Col.E_ABOVE_HULL_MODEL_STD] = model_error(model.name).sigma_eV
     try:
         result = stability(
             structure.composition,
@@ -121,6 +125,7 @@ def _stability(
             energies_corrected=model.training_energies_corrected,
             temperature_K=temperature_K,
             site_occupancies=site_occupancies_from_structure(structure),
+            model_error_eV=out[Col.E_ABOVE_HULL_MODEL_STD],
         )
     except Exception as exc:  # noqa: BLE001 - ThermoError and anything unforeseen become a failed row
         _fail(out, STAGE_STABILITY, exc)
@@ -265,6 +270,22 @@ def _parse_rows(
     return parsed
 
 
+def _criteria(out: dict[str, Any], structure: Any, references: Any, config: ScienceConfig) -> None:
+    """Fill the criteria columns (window, electronic flag, cost, HHI); never fails the row."""
+    from screening.criteria import compute_criteria
+
+    out.update(
+        compute_criteria(
+            structure.composition,
+            mobile_ion=config.mobile_ion,
+            e_above_hull_eV=out.get(Col.E_ABOVE_HULL),
+            references=references,
+            band_gap_eV=out.get(Col.MP_BAND_GAP),
+            oxidation_states=out.get(Col.OXIDATION_STATES),
+        )
+    )
+
+
 def screen_partition(
     structures: pd.DataFrame,
     config: ScienceConfig,
@@ -310,6 +331,7 @@ def screen_partition(
             _transport(rows[i], structure, config, model)
             if learned and rows[i][Col.STATUS] == STATUS_OK:
                 _learned_transport(rows[i], structure, feature_source, config)
+        _criteria(rows[i], structure, references, config)
 
     frame = pd.DataFrame.from_records(rows, columns=RESULTS_SCHEMA.names)
     return frame

@@ -21,3 +21,15 @@ def disordered_rocksalt() -> Structure:
         [{Species("Li", 1): 0.5, Species("Na", 1): 0.3}, Species("F", -1)],
         [[0, 0, 0], [0.5, 0.5, 0.5]],
     )
+
+
+@pytest.fixture(scope="session")
+def shipped_references():
+    """The hull references that ship inside pymatgen (MP2020-corrected), loaded once."""
+    import warnings
+
+    from screening.thermo import bundled_reference_set
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # noble gases without electronegativity
+        return bundled_reference_set()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from pipeline_inputs import write_structures
 from typer.testing import CliRunner
@@ -27,7 +28,7 @@ from pipelines.run import RunDirError, run_screening
 from pipelines.rundir import RunDir
 from pipelines.settings import RunSettings
 from screening.io import read_structures
-from screening.schema import RANKED_SCHEMA, RESULTS_SCHEMA, Col
+from screening.schema import RANKED_SCHEMA, RESULTS_SCHEMA, Col, read_metadata
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -43,7 +44,7 @@ def make_settings(structures: Path, out: Path, **kwargs) -> RunSettings:
 def comparable(frame: pd.DataFrame) -> pd.DataFrame:
     """Results as plain comparable values: schema types, list columns as tuples, rows by id."""
     frame = results_table(frame).to_pandas().sort_values(Col.ID).reset_index(drop=True)
-    for column in (Col.ELEMENTS, Col.WARNINGS):
+    for column in (Col.ELEMENTS, Col.WARNINGS, Col.CRITERIA_NOTES):
         frame[column] = frame[column].map(lambda v: tuple(v) if v is not None else None)
     return frame
 
@@ -96,6 +97,11 @@ def test_local_cluster_run_equals_direct_calls(clean_run, direct_results):
     assert "no _cell_length_a" in failed.loc["t-bad-input", Col.ERROR]
     assert summary.counts == {"ok": 5, "not applicable": 1, "failed:input": 1, "failed:structure": 1}
     assert "failed: 2 (input: 1, structure: 1)" in summary.format()
+    # the criteria on the workers: LiF is an insulator with a wide window, priced; the model error counted
+    lif = results.set_index(Col.ID).loc["t-lif"]
+    assert lif[Col.ECW_LOW] == 0.0 and lif[Col.ECW_HIGH] > 5.5 and lif[Col.ECW_OXIDATION_PRODUCTS] == "F2"
+    assert lif[Col.ELECTRONIC_CONDUCTOR] == False and lif[Col.COST] > 0  # noqa: E712 - numpy bool
+    assert lif[Col.E_ABOVE_HULL_STD] >= lif[Col.E_ABOVE_HULL_MODEL_STD] == pytest.approx(0.0602, abs=1e-4)
 
 
 def test_manifest_records_config_versions_model_and_one_load_per_worker(clean_run):
@@ -106,6 +112,7 @@ def test_manifest_records_config_versions_model_and_one_load_per_worker(clean_ru
     assert manifest["versions"]["torch"].startswith("2.13")
     assert manifest["model"]["name"] == "sevennet-0" and len(manifest["model"]["weights_sha256"]) == 64
     assert manifest["hull_reference"] == ["pymatgen-calc_compounds"]
+    assert manifest["e_above_hull_model_error"]["sigma_eV"] == pytest.approx(0.0602, abs=1e-4)
     assert manifest["counts"] == summary.counts
     (attempt,) = manifest["attempts"]
     assert attempt["cluster"] == {"kind": "local", "n_workers": 2, "device": "cpu"}
@@ -126,7 +133,7 @@ def test_rerun_skips_everything_and_another_config_is_refused(clean_run, structu
 
 def test_ranking_a_run(clean_run):
     settings, _ = clean_run
-    ranked, _ = rank_run(settings.out, max_e_above_hull_eV=0.1)
+    ranked = rank_run(settings.out, max_e_above_hull_eV=0.1).ranked
     stored = RunDir(settings.out).read_ranked()
     assert stored[Col.ID].tolist() == ranked[Col.ID].tolist()
     np.testing.assert_allclose(stored[Col.SCORE], ranked[Col.SCORE])
@@ -135,13 +142,18 @@ def test_ranking_a_run(clean_run):
     expected = results[
         (results[Col.STATUS] == "ok")
         & results[Col.ELEMENTS].map(lambda els: els is not None and "Li" in list(els))
-        & (results[Col.E_ABOVE_HULL] <= 0.1)  # ordered inputs have zero spread: p_stable is a step
+        & (results[Col.E_ABOVE_HULL] <= 0.1)  # p_stable >= 0.5 is the same cut, whatever the spread
         & np.isfinite(results[Col.LOG10_SIGMA])
         & results[Col.HULL_MISSING_SYSTEMS].isna()  # a lower-bound hull distance is set aside
     ]
     assert set(ranked[Col.ID]) <= set(expected[Col.ID]) and len(ranked) >= 1
     assert ranked[Col.PARETO_FRONT].any() and ranked[Col.RANK].tolist() == list(range(1, len(ranked) + 1))
     assert RunDir(settings.out).read_manifest()["ranking"]["max_e_above_hull_eV"] == 0.1
+    # the funnel, stage by stage, in ranked.parquet's metadata and in run.json
+    metadata = read_metadata(pq.read_schema(RunDir(settings.out).ranked_path))
+    assert metadata["ranking"]["preset"] == "solid-electrolyte"
+    assert metadata["funnel"][0]["stage"] == "screened" and metadata["funnel"][-1]["out"] == len(ranked)
+    assert RunDir(settings.out).read_manifest()["ranking"]["funnel"] == metadata["funnel"]
 
 
 def test_killed_run_resumes_to_the_same_tables(clean_run, structures, tmp_path):
@@ -198,6 +210,6 @@ def test_command_line_reports_failed_rows_and_exits_zero(structures, tmp_path):
         app, ["rank", str(tmp_path / "run"), "--top", "3", "--weights", "sigma=1,stability=2"]
     )
     assert ranked.exit_code == 0, ranked.output
-    assert "log10 sigma" in ranked.output
+    assert "log10 sigma" in ranked.output and "funnel:" in ranked.output
     bad = runner.invoke(app, ["rank", str(tmp_path / "run"), "--weights", "speed=3"])
     assert bad.exit_code == 2 and "weights" in bad.output

@@ -47,6 +47,7 @@ def stability(
     temperature_K: float | None = None,
     site_occupancies: SiteOccupancies | None = None,
     entropy_in_hull: bool = False,
+    model_error_eV: float = 0.0,
 ) -> dict[str, Any]:
     """Formation energy and energy above the hull of a predicted energy per atom.
 
@@ -65,7 +66,12 @@ def stability(
 
     The hull distance is signed: negative means below the reference hull by that much (the candidate
     would be a new stable phase), and it moves one-for-one with the predicted energy. With the hull held
-    fixed, its standard deviation is therefore the standard deviation of the energy per atom.
+    fixed, the configurational part of its standard deviation is the standard deviation of the energy per
+    atom. The model's own error ``model_error_eV`` (the error scale of
+    :mod:`screening.thermo.model_error`) is added in quadrature: it is taken as independent of the
+    configurational spread, so ``e_above_hull_std_eV = sqrt(energy_per_atom_std_eV**2 + model_error_eV**2)``.
+    The reference hull is DFT (Materials Project) and carries no model error; binaries the hull completion
+    computed with the model share its error with the candidate, which this ignores.
 
     Args:
         composition: composition of the predicted structure (integer or fractional amounts).
@@ -77,6 +83,7 @@ def stability(
             (eV/atom) under ``"config_entropy_term_eV"``; needs ``site_occupancies``.
         site_occupancies: one ``{species: probability}`` mapping per site (vacancy implied by
             ``1 - sum``), e.g. from :func:`~screening.thermo.entropy.site_occupancies_from_structure`.
+        model_error_eV: standard deviation of the model's error on the hull distance, eV/atom.
         entropy_in_hull: if True, subtract ``T * S_config`` from the candidate before computing the
             formation energy and the hull distance (reference phases are taken as ordered, S = 0);
             by default both stay 0 K values.
@@ -93,6 +100,7 @@ def stability(
     composition = _checked_composition(composition)
     energy = _checked_energy("energy_per_atom_eV", energy_per_atom_eV)
     std = _checked_energy("energy_per_atom_std_eV", energy_per_atom_std_eV, non_negative=True)
+    model_std = _checked_energy("model_error_eV", model_error_eV, non_negative=True)
     if entropy_in_hull and temperature_K is None:
         raise ThermoError("entropy_in_hull needs temperature_K")
 
@@ -115,7 +123,7 @@ def stability(
     result: dict[str, Any] = {
         Col.E_FORM_PER_ATOM: float(energy - elemental_eV),
         Col.E_ABOVE_HULL: float(energy - diagram.get_hull_energy_per_atom(composition)),
-        Col.E_ABOVE_HULL_STD: std,
+        Col.E_ABOVE_HULL_STD: math.hypot(std, model_std),
         Col.HULL_REFERENCE: reference_set.name,
         Col.HULL_MISSING_SYSTEMS: ", ".join(reference_set.missing_anion_binaries(composition)) or None,
     }

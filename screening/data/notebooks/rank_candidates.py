@@ -16,9 +16,11 @@
 # %% [markdown]
 # # Ranking the candidates of a screening run
 #
-# Loads a run directory written by `screening run` (and `screening rank`), shows the best candidates,
-# the trade-off between stability (energy above the convex hull) and ionic conductivity with its Pareto
-# front, the distributions of both, and which elements the top candidates are made of.
+# Loads a run directory written by `screening run` (and `screening rank`) and shows: the screening
+# funnel (how many candidates each filter removed), the best candidates, the trade-off between stability
+# (energy above the convex hull) and ionic conductivity with error bars on both and the Pareto front, the
+# electrochemical stability window of each candidate with what it decomposes to, the distributions, and
+# which elements the top candidates are made of.
 #
 # Set `RUN_DIR` below (or the environment variable `SCREENING_RUN_DIR`) and run all cells. The figures
 # are also saved under `RUN_DIR/figures/`.
@@ -29,17 +31,17 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-from matplotlib.colors import Normalize
-from pymatgen.core import Element
+from pymatgen.util.plotting import periodic_table_heatmap
 
 from pipelines.rank import rank_run
 from pipelines.rundir import RunDir
+from screening.ranking import readable_formula
 from screening.schema import Col
 
 # %% tags=["parameters"]
 RUN_DIR = Path(os.environ.get("SCREENING_RUN_DIR", "screening-demo/run"))
 TOP_N = 20
-MAX_E_ABOVE_HULL_EV = 0.05  # used only if the run has not been ranked yet
+PRESET = "solid-electrolyte"  # used only if the run has not been ranked yet
 
 # %%
 run = RunDir(RUN_DIR)
@@ -47,23 +49,34 @@ FIG_DIR = run.figures_dir
 FIG_DIR.mkdir(parents=True, exist_ok=True)
 results = run.read_results()
 if not run.ranked_path.exists():
-    rank_run(RUN_DIR, max_e_above_hull_eV=MAX_E_ABOVE_HULL_EV)
+    rank_run(RUN_DIR, preset=PRESET)
 ranked = run.read_ranked()
 info = run.info()
 ranking = info.ranking
-threshold_eV = ranking.get("max_e_above_hull_eV", MAX_E_ABOVE_HULL_EV)
-mobile_ion = info.science.mobile_ion
+threshold_eV = ranking["max_e_above_hull_eV"]
+mobile_ion = ranking.get("mobile_ion") or info.science.mobile_ion
 temperature_K = info.science.temperature_K
 print(f"run {info.run_id}: model {info.model_name}, hull {info.hull_reference}")
-print(f"{len(results)} structures, outcomes {info.counts}; {len(ranked)} ranked candidates")
-set_aside = ranking.get("set_aside_incomplete_hull", [])
-if set_aside:
-    print(f"set aside (hull lacks metal-anion phases, E_hull only a lower bound): {', '.join(set_aside)}")
+print(f"{len(results)} structures, outcomes {info.counts}; {len(ranked)} ranked (preset {ranking['preset']})")
+
+# %% [markdown]
+# ## The funnel
+# Each stage keeps the candidates that pass its criterion (`screening/funnel.py`); `removed` counts those it
+# took out. The settings are in `run.json` (`ranking`) and in `ranked.parquet`'s metadata.
+
+# %%
+funnel = pd.DataFrame(ranking["funnel"])
+funnel["removed ids"] = funnel.pop("removed_ids").map(
+    lambda ids: ", ".join(ids[:6]) + (" ..." * (len(ids) > 6))
+)
+funnel.style.hide(axis="index")
 
 # %% [markdown]
 # ## Top candidates
-# `p_stable` is the probability that the energy above the hull lies below the threshold, given the
-# uncertainty the stability stage reports; `score` is described in `screening/ranking.py`.
+# `p_stable` is the probability that the energy above the hull lies below the threshold, given its standard
+# deviation, which includes the energy model's own error; `margin` is how many standard deviations the
+# candidate lies inside the threshold (certainty needs several). `score` is described in
+# `screening/ranking.py`. The window is in V vs the mobile ion's metal.
 
 # %%
 top = ranked.head(TOP_N)[
@@ -74,19 +87,27 @@ top = ranked.head(TOP_N)[
         Col.E_ABOVE_HULL,
         Col.E_ABOVE_HULL_STD,
         Col.P_STABLE,
-        Col.EA,
+        Col.STABILITY_MARGIN,
         Col.LOG10_SIGMA,
+        Col.ECW_LOW,
+        Col.ECW_HIGH,
+        Col.ELECTRONIC_CONDUCTOR_REASON,
+        Col.COST,
+        Col.HHI_PRODUCTION,
         Col.SCORE,
         Col.PARETO_FRONT,
+        Col.RANKING_FLAGS,
     ]
 ]
 top.style.format(precision=3) if len(top) else top
 
 # %% [markdown]
 # ## Stability against conductivity
-# Every structure that contains the mobile ion and went through both stages; ranked candidates in colour,
-# the Pareto front of (energy above hull, -log10 sigma) as a line. Structures whose hull lacks metal-anion
-# phases (`hull_missing_systems`) are left out: their hull distance is only a lower bound.
+# Every structure that contains the mobile ion and went through both stages (grey; those whose hull lacks
+# metal-anion phases are left out: their hull distance is only a lower bound), the ranked candidates in
+# colour, the Pareto front of (energy above hull, -log10 sigma) as a line. Horizontal error bars: one
+# standard deviation of the hull distance (configurations and model error); vertical: `log10_sigma_std`
+# where the conductivity model gives one (the physics estimate has none).
 
 # %%
 usable = results[
@@ -94,27 +115,31 @@ usable = results[
     & results[Col.ELEMENTS].map(lambda els: mobile_ion in list(els) if els is not None else False)
 ].dropna(subset=[Col.E_ABOVE_HULL, Col.LOG10_SIGMA])
 usable = usable[usable[Col.HULL_MISSING_SYSTEMS].isna()]
+
+
 front = ranked[ranked[Col.PARETO_FRONT]].sort_values(Col.E_ABOVE_HULL)
 
-fig, ax = plt.subplots(figsize=(7, 5))
-ax.errorbar(
-    usable[Col.E_ABOVE_HULL],
-    usable[Col.LOG10_SIGMA],
-    xerr=usable[Col.E_ABOVE_HULL_STD].fillna(0.0),
-    fmt="o",
-    color="0.7",
-    ms=4,
-    elinewidth=0.5,
-    label="screened",
-)
-ax.scatter(
-    ranked[Col.E_ABOVE_HULL], ranked[Col.LOG10_SIGMA], c="tab:blue", s=25, label="candidates", zorder=3
-)
+
+def with_error_bars(ax, frame: pd.DataFrame, **style) -> None:
+    """Hull distance against log10 sigma, one standard deviation each way (0 where unknown)."""
+    ax.errorbar(
+        frame[Col.E_ABOVE_HULL],
+        frame[Col.LOG10_SIGMA],
+        xerr=frame[Col.E_ABOVE_HULL_STD].astype(float).fillna(0.0),
+        yerr=frame[Col.LOG10_SIGMA_STD].astype(float).fillna(0.0),
+        fmt="o",
+        **style,
+    )
+
+
+fig, ax = plt.subplots(figsize=(7.5, 5.5))
+with_error_bars(ax, usable, color="0.75", ms=4, elinewidth=0.5, label="screened")
+with_error_bars(ax, ranked, color="tab:blue", ms=5, elinewidth=0.8, label="ranked candidates", zorder=3)
 ax.step(front[Col.E_ABOVE_HULL], front[Col.LOG10_SIGMA], where="post", color="tab:red", lw=1.5, zorder=4)
 ax.scatter(front[Col.E_ABOVE_HULL], front[Col.LOG10_SIGMA], c="tab:red", s=50, label="Pareto front", zorder=5)
-for _, row in front.iterrows():
+for _, row in ranked.head(TOP_N).iterrows():
     ax.annotate(
-        row[Col.CHEMICAL_FORMULA_REDUCED],
+        readable_formula(row[Col.CHEMICAL_FORMULA_REDUCED]),
         (row[Col.E_ABOVE_HULL], row[Col.LOG10_SIGMA]),
         fontsize=7,
         xytext=(4, 4),
@@ -126,6 +151,33 @@ ax.set_ylabel(f"log10 sigma at {temperature_K:g} K (S/cm)")
 ax.legend(fontsize=8)
 fig.tight_layout()
 fig.savefig(FIG_DIR / "pareto.png", dpi=120)
+plt.show()
+
+# %% [markdown]
+# ## Electrochemical stability window
+# The range of potential (V vs the mobile ion's metal) over which each candidate is thermodynamically
+# stable, on the same hull as its stability (a metastable candidate is first shifted onto the hull), with
+# the phases it decomposes to below and above it. Ranked candidates in colour, the others that went
+# through the stability stage in grey; the dashed lines are the funnel's window thresholds.
+
+# %%
+windowed = results.dropna(subset=[Col.ECW_LOW, Col.ECW_HIGH])
+windowed = windowed[windowed[Col.HULL_MISSING_SYSTEMS].isna()].sort_values([Col.ECW_HIGH, Col.ECW_LOW])
+in_ranking = set(ranked[Col.ID])
+fig, ax = plt.subplots(figsize=(9, 0.32 * max(len(windowed), 4) + 1.2))
+for y, (_, row) in enumerate(windowed.iterrows()):
+    color = "tab:blue" if row[Col.ID] in in_ranking else "0.7"
+    ax.barh(y, row[Col.ECW_HIGH] - row[Col.ECW_LOW], left=row[Col.ECW_LOW], color=color, height=0.6)
+    ax.text(row[Col.ECW_LOW] - 0.05, y, row[Col.ECW_REDUCTION_PRODUCTS], ha="right", va="center", fontsize=6)
+    ax.text(row[Col.ECW_HIGH] + 0.05, y, row[Col.ECW_OXIDATION_PRODUCTS], ha="left", va="center", fontsize=6)
+ax.set_yticks(range(len(windowed)), windowed[Col.CHEMICAL_FORMULA_REDUCED].map(readable_formula), fontsize=7)
+for key in ("max_ecw_low_V", "min_ecw_high_V"):
+    if ranking.get(key) is not None:
+        ax.axvline(ranking[key], color="k", ls="--", lw=0.8)
+ax.set_xlim(-4, 10)
+ax.set_xlabel(f"potential (V vs {mobile_ion}/{mobile_ion}+)")
+fig.tight_layout()
+fig.savefig(FIG_DIR / "window.png", dpi=120)
 plt.show()
 
 # %% [markdown]
@@ -148,41 +200,26 @@ plt.show()
 
 # %% [markdown]
 # ## Elements among the top candidates
-# How many of the top candidates contain each element.
+# How many of the top candidates contain each element, drawn with pymatgen's periodic-table heatmap
+# (matplotlib; pymatviz draws the same with plotly, whose static export needs a Chrome binary, so it is not
+# used here).
 
 # %%
 counts = pd.Series([el for els in ranked.head(TOP_N)[Col.ELEMENTS] for el in els]).value_counts()
-
-
-def table_position(element: Element) -> tuple[int, int]:
-    """(row, column) of an element in the usual 18-column layout, f-block below."""
-    if element.is_lanthanoid or element.is_actinoid:
-        row = 8 if element.is_lanthanoid else 9
-        first = 57 if element.is_lanthanoid else 89
-        return row, 3 + element.Z - first
-    return element.row, element.group
-
-
-fig, ax = plt.subplots(figsize=(12, 6))
-norm = Normalize(vmin=0, vmax=max(1, counts.max() if len(counts) else 1))
-cmap = plt.get_cmap("viridis")
-for z in range(1, 95):
-    element = Element.from_Z(z)
-    row, col = table_position(element)
-    n = int(counts.get(element.symbol, 0))
-    face = cmap(norm(n)) if n else "whitesmoke"
-    ax.add_patch(plt.Rectangle((col - 0.5, row - 0.5), 0.95, 0.95, facecolor=face, edgecolor="0.6"))
-    text_color = "white" if n and norm(n) < 0.6 else "black"
-    ax.text(col - 0.03, row - 0.1, element.symbol, ha="center", va="center", fontsize=8, color=text_color)
-    if n:
-        ax.text(col - 0.03, row + 0.22, str(n), ha="center", va="center", fontsize=6, color=text_color)
-ax.set_xlim(0.4, 18.6)
-ax.set_ylim(9.6, 0.4)
-ax.set_aspect("equal")
-ax.axis("off")
-fig.colorbar(
-    plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.6, label=f"top-{TOP_N} candidates containing"
-)
-fig.tight_layout()
-fig.savefig(FIG_DIR / "periodic_table.png", dpi=120)
-plt.show()
+if len(counts):
+    periodic_table_heatmap(
+        {el: int(n) for el, n in counts.items()},
+        cbar_label=f"top-{TOP_N} candidates containing",
+        cmap="YlOrRd",
+        blank_color="whitesmoke",
+        edge_color="0.6",
+        value_format="%d",
+        value_fontsize=7,
+        symbol_fontsize=9,
+        max_row=9,
+        pymatviz=False,
+    )
+    fig = plt.gcf()
+    fig.set_size_inches(12, 6)
+    fig.savefig(FIG_DIR / "periodic_table.png", dpi=120)
+    plt.show()
