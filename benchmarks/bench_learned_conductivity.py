@@ -6,9 +6,9 @@ next to the baselines, with calibration, and the measurement behind the choice o
 Inputs:
 - the feature table of ``screening train conductivity`` (``MODEL_DIR/features/``: the product's own
   features of the 254 OBELiX CIFs) and the labels ``data/obelix-train/conductivity_train.csv``;
-- for the layer table, features of Materials-Project-like structures (the bundled set and the generated
-  Li-M-O substitutions of ``benchmarks/li_m_o.py``), computed with the same function and cached in
-  ``runs/features-mp-like.parquet`` (about 10 minutes on 2 CPU cores the first time);
+- for the layer table, features of Materials-Project-like structures (ordered, as MP's are: the ordered
+  bundled structures and the fully lithiated Li-M-O substitutions of ``benchmarks/li_m_o.py``), computed
+  with the same function and cached in ``runs/features-mp-like.parquet`` (minutes the first time);
 - for the random-forest baseline, matminer's Magpie ``ElementProperty`` features of each structure's
   composition, cached in ``benchmarks/results/magpie-obelix.csv`` (``--refresh-magpie`` recomputes it; matminer
   is not a dependency of the product: ``pip install matminer`` into a separate environment).
