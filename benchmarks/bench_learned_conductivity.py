@@ -86,9 +86,11 @@ def mp_like_features(refresh: bool) -> pd.DataFrame:
     from screening.stages import conductivity_features_partition
     from screening.structures import structure_to_row
 
-    rows = list(iter_bundled_rows()) + [
-        structure_to_row(s, key, "generated") for key, s in li_m_o_structures()
-    ]
+    # ordered structures only, as Materials Project's are: the bundled ordered ones and the fully lithiated
+    # Li-M-O substitutions (the half-delithiated variants are disordered)
+    bundled = [row for row in iter_bundled_rows() if row["is_ordered"]]
+    generated = [structure_to_row(s, key, "generated") for key, s in li_m_o_structures() if s.is_ordered]
+    rows = bundled + generated
     config = ScienceConfig(transport_method="learned", device="cpu")
     model = load_model(config.model, device="cpu")
     frames = []
