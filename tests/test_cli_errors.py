@@ -26,7 +26,7 @@ def test_yaml_syntax_error_is_one_line_with_its_place(tmp_path):
     [
         ("--mobile-ion", "Zz", "'Li', 'Na', 'K', 'Mg', 'Ag' or 'Cu'"),
         ("--model", "megnet", "'sevennet-0'"),
-        ("--transport-method", "bvs", "'bvse' or 'md'"),
+        ("--transport-method", "bvs", "'bvse', 'md' or 'learned'"),
         ("--disorder", "average", "'sample' or 'meanfield'"),
     ],
 )

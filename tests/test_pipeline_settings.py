@@ -174,7 +174,7 @@ def test_unknown_science_values_are_refused_with_the_allowed_list():
         RunSettings(structures="s", out="o", model="megnet")
     with pytest.raises(pydantic.ValidationError, match="'Li', 'Na'"):
         RunSettings(structures="s", out="o", mobile_ion="Zz")
-    with pytest.raises(pydantic.ValidationError, match="'bvse' or 'md'"):
+    with pytest.raises(pydantic.ValidationError, match="'bvse', 'md' or 'learned'"):
         RunSettings(structures="s", out="o", transport_method="bvs")
     assert RunSettings(structures="s", out="o", mobile_ion="li").science.mobile_ion == "Li"
 
