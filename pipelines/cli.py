@@ -353,7 +353,7 @@ def train_conductivity(
     out: Annotated[Path, typer.Option(help="Model folder to write (new, empty, or written before).")],
     seed: Annotated[int, typer.Option(help="Seed of the ensemble and the folds.")] = 0,
     members: Annotated[int | None, typer.Option(help="Ensemble members [8].")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Full-batch training steps per member [400].")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Full-batch training steps per member [300].")] = None,
     layers: Annotated[
         str | None,
         typer.Option(

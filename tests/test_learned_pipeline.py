@@ -257,3 +257,21 @@ def test_run_identity_includes_the_learned_model_weights(tmp_path, tiny_model_di
     assert config_sha256(settings, "refs") != before  # retrained in place: another run
     physics = RunSettings(structures=tmp_path / "s", out=tmp_path / "r")
     assert conductivity_model(physics) is None
+
+
+def test_the_shipped_model_loads_by_name_and_ranks_li3n_above_lif(sevennet):
+    """The model shipped as package data rebuilds from its folder and predicts through the pipeline; a
+    fast ion conductor (Li3N, measured ~1e-3 S/cm) comes out above rock-salt LiF (~1e-9 S/cm or less)."""
+    from screening.transport.learned import conductivity_model_identity, load_conductivity_model
+
+    model = load_conductivity_model("conductivity-obelix")
+    assert len(model.members) >= 5 and model.features.feature_model == "sevennet-0"
+    assert conductivity_model_identity("conductivity-obelix")["cross_validation"]
+    lif = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.03), ["Li", "F"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    out = screen_partition(
+        _rows({"li3n": _li3n(), "lif": lif}), LEARNED, sevennet, references=load_reference_entries(None)
+    )
+    assert (out[Col.STATUS] == STATUS_OK).all(), out[Col.ERROR].tolist()
+    li3n, lif_row = out.iloc[0], out.iloc[1]
+    assert li3n[Col.LOG10_SIGMA] > lif_row[Col.LOG10_SIGMA]
+    assert li3n[Col.P_SUPERIONIC] > lif_row[Col.P_SUPERIONIC]

@@ -37,9 +37,9 @@ class EnsembleOptions:
     """
 
     n_members: int = 8
-    epochs: int = 400
+    epochs: int = 300
     learning_rate: float = 3e-3
-    weight_decay: float = 1e-2
+    weight_decay: float = 1e-1
     bootstrap: bool = True
     seed: int = 0
 

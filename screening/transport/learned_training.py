@@ -52,9 +52,10 @@ class TrainingOptions:
     """
 
     features: FeatureSet = field(default_factory=FeatureSet)
-    hidden: int = 32
-    n_hidden_layers: int = 2
-    dropout: float = 0.1
+    # chosen by grouped CV on OBELiX among 32x2 / 16x1 / linear (BENCHMARKS.md, issue 10 section)
+    hidden: int = 16
+    n_hidden_layers: int = 1
+    dropout: float = 0.2
     ensemble: EnsembleOptions = field(default_factory=EnsembleOptions)
 
     def as_dict(self) -> dict[str, Any]:
