@@ -317,14 +317,13 @@ def screen_partition(
     records = structures.to_dict("records")
     rows = [_base_row(record, config, model.name, run_id) for record in records]
     parsed = _parse_rows(records, rows, max_sites)
-    references = _completed_references(references, [structure for _, structure in parsed], model)
     structures_parsed = [structure for _, structure in parsed]
+    references = _completed_references(references, structures_parsed, model)
     learned = config.transport_method == "learned"
-    predictions = _predict(
-        model, structures_parsed, config, node_features=learned and _feeds_learned(model, config)
-    )
+    features_from_run_model = learned and _feeds_learned(model, config)
+    predictions = _predict(model, structures_parsed, config, node_features=features_from_run_model)
     features = predictions if learned else [None] * len(parsed)
-    if learned and not _feeds_learned(model, config):
+    if learned and not features_from_run_model:
         features = _predict(_feature_model(model, config), structures_parsed, config, node_features=True)
     for (i, structure), prediction, feature_source in zip(parsed, predictions, features, strict=True):
         if _stability(rows[i], structure, prediction, model, references, config.temperature_K):
