@@ -55,8 +55,10 @@ def assert_same_results(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
     for column in RESULTS_SCHEMA.names:
         a, e = actual[column], expected[column]
         if pd.api.types.is_float_dtype(e):
+            # float32 potentials: a worker process and this one may take other CPU kernels, and the
+            # 60-step Frenkel relaxation carries that 1e-7 noise up to ~3e-5 relative (seen in CI)
             np.testing.assert_allclose(
-                a.to_numpy(float), e.to_numpy(float), rtol=1e-6, atol=1e-9, err_msg=column
+                a.to_numpy(float), e.to_numpy(float), rtol=1e-4, atol=1e-9, err_msg=column
             )
         else:
             assert a.tolist() == e.tolist(), column
