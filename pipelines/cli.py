@@ -367,6 +367,10 @@ def train_conductivity(
         bool, typer.Option("--descriptors/--no-descriptors", help="Use the physical descriptors.")
     ] = True,
     cv_folds: Annotated[int, typer.Option(help="Folds of each grouped cross-validation (0: none).")] = 5,
+    calibration_folds: Annotated[
+        int,
+        typer.Option(help="Folds (by family) whose held-out errors calibrate the spread (0: uncalibrated)."),
+    ] = 5,
     scheduler: Annotated[str | None, typer.Option(help="Existing scheduler, tcp://host:8786.")] = None,
     cluster: Annotated[str | None, typer.Option(help="auto, local, cuda or slurm.")] = None,
     workers: Annotated[int | None, typer.Option(help="Workers (default: one per core / GPU).")] = None,

@@ -9,7 +9,8 @@ The model folder holds, besides the checkpoint (``model.json``, ``weights.pt``):
   what changed (the expensive part: the potential's
   forward passes and the bond-valence landscape of every structure);
 - ``training_report.json``: entries used and left out (with the reason), cross-validation scores per
-  grouping, timings.
+  grouping (nested: each fold's model calibrates its spread on its own training folds), the calibration
+  factors of the saved model, timings.
 
 The folder must be new, empty, or one this command wrote before; anything else is refused untouched.
 """
@@ -65,6 +66,7 @@ class TrainSummary:
     n_used: int
     left_out: dict[str, str]
     cv: dict[str, dict[str, float]]
+    calibration: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
 
     def format(self) -> str:
@@ -79,6 +81,13 @@ class TrainSummary:
                 f"  grouped 5-fold CV by {grouping}: Spearman {scores['spearman']:.2f}, MAE "
                 f"{scores['mae_log10_sigma']:.2f}, AUC {scores['auc']:.2f}, +-1 sd covers "
                 f"{scores['coverage_1sd']:.0%}, Ea MAE {scores['ea_mae_eV']:.2f} eV"
+            )
+        if "uncalibrated" in self.calibration:
+            lines.append(f"  spread uncalibrated: {self.calibration['uncalibrated']}")
+        else:
+            lines.append(
+                f"  spread calibrated on {self.calibration['folds']}-fold CV by {self.calibration['grouping']}: "
+                f"log10 sigma sd x {self.calibration['log10_sigma']:.2f}, Ea sd x {self.calibration['ea_eV']:.2f}"
             )
         lines.append("  time: " + ", ".join(f"{k} {v:.0f} s" for k, v in self.seconds.items()))
         return "\n".join(lines)
@@ -277,12 +286,14 @@ def train_conductivity(
     model = fit_conductivity_model(data, options, manifest)
     model.save(out)
     times["fit"] = time.perf_counter() - start
-    summary = TrainSummary(out, len(label_table), len(data), left_out, cv, times)
+    calibration = model.manifest["calibration"]
+    summary = TrainSummary(out, len(label_table), len(data), left_out, cv, calibration, times)
     report = {
         "n_labels": summary.n_labels,
         "n_used": summary.n_used,
         "left_out": left_out,
         "cross_validation": cv,
+        "calibration": calibration,
         "seconds": times,
     }
     write_text_atomic(json.dumps(report, indent=1, sort_keys=True) + "\n", out / "training_report.json")

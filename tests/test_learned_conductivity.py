@@ -13,6 +13,7 @@ from scipy.stats import norm
 
 from screening.constants import BOLTZMANN_eV_PER_K
 from screening.errors import InputError
+from screening.models.calibration import fit_std_scale
 from screening.models.conductivity import (
     ConductivityNet,
     ConductivityTargets,
@@ -37,6 +38,7 @@ from screening.transport.learned_training import (
     cross_validate,
     cv_scores,
     fit_conductivity_model,
+    fit_uncalibrated_model,
     grouped_folds,
     join_labels,
     read_labels,
@@ -83,9 +85,16 @@ def synthetic(n: int = 60, seed: int = 0) -> LabelledFeatures:
     )
 
 
-def tiny_options(**features) -> TrainingOptions:
+def tiny_options(calibration_folds: int = 0, **features) -> TrainingOptions:
     feature_set = FeatureSet(**{"layers": ("interaction_1",), "n_components": 2, **features})
-    return TrainingOptions(features=feature_set, hidden=16, n_hidden_layers=1, dropout=0.0, ensemble=TINY)
+    return TrainingOptions(
+        features=feature_set,
+        hidden=16,
+        n_hidden_layers=1,
+        dropout=0.0,
+        ensemble=TINY,
+        calibration_folds=calibration_folds,
+    )
 
 
 # --- physics and loss ------------------------------------------------------------------------------
@@ -271,6 +280,9 @@ def test_prediction_columns_probability_and_temperature():
     assert row[Col.LOG10_SIGMA_EPISTEMIC_STD] <= row[Col.LOG10_SIGMA_STD]
     with pytest.raises(InputError):
         model.predict(data.descriptors[:1], data.node_features[:1], -5.0)
+    model.check_mobile_ion("Li")  # the ion of its training data
+    with pytest.raises(InputError, match="trained on Li conductors and cannot predict Na"):
+        model.check_mobile_ion("Na")
 
 
 def test_checkpoint_round_trip_rebuilds_the_same_predictions(tmp_path):
@@ -297,6 +309,69 @@ def test_training_is_deterministic_under_the_seed():
     a = fit_conductivity_model(data, tiny_options()).predict(data.descriptors, data.node_features, 300.0)
     b = fit_conductivity_model(data, tiny_options()).predict(data.descriptors, data.node_features, 300.0)
     assert np.array_equal(a.log10_sigma.mean, b.log10_sigma.mean)
+
+
+# --- calibration -----------------------------------------------------------------------------------
+
+
+def test_std_scale_is_the_rms_z_score_and_bounds_count_as_censored():
+    rng = np.random.default_rng(0)
+    mean, std = rng.normal(size=400), rng.uniform(0.5, 1.5, 400)
+    measured = mean + 2.5 * std * rng.normal(size=400)  # the model claims a third of its real spread
+    scale = fit_std_scale(mean, std, measured)
+    assert scale == pytest.approx(np.sqrt(np.mean(((measured - mean) / std) ** 2)), rel=1e-4)
+    assert 2.2 < scale < 2.8
+    # a bound far above the prediction is satisfied at any scale: it must not move the factor
+    bounds = np.r_[measured, mean[:50] + 20 * std[:50]]
+    with_bounds = fit_std_scale(
+        np.r_[mean, mean[:50]], np.r_[std, std[:50]], bounds, np.r_[[False] * 400, [True] * 50]
+    )
+    assert with_bounds == pytest.approx(scale, rel=1e-3)
+    # a bound far below the prediction is a miss: only a wider spread makes it likely
+    missed = fit_std_scale(np.r_[mean, 0.0], np.r_[std, 1.0], np.r_[measured, -12.0], [False] * 400 + [True])
+    assert missed > scale
+    assert fit_std_scale([1.0], [1.0], [3.0]) == 1.0  # one entry cannot calibrate
+
+
+def grouped_shift(n: int = 72) -> LabelledFeatures:
+    """Synthetic entries plus a random offset per family that no input reveals: a model trained on other
+    families is over-confident on a new one, which the calibration must see."""
+    data = synthetic(n)
+    offset = np.random.default_rng(3).normal(0, 1.5, 12)
+    families = np.array([int(f[1:]) for f in data.groups["family"]])
+    return LabelledFeatures(
+        **{**data.__dict__, "log10_sigma": data.log10_sigma + offset[families]}  # type: ignore[arg-type]
+    )
+
+
+def test_calibration_widens_an_overconfident_model_and_travels_in_the_checkpoint(tmp_path):
+    data = grouped_shift()
+    calibrated = fit_conductivity_model(data, tiny_options(calibration_folds=4))
+    plain = fit_uncalibrated_model(data, tiny_options(calibration_folds=4))
+    record = calibrated.manifest["calibration"]
+    assert record["grouping"] == "family" and record["folds"] == 4
+    scale = calibrated.std_scale["log10_sigma"]
+    assert scale == record["log10_sigma"] > 1.2  # unseen family offsets of 1.5 decades
+    # the factor multiplies both parts of the spread, and nothing else
+    a = calibrated.predict(data.descriptors, data.node_features, 298.15)
+    b = plain.predict(data.descriptors, data.node_features, 298.15)
+    assert np.array_equal(a.log10_sigma.mean, b.log10_sigma.mean)
+    np.testing.assert_allclose(a.log10_sigma.epistemic_std, scale * b.log10_sigma.epistemic_std)
+    np.testing.assert_allclose(a.log10_sigma.aleatoric_std, scale * b.log10_sigma.aleatoric_std)
+    np.testing.assert_allclose(a.ea_eV.std, calibrated.std_scale["ea_eV"] * b.ea_eV.std)
+    calibrated.save(tmp_path / "model")
+    loaded = LearnedConductivityModel.load(tmp_path / "model")
+    assert loaded.std_scale == calibrated.std_scale
+    again = loaded.predict(data.descriptors, data.node_features, 298.15)
+    assert np.array_equal(again.log10_sigma.std, a.log10_sigma.std)
+
+
+def test_calibration_says_why_it_was_skipped():
+    data = synthetic(30)
+    few_groups = LabelledFeatures(**{**data.__dict__, "groups": {"family": np.array(["a", "b"] * 15)}})
+    model = fit_conductivity_model(few_groups, tiny_options(calibration_folds=5))
+    assert model.std_scale == {"log10_sigma": 1.0, "ea_eV": 1.0}
+    assert "no grouping with 5 groups" in model.manifest["calibration"]["uncalibrated"]
 
 
 # --- labels ----------------------------------------------------------------------------------------
@@ -344,6 +419,10 @@ def test_read_labels_and_join_report_every_entry_left_out(tmp_path):
     assert data.upper_bound.tolist() == [False, True]
     assert data.groups["chemical_system"].tolist() == ["La-Li-O-Zr", "bbb"]
     assert left_out == {"ccc": "failed: no softBV pair", "zzz": "no label", "ddd": "no structure"}
+    # the order of the feature files does not matter: bootstrap resamples see the same rows
+    shuffled = features.iloc[::-1].reset_index(drop=True)
+    shuffled.attrs["node_feature_layers"] = LAYERS
+    assert join_labels(shuffled, labels)[0].ids.tolist() == ["aaa", "bbb"]
     bad = tmp_path / "bad.csv"
     bad.write_text("id,formula\naaa,LiF\n")
     with pytest.raises(InputError, match="log10_sigma"):

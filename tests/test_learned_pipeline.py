@@ -197,6 +197,8 @@ def test_train_command_writes_a_model_that_a_run_uses(tmp_path):
     assert "grouped 5-fold CV by family" in result.output
     report = json.loads((out / "training_report.json").read_text())
     assert report["n_used"] + len(report["left_out"]) == 10
+    assert "spread calibrated on 5-fold CV by family" in result.output
+    assert report["calibration"]["grouping"] == "family" and report["calibration"]["log10_sigma"] > 0
     manifest = json.loads((out / "model.json").read_text())
     assert manifest["constructor"]["n_inputs"] == len(DESCRIPTOR_NAMES) + 8
     assert set(manifest["metadata"]["manifest"]["cross_validation"]) == {"family", "chemical_system"}

@@ -107,6 +107,11 @@ class EnsemblePrediction:
         """Total standard deviation of the mixture."""
         return np.sqrt(self.epistemic_std**2 + self.aleatoric_std**2)
 
+    def scaled(self, factor: float) -> EnsemblePrediction:
+        """The same mixture with both standard deviations multiplied by ``factor`` (a calibration,
+        :mod:`screening.models.calibration`)."""
+        return EnsemblePrediction(self.mean, self.epistemic_std * factor, self.aleatoric_std * factor)
+
 
 def mixture(means: np.ndarray, variances: np.ndarray) -> EnsemblePrediction:
     """Combine per-member ``means`` and ``variances`` of shape ``(M, N)`` into mixture statistics."""

@@ -15,6 +15,10 @@ are the model's own extrapolation. Uncertainty is the ensemble mixture (:mod:`sc
 epistemic (members disagree) and aleatoric (the learned noise of each task). ``p_superionic`` is
 ``P(log10 sigma >= -4)`` under a normal with that mean and total standard deviation.
 
+Calibration: both standard deviations of a task are multiplied by one factor per task, fitted when the
+model is trained on out-of-fold predictions of a grouped cross-validation (:mod:`screening.models.calibration`;
+``std_scale``, 1 for an uncalibrated model).
+
 Out of domain: the mean Euclidean distance of a structure's standardised input to its
 :data:`DOMAIN_NEIGHBOURS` nearest training entries, divided by the same quantity's 95th percentile over
 the training entries (leave-one-out). Above 1 the structure is farther from the training data than 95 %
@@ -57,6 +61,8 @@ INPUT_CLIP = 3.0
 POOLS: tuple[str, ...] = ("mobile_ion", "framework")
 #: Learned models that ship with the package: name -> folder under ``screening/data/models``.
 SHIPPED_MODELS: dict[str, str] = {"conductivity-obelix": "conductivity-obelix"}
+#: The calibration factors of a model that has none.
+UNCALIBRATED: dict[str, float] = {"log10_sigma": 1.0, "ea_eV": 1.0}
 #: Checkpoint ``kind`` of a learned conductivity model.
 CHECKPOINT_KIND = "learned-conductivity"
 
@@ -264,6 +270,8 @@ class LearnedConductivityModel:
         domain: the :class:`DomainReference` of the training inputs.
         manifest: how it was trained (data hash, feature set, seeds, options, cross-validation scores).
         name: registry name or folder it was loaded from.
+        std_scale: calibration factor on the standard deviations of each task (``log10_sigma``,
+            ``ea_eV``); 1 where uncalibrated.
     """
 
     constructor: dict[str, Any]
@@ -272,10 +280,26 @@ class LearnedConductivityModel:
     domain: DomainReference
     manifest: dict[str, Any] = field(default_factory=dict)
     name: str = "unsaved"
+    std_scale: dict[str, float] = field(default_factory=lambda: dict(UNCALIBRATED))
 
     @property
     def features(self) -> FeatureSet:
         return self.transform.features
+
+    @property
+    def mobile_ion(self) -> str:
+        """The ion whose measured conductivities trained the model (its feature settings'; Li when a
+        model predates that record)."""
+        return self.manifest.get("feature_settings", {}).get("mobile_ion", "Li")
+
+    def check_mobile_ion(self, mobile_ion: str) -> None:
+        """Raise :class:`InputError` unless the model was trained on ``mobile_ion`` conductors."""
+        if mobile_ion != self.mobile_ion:
+            raise InputError(
+                f"the conductivity model {self.name} was trained on {self.mobile_ion} conductors and cannot "
+                f"predict {mobile_ion} conduction: use transport_method bvse, or train a model on "
+                f"{mobile_ion} data (`screening train conductivity`)"
+            )
 
     @torch.no_grad()
     def predict(
@@ -299,8 +323,10 @@ class LearnedConductivityModel:
             var_ea.append(np.full(len(x), math.exp(float(member.log_var_ea))))
         return ConductivityPrediction(
             temperature_K=float(temperature_K),
-            log10_sigma=mixture(np.array(log10_sigma), np.array(var_sigma)),
-            ea_eV=mixture(np.array(ea), np.array(var_ea)),
+            log10_sigma=mixture(np.array(log10_sigma), np.array(var_sigma)).scaled(
+                self.std_scale["log10_sigma"]
+            ),
+            ea_eV=mixture(np.array(ea), np.array(var_ea)).scaled(self.std_scale["ea_eV"]),
             log10_prefactor=np.mean(log10_a, axis=0),
             domain_distance=self.domain.distance(self.transform.standardised(descriptors, node_features)),
         )
@@ -313,6 +339,7 @@ class LearnedConductivityModel:
             "table_layers": list(self.transform.table_layers),
             "input_names": self.transform.input_names,
             "domain_scale": self.domain.scale,
+            "std_scale": self.std_scale,
             "manifest": self.manifest,
         }
         return save_checkpoint(
@@ -358,6 +385,7 @@ class LearnedConductivityModel:
             domain,
             meta.get("manifest", {}),
             name or str(directory),
+            {**UNCALIBRATED, **meta.get("std_scale", {})},
         )
 
 

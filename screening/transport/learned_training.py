@@ -23,6 +23,7 @@ from scipy.special import ndtr
 
 from screening import metrics
 from screening.errors import InputError
+from screening.models.calibration import fit_std_scale
 from screening.models.conductivity import ConductivityTargets
 from screening.models.ensemble import EnsembleOptions, EnsemblePrediction, fit_ensemble
 from screening.schema import STATUS_OK, Col
@@ -37,6 +38,8 @@ from screening.transport.learned import (
 
 #: Temperature of a "room temperature" measurement when the labels give none, K.
 ROOM_TEMPERATURE_K = 298.15
+#: Groupings a calibration may fold by, in order of preference.
+CALIBRATION_GROUPINGS = ("family", "chemical_system")
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,10 @@ class TrainingOptions:
         n_hidden_layers: hidden layers of each member.
         dropout: dropout probability.
         ensemble: members, epochs, optimiser, bootstrap and seed.
+        calibration_folds: folds of the grouped cross-validation whose out-of-fold predictions fit the
+            standard-deviation factors (:mod:`screening.models.calibration`); 0 or 1: uncalibrated.
+        calibration_grouping: the grouping of those folds (the first of :data:`CALIBRATION_GROUPINGS`
+            the data has if this one is missing).
     """
 
     features: FeatureSet = field(default_factory=FeatureSet)
@@ -57,6 +64,9 @@ class TrainingOptions:
     n_hidden_layers: int = 1
     dropout: float = 0.2
     ensemble: EnsembleOptions = field(default_factory=EnsembleOptions)
+    calibration_folds: int = 5
+    # the stricter grouping: a new family is the case a screen meets, and its spread is the wider one
+    calibration_grouping: str = "family"
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "features": self.features.as_dict(), "ensemble": self.ensemble.as_dict()}
@@ -187,6 +197,9 @@ def join_labels(
         left_out[key] = "no structure"
     if not rows:
         raise InputError("no labelled structure has usable features")
+    # one order whatever the order of the feature files: bootstrap resamples index rows, so the model
+    # depends on the data alone
+    rows.sort(key=lambda row: row[0])
     ids = np.array([key for key, _ in rows])
     label_rows = labels.loc[ids]
     groups = (
@@ -224,7 +237,47 @@ def _initial_outputs(data: LabelledFeatures) -> dict[str, float]:
 def fit_conductivity_model(
     data: LabelledFeatures, options: TrainingOptions, manifest: Mapping[str, Any] | None = None
 ) -> LearnedConductivityModel:
-    """Fit the transform, the ensemble and the domain reference on every entry of ``data``."""
+    """Fit the transform, the ensemble and the domain reference on every entry of ``data``, and the
+    calibration factors on a grouped cross-validation of the same entries (:func:`fit_calibration`)."""
+    calibration = fit_calibration(data, options)
+    model = fit_uncalibrated_model(data, options, {**(manifest or {}), "calibration": calibration})
+    model.std_scale = {"log10_sigma": calibration["log10_sigma"], "ea_eV": calibration["ea_eV"]}
+    return model
+
+
+def fit_calibration(data: LabelledFeatures, options: TrainingOptions) -> dict[str, Any]:
+    """Standard-deviation factors of log10 sigma and Ea that minimise the held-out negative
+    log-likelihood of a grouped ``options.calibration_folds``-fold cross-validation of ``data``
+    (uncalibrated members; censored entries as bounds). Returns the factors and how they were fitted,
+    or factors of 1 and the reason when the data cannot be folded."""
+    grouping = next(
+        (g for g in (options.calibration_grouping, *CALIBRATION_GROUPINGS) if g in data.groups), None
+    )
+    n_folds = options.calibration_folds
+    if n_folds < 2 or grouping is None or len(set(data.groups[grouping])) < n_folds:
+        reason = (
+            "calibration_folds < 2"
+            if n_folds < 2
+            else f"no grouping with {n_folds} groups ({', '.join(CALIBRATION_GROUPINGS)})"
+        )
+        return {"log10_sigma": 1.0, "ea_eV": 1.0, "uncalibrated": reason}
+    folds = grouped_folds(data.groups[grouping], n_folds, seed=options.ensemble.seed)
+    cv = cross_validate(data, options, folds, calibrated=False)
+    return {
+        "log10_sigma": fit_std_scale(
+            cv.log10_sigma.mean, cv.log10_sigma.std, data.log10_sigma, data.upper_bound
+        ),
+        "ea_eV": fit_std_scale(cv.ea_eV.mean, cv.ea_eV.std, data.ea_eV),
+        "grouping": grouping,
+        "folds": n_folds,
+    }
+
+
+def fit_uncalibrated_model(
+    data: LabelledFeatures, options: TrainingOptions, manifest: Mapping[str, Any] | None = None
+) -> LearnedConductivityModel:
+    """The transform, ensemble and domain reference fitted on every entry of ``data``, with calibration
+    factors of 1."""
     transform = FeatureTransform(options.features).fit(
         data.descriptors, data.node_features, data.table_layers
     )
@@ -282,15 +335,17 @@ class CrossValidation:
 
 
 def cross_validate(
-    data: LabelledFeatures, options: TrainingOptions, folds: list[np.ndarray]
+    data: LabelledFeatures, options: TrainingOptions, folds: list[np.ndarray], *, calibrated: bool = True
 ) -> CrossValidation:
-    """Train on all folds but one and predict the one left out, for each fold."""
+    """Train on all folds but one and predict the one left out, for each fold. With ``calibrated`` each
+    training calibrates on its own folds (a nested cross-validation: the held-out fold never sees it)."""
+    fit = fit_conductivity_model if calibrated else fit_uncalibrated_model
     n = len(data)
     out = {k: np.full(n, np.nan) for k in ("s_mean", "s_epi", "s_ale", "e_mean", "e_epi", "e_ale", "dist")}
     fold_of = np.full(n, -1)
     for f, test in enumerate(folds):
         train = np.setdiff1d(np.arange(n), test)
-        model = fit_conductivity_model(data.subset(train), options)
+        model = fit(data.subset(train), options)
         held_out = data.subset(test)
         temperatures = np.unique(held_out.temperature_K)
         for temperature in temperatures:  # predictions at each entry's own measurement temperature
