@@ -225,7 +225,11 @@ def run(
         float | None, typer.Option("--temperature-K", help="Temperature of sigma, K.")
     ] = None,
     transport_method: Annotated[
-        str | None, typer.Option(help="Conductivity: bvse or md (physics), learned (trained on experiment).")
+        str | None,
+        typer.Option(
+            help="Conductivity: bvse or md (physics), learned (trained on experiment) [auto: learned for Li "
+            "with sampled disorder, else bvse]."
+        ),
     ] = None,
     conductivity_model: Annotated[
         str | None, typer.Option(help="learned: a shipped model name or a folder from `screening train`.")
@@ -400,6 +404,7 @@ def train_conductivity(
                 seed=seed,
                 **{k: v for k, v in {"n_members": members, "epochs": epochs}.items() if v is not None},
             ),
+            calibration_folds=calibration_folds,
         )
         summary = train(
             labels, structures, out, options, cv_folds=cv_folds, cluster=cluster_options, echo=typer.echo

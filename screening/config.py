@@ -19,10 +19,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
 
 from screening.models.registry import DEFAULT_DISORDER_STRATEGY, DEFAULT_MODEL, MODEL_NAMES, DisorderStrategy
 from screening.transport.bvse import BVSEOptions
@@ -30,12 +39,13 @@ from screening.transport.cleanup import CleanupOptions
 from screening.transport.defects import DefectOptions
 from screening.transport.md import MDOptions
 from screening.transport.registry import (
+    AUTO_TRANSPORT_METHOD,
     DEFAULT_CONDUCTIVITY_MODEL,
-    DEFAULT_TRANSPORT_METHOD,
     MOBILE_IONS,
     CoordinateCleanup,
     FrenkelMethod,
     TransportMethod,
+    default_transport_method,
 )
 
 ModelName = Literal[MODEL_NAMES]  # type: ignore[valid-type]
@@ -43,6 +53,10 @@ MobileIon = Literal[tuple(MOBILE_IONS)]  # type: ignore[valid-type]
 
 #: Fields that change how the work is executed, not its result (left out of the result identity).
 EXECUTION_FIELDS = frozenset({"device", "max_atoms_per_batch"})
+
+
+def _element_symbol(value: Any) -> Any:
+    return value.strip().capitalize() if isinstance(value, str) else value
 
 
 class ScienceConfig(BaseModel):
@@ -62,6 +76,9 @@ class ScienceConfig(BaseModel):
         transport_method: conductivity estimator: ``bvse`` or ``md`` (physics alone) or ``learned`` (a
             model trained on measured conductivities, on top of the ``bvse`` physics with the bond-valence
             Frenkel estimate and the potential's node features; see :mod:`screening.transport.learned`).
+            Not given (or ``auto``): ``learned`` for the ions the shipped model knows (Li) with sampled
+            disorder, else ``bvse`` (:func:`~screening.transport.registry.default_transport_method`);
+            the resolved method is what the run records.
         conductivity_model: the learned model (``learned``): a shipped name or a checkpoint folder.
         attempt_frequency_Hz: hop attempt frequency nu0 of the Arrhenius prefactor (bvse), Hz.
         haven_ratio: ratio of tracer to charge diffusivity in Nernst-Einstein.
@@ -86,7 +103,7 @@ class ScienceConfig(BaseModel):
     max_atoms_per_batch: PositiveInt | None = None
     mobile_ion: MobileIon = "Li"
     temperature_K: PositiveFloat = 300.0
-    transport_method: TransportMethod = DEFAULT_TRANSPORT_METHOD
+    transport_method: TransportMethod = "learned"  # never used: _resolve_transport_method sets it
     conductivity_model: str = DEFAULT_CONDUCTIVITY_MODEL
     attempt_frequency_Hz: PositiveFloat = 1e13
     haven_ratio: PositiveFloat = 1.0
@@ -97,11 +114,23 @@ class ScienceConfig(BaseModel):
     defects: DefectOptions = Field(default_factory=DefectOptions)
     cleanup: CleanupOptions = Field(default_factory=CleanupOptions)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_transport_method(cls, values: Any) -> Any:
+        """A missing or ``auto`` transport method becomes :func:`default_transport_method`'s choice."""
+        if not isinstance(values, Mapping):
+            return values
+        if values.get("transport_method", AUTO_TRANSPORT_METHOD) == AUTO_TRANSPORT_METHOD:
+            ion = _element_symbol(values.get("mobile_ion", cls.model_fields["mobile_ion"].default))
+            disorder = values.get("disorder", cls.model_fields["disorder"].default)
+            values = {**values, "transport_method": default_transport_method(ion, disorder)}
+        return values
+
     @field_validator("mobile_ion", mode="before")
     @classmethod
     def _element_case(cls, value: Any) -> Any:
         """``li``/``LI`` -> ``Li`` (element symbols have one capital)."""
-        return value.strip().capitalize() if isinstance(value, str) else value
+        return _element_symbol(value)
 
     def as_dict(self) -> dict[str, Any]:
         """Every field as JSON-serialisable values (what ``run.json`` records)."""

@@ -228,6 +228,7 @@ def _learned_transport(out: dict[str, Any], structure: Any, features: Any, confi
         return
     try:
         learned = load_conductivity_model(config.conductivity_model)
+        learned.check_mobile_ion(config.mobile_ion)
         descriptors = physical_descriptors(structure, out, config.mobile_ion)[None, :]
         node_features = features.pooled_node_features.ravel()[None, :]
         prediction = learned.predict(descriptors, node_features, config.temperature_K)

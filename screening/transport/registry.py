@@ -17,7 +17,21 @@ PHYSICS_METHODS: tuple[str, ...] = get_args(PhysicsMethod)
 #: (:mod:`screening.transport.learned`).
 TransportMethod = Literal["bvse", "md", "learned"]
 TRANSPORT_METHODS: tuple[str, ...] = get_args(TransportMethod)
-DEFAULT_TRANSPORT_METHOD: TransportMethod = "bvse"
+#: What a run given no transport method (or ``auto``) gets: :func:`default_transport_method`.
+AUTO_TRANSPORT_METHOD = "auto"
+#: Mobile ions the shipped learned model was trained on (it predicts their conductivity only).
+LEARNED_MOBILE_IONS: tuple[str, ...] = ("Li",)
+
+
+def default_transport_method(mobile_ion: str, disorder: str) -> TransportMethod:
+    """``learned`` where the shipped model applies, ``bvse`` elsewhere.
+
+    The learned model beats the physics in grouped cross-validation against experiment (OBELiX, families
+    held out: Spearman 0.61 against 0.37, ROC-AUC 0.80 against 0.72; BENCHMARKS.md), so it is the
+    default for the ions it was trained on, when disordered structures are sampled (the ``sample``
+    configurations give its node features; ``meanfield`` does not)."""
+    return "learned" if mobile_ion in LEARNED_MOBILE_IONS and disorder == "sample" else "bvse"
+
 
 #: The learned conductivity model shipped with the package (``screening/data/models/``).
 DEFAULT_CONDUCTIVITY_MODEL = "conductivity-obelix"
