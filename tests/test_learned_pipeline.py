@@ -257,7 +257,7 @@ def test_run_identity_includes_the_learned_model_weights(tmp_path, tiny_model_di
         model.members[0].head.bias.add_(0.1)
     model.save(copy)
     assert config_sha256(settings, "refs") != before  # retrained in place: another run
-    physics = RunSettings(structures=tmp_path / "s", out=tmp_path / "r")
+    physics = RunSettings(structures=tmp_path / "s", out=tmp_path / "r", transport_method="bvse")
     assert conductivity_model(physics) is None
 
 

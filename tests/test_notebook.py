@@ -40,7 +40,7 @@ def test_notebook_runs_on_a_small_run_and_draws_its_figures(tmp_path):
         progress=False,
     )
     assert run_screening(settings).complete
-    ranked = rank_run(run_dir, max_e_above_hull_eV=0.1).ranked
+    ranked = rank_run(run_dir, max_e_above_hull_eV=0.1, min_p_superionic=0.0).ranked  # binary salts
     assert len(ranked) >= 2
 
     executed = execute_notebook(run_dir, tmp_path / "executed.ipynb")  # raises on any cell error

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pipeline_inputs import write_structures
@@ -44,8 +45,9 @@ def make_settings(structures: Path, out: Path, **kwargs) -> RunSettings:
 def comparable(frame: pd.DataFrame) -> pd.DataFrame:
     """Results as plain comparable values: schema types, list columns as tuples, rows by id."""
     frame = results_table(frame).to_pandas().sort_values(Col.ID).reset_index(drop=True)
-    for column in (Col.ELEMENTS, Col.WARNINGS, Col.CRITERIA_NOTES):
-        frame[column] = frame[column].map(lambda v: tuple(v) if v is not None else None)
+    for field in RESULTS_SCHEMA:
+        if pa.types.is_list(field.type):
+            frame[field.name] = frame[field.name].map(lambda v: tuple(v) if v is not None else None)
     return frame
 
 
@@ -135,7 +137,8 @@ def test_rerun_skips_everything_and_another_config_is_refused(clean_run, structu
 
 def test_ranking_a_run(clean_run):
     settings, _ = clean_run
-    ranked = rank_run(settings.out, max_e_above_hull_eV=0.1).ranked
+    # binary salts are not superionic: the funnel's conductivity filter is off to test the ranking itself
+    ranked = rank_run(settings.out, max_e_above_hull_eV=0.1, min_p_superionic=0.0).ranked
     stored = RunDir(settings.out).read_ranked()
     assert stored[Col.ID].tolist() == ranked[Col.ID].tolist()
     np.testing.assert_allclose(stored[Col.SCORE], ranked[Col.SCORE])
@@ -209,7 +212,17 @@ def test_command_line_reports_failed_rows_and_exits_zero(structures, tmp_path):
     assert result.exit_code == 0, result.output
     assert "failed: 2 (input: 1, structure: 1)" in result.output
     ranked = runner.invoke(
-        app, ["rank", str(tmp_path / "run"), "--top", "3", "--weights", "sigma=1,stability=2"]
+        app,
+        [
+            "rank",
+            str(tmp_path / "run"),
+            "--top",
+            "3",
+            "--weights",
+            "sigma=1,stability=2",
+            "--min-p-superionic",
+            "0",
+        ],
     )
     assert ranked.exit_code == 0, ranked.output
     assert "log10 sigma" in ranked.output and "funnel:" in ranked.output
