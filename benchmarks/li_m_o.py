@@ -33,7 +33,9 @@ def li_m_o_structures() -> Iterator[tuple[str, Structure]]:
         plain.remove_oxidation_states()
         for metal in METALS:
             swapped = plain.copy()
-            swapped.replace_species({el: metal for el in {e.symbol for e in plain.composition.elements} & TRANSITION})
+            swapped.replace_species(
+                {el: metal for el in {e.symbol for e in plain.composition.elements} & TRANSITION}
+            )
             yield f"{prototype_id}:{metal}", swapped
             half = swapped.copy()
             half.replace_species({"Li": {"Li": 0.5}})
