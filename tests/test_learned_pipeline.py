@@ -269,6 +269,7 @@ def test_the_shipped_model_loads_by_name_and_ranks_li3n_above_lif(sevennet):
     model = load_conductivity_model("conductivity-obelix")
     assert len(model.members) >= 5 and model.features.feature_model == "sevennet-0"
     assert conductivity_model_identity("conductivity-obelix")["cross_validation"]
+    assert model.std_scale["log10_sigma"] > 1.0  # calibrated: the raw ensemble is over-confident
     lif = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.03), ["Li", "F"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     out = screen_partition(
         _rows({"li3n": _li3n(), "lif": lif}), LEARNED, sevennet, references=load_reference_entries(None)
