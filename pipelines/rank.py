@@ -10,12 +10,22 @@ import pandas as pd
 from pipelines.partitions import frame_to_table
 from pipelines.rundir import RunDir
 from screening.errors import InputError
-from screening.funnel import FunnelResult, FunnelSettings, rank_candidates, set_aside_for_incomplete_hull
+from screening.funnel import (
+    FunnelResult,
+    FunnelSettings,
+    near_misses,
+    rank_candidates,
+    set_aside_for_incomplete_hull,
+)
 from screening.ranking import RankWeights
 from screening.schema import RANKED_SCHEMA, Col, with_metadata
 
 #: A probability of stability that reads as "certain".
 CERTAIN_P = 0.99
+
+
+#: Nearest misses kept and shown when fewer than the requested top passed the funnel.
+NEAR_MISSES = 10
 
 
 class Ranking(NamedTuple):
@@ -26,6 +36,7 @@ class Ranking(NamedTuple):
     aside: pd.DataFrame
     funnel: FunnelResult
     settings: FunnelSettings
+    near_misses: pd.DataFrame | None = None
 
 
 def _run_mobile_ion(results: pd.DataFrame, manifest: dict[str, Any], run_dir: RunDir) -> str:
@@ -83,13 +94,14 @@ def rank_run(
             "set_aside_incomplete_hull": aside[Col.ID].tolist(),
         }
         run_dir.write_manifest(manifest)
-    return Ranking(ranked, aside, funnel, settings)
+    misses = near_misses(results, funnel, NEAR_MISSES)
+    return Ranking(ranked, aside, funnel, settings, misses)
 
 
 def format_ranking(ranking: Ranking, top: int = 20) -> str:
     """The funnel table, the ``top`` candidates and what was set aside, as terminal text."""
     from screening.funnel import format_funnel
-    from screening.ranking import format_set_aside, format_top
+    from screening.ranking import format_near_misses, format_set_aside, format_top
 
     ranked = ranking.ranked
     certain = int((ranked[Col.P_STABLE] >= CERTAIN_P).sum())
@@ -100,6 +112,10 @@ def format_ranking(ranking: Ranking, top: int = 20) -> str:
         "of E_hull, the model's error included):",
         format_top(ranked, top),
     ]
+    if ranking.near_misses is not None and len(ranked) < top:
+        shown = ranking.near_misses.head(min(NEAR_MISSES, top - len(ranked)))
+        if not shown.empty:
+            parts.append("\n" + format_near_misses(shown))
     if not ranking.aside.empty:
         parts.append(format_set_aside(ranking.aside))
     return "\n".join(parts)

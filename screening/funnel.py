@@ -345,6 +345,31 @@ def set_aside_for_incomplete_hull(results: pd.DataFrame, funnel: FunnelResult) -
     return rows[[Col.ID, Col.CHEMICAL_FORMULA_REDUCED, Col.HULL_MISSING_SYSTEMS]].reset_index(drop=True)
 
 
+#: Funnel stages that judge a complete candidate (what falls here was screened and had a full hull).
+_JUDGING_STAGES_AFTER = "complete hull"
+
+
+def near_misses(results: pd.DataFrame, funnel: FunnelResult, n: int) -> pd.DataFrame:
+    """Up to ``n`` candidates that a filter removed after the hull check, nearest first: those removed
+    by a later stage came further through the funnel; within a stage, higher log10 sigma first. Columns:
+    the result columns and ``removed_by`` (stage: criterion). Not candidates: what a scientist looks at
+    next when the funnel leaves few or none."""
+    stages = list(funnel.removed)
+    if _JUDGING_STAGES_AFTER not in stages or n <= 0:
+        return results.iloc[0:0].assign(removed_by=pd.Series(dtype=object))
+    criteria = dict(zip(funnel.table["stage"], funnel.table["criterion"], strict=True))
+    later = stages[stages.index(_JUDGING_STAGES_AFTER) + 1 :]
+    frames = []
+    for order, stage in enumerate(reversed(later)):
+        rows = results.loc[results[Col.ID].isin(funnel.removed[stage])]
+        frames.append(rows.assign(removed_by=f"{stage}: {criteria[stage]}", _order=order))
+    frame = pd.concat(frames, ignore_index=True) if frames else results.iloc[0:0].assign(_order=0)
+    frame = frame.sort_values(
+        ["_order", Col.LOG10_SIGMA, Col.ID], ascending=[True, False, True], kind="stable", na_position="last"
+    )
+    return frame.drop(columns="_order").head(n).reset_index(drop=True)
+
+
 def format_funnel(table: pd.DataFrame) -> str:
     """The funnel table as plain text."""
     return "funnel:\n" + table.to_string(index=False)

@@ -156,6 +156,29 @@ def format_set_aside(aside: pd.DataFrame, shown: int = 5) -> str:
     )
 
 
+def format_near_misses(misses: pd.DataFrame) -> str:
+    """The nearest misses of :func:`screening.funnel.near_misses` as a plain-text table ("" when none)."""
+    if misses.empty:
+        return ""
+    columns = {
+        Col.ID: "id",
+        Col.CHEMICAL_FORMULA_REDUCED: "formula",
+        "removed_by": "removed by",
+        Col.E_ABOVE_HULL: "E_hull eV/at",
+        Col.LOG10_SIGMA: "log10 sigma S/cm",
+        Col.P_SUPERIONIC: "p_superionic",
+        Col.ECW_LOW: "ECW low V",
+        Col.ECW_HIGH: "ECW high V",
+    }
+    table = misses[[c for c in columns if c in misses]].rename(columns=columns)
+    table["formula"] = table["formula"].map(readable_formula)
+    return (
+        f"nearest misses ({len(misses)}; removed by the last filters, not candidates: loosen a filter, e.g. "
+        "--preset electrode or --min-p-superionic, to rank them):\n"
+        + table.to_string(index=False, float_format=lambda x: f"{x:.3f}")
+    )
+
+
 def readable_formula(formula: str) -> str:
     """A formula the way chemists write it (``LiBr``, not OPTIMADE's alphabetical ``BrLi``); the text
     itself when it is no formula."""

@@ -11,8 +11,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
 
-from screening.funnel import FunnelSettings, apply_funnel, rank_candidates, set_aside_for_incomplete_hull
-from screening.ranking import RankWeights, format_top, pareto_front, probability_stable, score
+from screening.funnel import (
+    FunnelSettings,
+    apply_funnel,
+    near_misses,
+    rank_candidates,
+    set_aside_for_incomplete_hull,
+)
+from screening.ranking import (
+    RankWeights,
+    format_near_misses,
+    format_top,
+    pareto_front,
+    probability_stable,
+    score,
+)
 from screening.schema import RANKED_SCHEMA, RESULTS_SCHEMA, Col
 
 #: Stability and conductivity only: the criteria filters off (the electrode preset).
@@ -235,6 +248,21 @@ def test_the_solid_electrolyte_funnel_counts_what_each_stage_removes():
     # the electrode preset turns the window and insulator filters off: the cathode comes back, first
     electrode, _ = rank_candidates(funnel_frame(), FunnelSettings.from_preset("electrode"), mobile_ion="Li")
     assert electrode[Col.ID].iloc[0] == "cathode" and len(electrode) == 8
+
+
+def test_near_misses_are_the_candidates_the_last_filters_removed_latest_first():
+    frame = funnel_frame()
+    _, funnel = rank_candidates(
+        frame, FunnelSettings(exclude_elements=["Pb"], max_cost_USD_per_kg=100), mobile_ion="Li"
+    )
+    misses = near_misses(frame, funnel, 10)
+    # cost removed germanium last; then the window (nitride at -2.0 before nasicon at -2.5, then the one
+    # without a window), then the electronic filter; lead fell at the element filter, before the hull: no miss
+    assert misses[Col.ID].tolist() == ["germanium", "nitride", "nasicon", "no window", "cathode"]
+    assert misses["removed_by"].iloc[0].startswith("cost: ")
+    assert near_misses(frame, funnel, 2)[Col.ID].tolist() == ["germanium", "nitride"]
+    text = format_near_misses(misses)
+    assert "nearest misses (5" in text and "germanium" in text and "cost: " in text
 
 
 def test_p_superionic_where_known_else_the_log10_sigma_threshold():
