@@ -283,6 +283,30 @@ def learned(
 SHIPPED = "learned: descriptors + embeddings (shipped)"
 
 
+#: Seeds of the seed-spread measurement (ensemble and folds together).
+SEEDS = (0, 1, 2, 3, 4)
+
+
+def seed_spread(
+    data: LabelledFeatures, options: TrainingOptions
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """Mean and standard deviation over :data:`SEEDS` of the grouped-CV scores of ``options``, the seed
+    setting both the ensemble and the folds: how much of a difference between two rows is luck."""
+    spread: dict[str, dict[str, tuple[float, float]]] = {}
+    for grouping in GROUPINGS:
+        runs = []
+        for seed in SEEDS:
+            seeded = dataclasses.replace(options, ensemble=dataclasses.replace(options.ensemble, seed=seed))
+            folds = grouped_folds(data.groups[grouping], N_FOLDS, seed=seed)
+            runs.append(cv_scores(data, cross_validate(data, seeded, folds)))
+        spread[grouping] = {
+            key: (float(np.mean([r[key] for r in runs])), float(np.std([r[key] for r in runs])))
+            for key in ("spearman", "mae_log10_sigma", "auc", "coverage_1sd")
+        }
+        print("seeds", grouping, spread[grouping], flush=True)
+    return spread
+
+
 def variants(layers: tuple[str, ...]) -> dict[str, TrainingOptions]:
     shipped = TrainingOptions(features=FeatureSet(layers=layers))
     return {
@@ -459,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             results[name][grouping] = _reported(name, grouping, scores)
 
+    seeds = seed_spread(data, variants((chosen,))[SHIPPED])
+
     from screening.transport.learned_training import fit_conductivity_model
 
     shipped_options = variants((chosen,))[SHIPPED]
@@ -484,7 +510,17 @@ def main(argv: list[str] | None = None) -> int:
         f"sd of log10 sigma x {model.std_scale['log10_sigma']:.2f}, sd of Ea x {model.std_scale['ea_eV']:.2f}. "
         f"Training it (calibration included): {train_cpu_s:.0f} CPU s; "
         f"prediction: {predict_ms:.2f} CPU ms per structure (the features come from the stability and bvse "
-        "stages, which a run computes anyway)."
+        "stages, which a run computes anyway). "
+        + f"Spread over seeds (shipped configuration, seeds {SEEDS[0]}-{SEEDS[-1]} of both the ensemble and "
+        "the folds, mean +- sd): "
+        + "; ".join(
+            f"by {g}: Spearman {_f(seeds[g]['spearman'][0])} +- {_f(seeds[g]['spearman'][1])}, MAE "
+            f"{_f(seeds[g]['mae_log10_sigma'][0])} +- {_f(seeds[g]['mae_log10_sigma'][1])}, AUC "
+            f"{_f(seeds[g]['auc'][0])} +- {_f(seeds[g]['auc'][1])}, +-1 sd coverage "
+            f"{_pct(seeds[g]['coverage_1sd'][0])} +- {_pct(seeds[g]['coverage_1sd'][1])}"
+            for g in GROUPINGS
+        )
+        + ": differences between rows smaller than these are noise."
     )
     info = {
         "n_used": len(data),
