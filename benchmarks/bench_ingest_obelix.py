@@ -1,7 +1,7 @@
 """Ingest of the OBELiX training CIFs through the ``files`` source: how many are kept, why any fail, and
 what the kept ones are warned about.
 
-The 254 CIFs (``shared/data/obelix-train/cifs``, CC BY 4.0, Therrien et al., arXiv:2502.14234) are
+The 254 CIFs (``data/obelix-train/cifs``, CC BY 4.0, Therrien et al., arXiv:2502.14234) are
 published disordered structures with added coordinate noise; ingest should keep them, disorder and all.
 
 Run from the repository root::
@@ -26,14 +26,9 @@ _REPO = Path(__file__).resolve().parents[1]
 
 
 def default_data_path() -> Path | None:
-    """The shared OBELiX training folder, inside the checkout or next to it, if present."""
-    for candidate in (
-        _REPO / "shared" / "data" / "obelix-train",
-        _REPO.parent / "shared" / "data" / "obelix-train",
-    ):
-        if (candidate / "cifs").is_dir():
-            return candidate
-    return None
+    """The project's copy of the OBELiX training folder (``data/obelix-train``), if present."""
+    candidate = _REPO / "data" / "obelix-train"
+    return candidate if (candidate / "cifs").is_dir() else None
 
 
 def warning_kind(warning: str) -> str:
