@@ -14,10 +14,11 @@ from typing import Any
 
 from distributed import Client, WorkerPlugin
 
-from pipelines.settings import RunSettings
+from pipelines.settings import GPU_RESOURCE, RunSettings
+from pipelines.slurm import SlurmError, job_ids, slurm_cluster, wait_for_slurm_workers
 from screening.errors import ScreeningError
 
-GPU_RESOURCE = "GPU"
+__all__ = ["GPU_RESOURCE", "ClusterError", "ClusterInfo", "open_client"]
 
 
 class ClusterError(ScreeningError, RuntimeError):
@@ -34,6 +35,7 @@ class ClusterInfo:
         resources: resources every partition task asks for (``{"GPU": 1}`` on GPU clusters).
         device: torch device the model goes to on the workers (None: the model's own default).
         dashboard: dashboard address, when there is one.
+        slurm_job_ids: the SLURM jobs of the workers when the run started (``slurm`` only).
     """
 
     kind: str
@@ -41,6 +43,7 @@ class ClusterInfo:
     resources: dict[str, float] | None
     device: str | None
     dashboard: str | None
+    slurm_job_ids: tuple[str, ...] = ()
 
 
 class TorchThreads(WorkerPlugin):
@@ -139,28 +142,6 @@ def _cuda_cluster(settings: RunSettings) -> Any:
     )
 
 
-def slurm_cluster(settings: RunSettings) -> Any:
-    """A dask-jobqueue ``SLURMCluster`` from ``settings.slurm`` (not yet scaled)."""
-    jobqueue = _import_extra("dask_jobqueue", "slurm")
-    opts = settings.slurm
-    directives = list(opts.job_extra_directives)
-    worker_args: list[str] = []
-    if opts.gpus_per_job:
-        directives.append(f"--gres=gpu:{opts.gpus_per_job}")
-        gpus_per_worker = max(1, opts.gpus_per_job // opts.processes)
-        worker_args = ["--resources", f"{GPU_RESOURCE}={gpus_per_worker}"]
-    return jobqueue.SLURMCluster(
-        queue=opts.queue,
-        account=opts.account,
-        walltime=opts.walltime,
-        cores=opts.cores,
-        memory=opts.memory,
-        processes=opts.processes,
-        job_extra_directives=directives,
-        worker_extra_args=worker_args,
-    )
-
-
 def _wait_for_workers(client: Client, n: int, timeout_s: float) -> None:
     try:
         client.wait_for_workers(n, timeout=timeout_s)
@@ -235,7 +216,10 @@ def open_client(settings: RunSettings) -> Iterator[tuple[Client, ClusterInfo]]:
             if kind != "slurm":
                 _wait_for_workers(client, len(cluster.workers), settings.worker_wait_s)
             else:
-                _wait_for_workers(client, 1, settings.worker_wait_s)
+                try:
+                    wait_for_slurm_workers(client, cluster, settings)
+                except (TimeoutError, SlurmError) as exc:
+                    raise ClusterError(str(exc)) from exc
         if torch_threads is not None:
             client.register_plugin(TorchThreads(torch_threads))
         check_resources(client, resources)
@@ -245,5 +229,6 @@ def open_client(settings: RunSettings) -> Iterator[tuple[Client, ClusterInfo]]:
             resources=resources,
             device=device,
             dashboard=getattr(client, "dashboard_link", None),
+            slurm_job_ids=tuple(job_ids(cluster)) if kind == "slurm" else (),
         )
         yield client, info

@@ -304,6 +304,8 @@ def run_screening(settings: RunSettings) -> RunSummary:
                         "n_workers": info.n_workers,
                         "device": info.device,
                     }
+                    if info.slurm_job_ids:
+                        attempt["cluster"]["slurm_job_ids"] = list(info.slurm_job_ids)
                     run_dir.write_manifest(manifest)
                     reports, errors = _submit_all(client, info, settings, todo, run_id, run_dir, references)
             attempt["status"] = "failed partitions" if errors else "complete"

@@ -34,6 +34,10 @@ _NESTED = "__"
 _ENV_NOT_SETTINGS = frozenset({"SCREENING_RUN_DIR"})
 
 
+#: The Dask worker resource GPU workers advertise and GPU tasks ask for.
+GPU_RESOURCE = "GPU"
+
+
 class SlurmSettings(BaseModel):
     """Options of a dask-jobqueue ``SLURMCluster`` (one Dask worker process per job unless ``processes``)."""
 
@@ -48,6 +52,10 @@ class SlurmSettings(BaseModel):
     gpus_per_job: int = Field(default=0, ge=0)
     jobs: PositiveInt = 1
     job_extra_directives: list[str] = Field(default_factory=list)
+    log_directory: str | None = Field(default=None, description="job output (default: RUN_DIR/slurm-logs)")
+    scheduler_host: str | None = Field(
+        default=None, description="address the workers reach the scheduler at (default: this host's)"
+    )
 
 
 class RunSettings(BaseModel):

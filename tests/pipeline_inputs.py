@@ -1,14 +1,19 @@
-"""Small structures tables for the pipeline tests: textbook crystals, a disordered one, and bad rows."""
+"""Small structures tables for the pipeline tests (textbook crystals, a disordered one, and bad rows), and
+how the results of two runs are compared."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
 from pymatgen.core import Lattice, Species, Structure
 
+from pipelines.partitions import results_table
 from screening.io import write_dataset
-from screening.schema import Col
+from screening.schema import RESULTS_SCHEMA, Col
 from screening.structures import failed_row, structure_to_row
 
 
@@ -50,3 +55,27 @@ def structure_rows(n_copies: int = 1) -> list[dict[str, Any]]:
 def write_structures(path: Path, n_copies: int = 1) -> Path:
     """Write the test structures table to ``path``."""
     return write_dataset(structure_rows(n_copies), path, source="test")
+
+
+def comparable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Results as plain comparable values: schema types, list columns as tuples, rows by id."""
+    frame = results_table(frame).to_pandas().sort_values(Col.ID).reset_index(drop=True)
+    for field in RESULTS_SCHEMA:
+        if pa.types.is_list(field.type):
+            frame[field.name] = frame[field.name].map(lambda v: tuple(v) if v is not None else None)
+    return frame
+
+
+def assert_same_results(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
+    actual, expected = comparable(actual), comparable(expected)
+    assert actual[Col.ID].tolist() == expected[Col.ID].tolist()
+    for column in RESULTS_SCHEMA.names:
+        a, e = actual[column], expected[column]
+        if pd.api.types.is_float_dtype(e):
+            # float32 potentials: a worker process and this one may take other CPU kernels, and the
+            # 60-step Frenkel relaxation carries that 1e-7 noise up to ~3e-5 relative (seen in CI)
+            np.testing.assert_allclose(
+                a.to_numpy(float), e.to_numpy(float), rtol=1e-4, atol=1e-9, err_msg=column
+            )
+        else:
+            assert a.tolist() == e.tolist(), column

@@ -11,7 +11,7 @@ from pipelines.settings import RunSettings
 
 
 def settings(**kwargs) -> RunSettings:
-    return RunSettings(structures="s", out="o", progress=False, worker_wait_s=60, **kwargs)
+    return RunSettings(**{"structures": "s", "out": "o", "progress": False, "worker_wait_s": 60, **kwargs})
 
 
 def _torch_threads() -> int:
@@ -56,9 +56,10 @@ def test_cluster_kind_resolution(monkeypatch):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("dask_jobqueue") is None, reason="dask-jobqueue (extra 'slurm')")
-def test_slurm_job_script_asks_for_gpus_and_advertises_them():
+def test_slurm_job_script_asks_for_gpus_and_advertises_them(tmp_path):
     s = settings(
         cluster="slurm",
+        out=tmp_path / "run",
         slurm={"queue": "gpu", "account": "proj", "gpus_per_job": 2, "processes": 2, "walltime": "02:00:00"},
     )
     cluster = slurm_cluster(s)
@@ -69,3 +70,4 @@ def test_slurm_job_script_asks_for_gpus_and_advertises_them():
     assert "#SBATCH -p gpu" in script and "#SBATCH -A proj" in script
     assert "#SBATCH --gres=gpu:2" in script and "#SBATCH -t 02:00:00" in script
     assert "--resources GPU=1" in script and "--nworkers 2" in script
+    assert f"#SBATCH -e {tmp_path / 'run' / 'slurm-logs'}" in script  # the jobs' output beside the run

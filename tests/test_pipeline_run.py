@@ -17,19 +17,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from pipeline_inputs import write_structures
+from pipeline_inputs import assert_same_results, write_structures
 from typer.testing import CliRunner
 
-from pipelines.partitions import results_table
 from pipelines.rank import rank_run
 from pipelines.run import RunDirError, run_screening
 from pipelines.rundir import RunDir
 from pipelines.settings import RunSettings
 from screening.io import read_structures
-from screening.schema import RANKED_SCHEMA, RESULTS_SCHEMA, Col, read_metadata
+from screening.schema import RANKED_SCHEMA, Col, read_metadata
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -40,30 +38,6 @@ def make_settings(structures: Path, out: Path, **kwargs) -> RunSettings:
     values = {"n_samples": 2, "partition_size": 2, "progress": False, "cluster": "local", "device": "cpu"}
     values.update(kwargs)
     return RunSettings(structures=structures, out=out, **values)
-
-
-def comparable(frame: pd.DataFrame) -> pd.DataFrame:
-    """Results as plain comparable values: schema types, list columns as tuples, rows by id."""
-    frame = results_table(frame).to_pandas().sort_values(Col.ID).reset_index(drop=True)
-    for field in RESULTS_SCHEMA:
-        if pa.types.is_list(field.type):
-            frame[field.name] = frame[field.name].map(lambda v: tuple(v) if v is not None else None)
-    return frame
-
-
-def assert_same_results(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
-    actual, expected = comparable(actual), comparable(expected)
-    assert actual[Col.ID].tolist() == expected[Col.ID].tolist()
-    for column in RESULTS_SCHEMA.names:
-        a, e = actual[column], expected[column]
-        if pd.api.types.is_float_dtype(e):
-            # float32 potentials: a worker process and this one may take other CPU kernels, and the
-            # 60-step Frenkel relaxation carries that 1e-7 noise up to ~3e-5 relative (seen in CI)
-            np.testing.assert_allclose(
-                a.to_numpy(float), e.to_numpy(float), rtol=1e-4, atol=1e-9, err_msg=column
-            )
-        else:
-            assert a.tolist() == e.tolist(), column
 
 
 @pytest.fixture(scope="module")
