@@ -39,6 +39,8 @@ import pandas as pd
 _REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(_REPO / "benchmarks"))
 
+from report import replace_section  # noqa: E402
+
 from screening import metrics  # noqa: E402
 from screening.models.ensemble import EnsemblePrediction  # noqa: E402
 from screening.transport.descriptors import DESCRIPTOR_NAMES  # noqa: E402
@@ -57,7 +59,6 @@ from screening.transport.learned_training import (  # noqa: E402
 LABELS = _REPO / "data" / "obelix-train" / "conductivity_train.csv"
 MAGPIE_CACHE = _REPO / "benchmarks" / "results" / "magpie-obelix.csv"
 MP_LIKE_CACHE = _REPO / "runs" / "features-mp-like.parquet"
-BENCHMARKS_MD = _REPO / "BENCHMARKS.md"
 SECTION_TITLE = "## Learned conductivity: grouped cross-validation against experiment (issue 10)"
 GROUPINGS = ("family", "chemical_system")
 N_FOLDS = 5
@@ -389,17 +390,6 @@ def render(results: dict[str, dict[str, dict]], layers: list[dict], chosen: str,
     return "\n".join(lines)
 
 
-def write_section(section: str) -> None:
-    text = BENCHMARKS_MD.read_text()
-    start = text.find("\n" + SECTION_TITLE + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION_TITLE) + 2)
-        text = text[: start + 1] + section + (text[end:] if end >= 0 else "")
-    BENCHMARKS_MD.write_text(text)
-
-
 def choose_layer(layers: list[dict]) -> str:
     """The layer with the best mean probe Spearman over both groupings, among the half of the layers with
     the smallest domain shift (MMD^2)."""
@@ -548,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
     section = render(results, layers, chosen, info)
     print(section)
     if args.write:
-        write_section(section)
+        replace_section(SECTION_TITLE, section)
     return 0
 
 

@@ -7,6 +7,7 @@ run that needs a resource no worker has fails at once with a clear message inste
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ class ClusterInfo:
         device: torch device the model goes to on the workers (None: the model's own default).
         dashboard: dashboard address, when there is one.
         slurm_job_ids: the SLURM jobs of the workers when the run started (``slurm`` only).
+        seconds_to_workers: from asking for the cluster to the workers the run waits for (the first one
+            on SLURM), seconds.
     """
 
     kind: str
@@ -44,6 +47,7 @@ class ClusterInfo:
     device: str | None
     dashboard: str | None
     slurm_job_ids: tuple[str, ...] = ()
+    seconds_to_workers: float = 0.0
 
 
 class TorchThreads(WorkerPlugin):
@@ -176,6 +180,7 @@ def open_client(settings: RunSettings) -> Iterator[tuple[Client, ClusterInfo]]:
         ClusterError: no worker appears in time, a needed extra is missing, or no worker can run the tasks.
     """
     kind = resolve_kind(settings)
+    start = time.monotonic()
     wants_gpu = (settings.science.device or "").startswith("cuda")
     with ExitStack() as stack:
         torch_threads: int | None = None
@@ -230,5 +235,6 @@ def open_client(settings: RunSettings) -> Iterator[tuple[Client, ClusterInfo]]:
             device=device,
             dashboard=getattr(client, "dashboard_link", None),
             slurm_job_ids=tuple(job_ids(cluster)) if kind == "slurm" else (),
+            seconds_to_workers=time.monotonic() - start,
         )
         yield client, info

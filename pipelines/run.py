@@ -303,6 +303,7 @@ def run_screening(settings: RunSettings) -> RunSummary:
                         "kind": info.kind,
                         "n_workers": info.n_workers,
                         "device": info.device,
+                        "seconds_to_workers": round(info.seconds_to_workers, 3),
                     }
                     if info.slurm_job_ids:
                         attempt["cluster"]["slurm_job_ids"] = list(info.slurm_job_ids)

@@ -75,6 +75,7 @@ def test_a_run_through_slurm_equals_a_local_run_and_records_its_jobs(slurm, stru
     assert_same_results(slurm_results, local_results)
     (attempt,) = RunDir(settings.out).read_manifest()["attempts"]
     assert attempt["cluster"]["kind"] == "slurm" and attempt["cluster"]["slurm_job_ids"]
+    assert attempt["cluster"]["seconds_to_workers"] > 0
     # the jobs' output lies next to the run
     logs = sorted((settings.out / "slurm-logs").iterdir())
     assert any(path.name.endswith(".err") or path.name.endswith(".out") for path in logs)
