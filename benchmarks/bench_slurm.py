@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 _REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(_REPO / "tests"))
@@ -63,7 +64,7 @@ def _max_relative_difference(a, b) -> tuple[float, bool]:
     same_rows = a[Col.ID].tolist() == b[Col.ID].tolist() and (a[Col.STATUS] == b[Col.STATUS]).all()
     worst = 0.0
     for field in RESULTS_SCHEMA:
-        if field.name in a and np.issubdtype(a[field.name].dtype, np.floating):
+        if field.name in a and pd.api.types.is_float_dtype(a[field.name]):
             x, y = a[field.name].to_numpy(float), b[field.name].to_numpy(float)
             both = np.isfinite(x) & np.isfinite(y)
             same_rows &= bool((np.isfinite(x) == np.isfinite(y)).all())
