@@ -26,7 +26,6 @@ import dataclasses
 import datetime
 import json
 import math
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -39,7 +38,7 @@ import pandas as pd
 _REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(_REPO / "benchmarks"))
 
-from report import replace_section  # noqa: E402
+from report import code_revision, publish  # noqa: E402
 
 from screening import metrics  # noqa: E402
 from screening.models.ensemble import EnsemblePrediction  # noqa: E402
@@ -485,9 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(5):
         model.predict(data.descriptors, data.node_features, 298.15)
     predict_ms = (time.process_time() - start) / 5 / len(data) * 1e3
-    code = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=_REPO, capture_output=True, text=True
-    ).stdout.strip()
+    code = code_revision()
     shipped = results[SHIPPED]
     reading = (
         "Out of domain (shipped model, held-out entries with a domain distance above 1): "
@@ -536,9 +533,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     section = render(results, layers, chosen, info)
-    print(section)
-    if args.write:
-        replace_section(SECTION_TITLE, section)
+    publish(SECTION_TITLE, section, args.write)
     return 0
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ _REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(_REPO / "tests"))
 sys.path.insert(0, str(_REPO / "benchmarks"))
 
-from report import replace_section  # noqa: E402
+from report import code_revision, publish  # noqa: E402
 from slurm_node import missing_reason, start_slurm  # noqa: E402
 
 SECTION_TITLE = "## SLURM: a real single-node cluster against a local one (issue 15)"
@@ -111,9 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         worst, same_rows = _max_relative_difference(
             RunDir(slurm_settings.out).read_results(), RunDir(local_settings.out).read_results()
         )
-    code = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=_REPO, capture_output=True, text=True
-    ).stdout.strip()
+    code = code_revision()
     section = "\n".join(
         [
             SECTION_TITLE,
@@ -137,9 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             "",
         ]
     )
-    print(section)
-    if args.write:
-        replace_section(SECTION_TITLE, section)
+    publish(SECTION_TITLE, section, args.write)
     return 0
 
 
