@@ -140,9 +140,13 @@ def start_slurm(root: Path, timeout_s: float = 60.0) -> SlurmNode:
     )
     env = {**os.environ, "SLURM_CONF": str(conf)}
     pid_files = (root / "slurmd.pid", root / "slurmctld.pid", root / "munge" / "munged.pid")
-    subprocess.run(["slurmctld", "-f", str(conf)], env=env, check=True)
-    subprocess.run(["slurmd", "-f", str(conf)], env=env, check=True)
     slurm = SlurmNode(root, conf, cpus, memory_mb, pid_files)
+    try:
+        subprocess.run(["slurmctld", "-f", str(conf)], env=env, check=True)
+        subprocess.run(["slurmd", "-f", str(conf)], env=env, check=True)
+    except subprocess.CalledProcessError:
+        slurm.stop()  # what did start (munged, perhaps slurmctld) does not outlive the failure
+        raise
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         state = subprocess.run(
