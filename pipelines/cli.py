@@ -130,10 +130,20 @@ def ingest(
         int | None, typer.Option("--mp-retries", help="mp: retries of a failed request [3]")
     ] = None,
     workers: Annotated[int, typer.Option(help="files: parse in this many processes")] = os.cpu_count() or 1,
+    cluster: Annotated[
+        str | None,
+        typer.Option(help="files: parse on a Dask cluster (local, slurm, ...) in chunks, resumable"),
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="files: parse on this existing Dask scheduler, tcp://host:8786")
+    ] = None,
+    chunk_files: Annotated[int, typer.Option(help="files on a cluster: files per task")] = 16,
 ) -> None:
     """Read structures from a source into a Parquet structures table (partitioned by a hash bucket).
 
     The output folder must be new, empty, or a structures table written before (it is then replaced).
+    With --cluster or --scheduler the files are parsed on Dask workers in chunks; an interrupted ingest
+    rerun with the same arguments parses only the chunks it had not finished.
     """
     from screening.io import check_output_directory, write_dataset
 
@@ -150,7 +160,15 @@ def ingest(
                 raise typer.BadParameter(
                     "--source files needs at least one file or directory", param_hint="PATHS"
                 )
-            rows = list(iter_file_rows(paths, workers=workers, progress=True))
+            if cluster is None and scheduler is None:
+                rows = list(iter_file_rows(paths, workers=workers, progress=True))
+            else:
+                from pipelines.ingest import ingest_files_on_cluster
+                from pipelines.settings import RunSettings
+
+                given = {"cluster": cluster, "scheduler": scheduler, "workers": workers}
+                settings = RunSettings(structures=out, out=out, **{k: v for k, v in given.items() if v})
+                rows = ingest_files_on_cluster(paths, out, settings, chunk_files=chunk_files, echo=typer.echo)
         else:
             from screening.sources.mp import MPClientOptions
 
@@ -175,6 +193,10 @@ def ingest(
             typer.echo("no structures matched; nothing written", err=True)
             raise typer.Exit(EXIT_INCOMPLETE)
         write_dataset(rows, out, source=source.value)
+        if source is SourceName.files:
+            from pipelines.ingest import remove_staging
+
+            remove_staging(out)
     typer.echo(ingest_summary(rows, out))
 
 

@@ -728,6 +728,21 @@ def rows_from_input(item: InputPath) -> list[dict[str, Any]]:
     return rows
 
 
+def unique_rows(rows: Iterable[dict[str, Any]], seen: set[str]) -> Iterator[dict[str, Any]]:
+    """``rows`` with ids made unique against ``seen`` (updated). Ids are unique by construction except
+    for a file literally named like another's block ("a.cif#1" next to a two-block "a.cif"); such a row
+    gets a further suffix."""
+    for row in rows:
+        structure_id, n = row[Col.ID], 1
+        while structure_id in seen:
+            n += 1
+            structure_id = f"{row[Col.ID]}~{n}"
+        seen.add(structure_id)
+        if structure_id != row[Col.ID]:
+            row = {**row, Col.ID: structure_id, Col.BUCKET: bucket_of(structure_id)}
+        yield row
+
+
 def iter_file_rows(
     paths: Sequence[str | os.PathLike], *, workers: int = 1, progress: bool = False
 ) -> Iterator[dict[str, Any]]:
@@ -747,17 +762,7 @@ def iter_file_rows(
     seen: set[str] = set()
 
     def unique(rows: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        # ids are unique by construction except for a file literally named like another's block
-        # ("a.cif#1" next to a two-block "a.cif"); such a row gets a further suffix
-        for row in rows:
-            structure_id, n = row[Col.ID], 1
-            while structure_id in seen:
-                n += 1
-                structure_id = f"{row[Col.ID]}~{n}"
-            seen.add(structure_id)
-            if structure_id != row[Col.ID]:
-                row = {**row, Col.ID: structure_id, Col.BUCKET: bucket_of(structure_id)}
-            yield row
+        return unique_rows(rows, seen)
 
     bar = tqdm(total=len(inputs), desc="reading structure files", unit="file", disable=not progress)
     with bar:
