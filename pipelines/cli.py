@@ -132,23 +132,33 @@ def ingest(
     workers: Annotated[int, typer.Option(help="files: parse in this many processes")] = os.cpu_count() or 1,
     cluster: Annotated[
         str | None,
-        typer.Option(help="files: parse on a Dask cluster (local, slurm, ...) in chunks, resumable"),
+        typer.Option(help="files, mp: read on a Dask cluster (local, slurm, ...) in chunks, resumable"),
     ] = None,
     scheduler: Annotated[
-        str | None, typer.Option(help="files: parse on this existing Dask scheduler, tcp://host:8786")
+        str | None, typer.Option(help="files, mp: read on this existing Dask scheduler, tcp://host:8786")
     ] = None,
     chunk_files: Annotated[int, typer.Option(help="files on a cluster: files per task")] = 16,
+    chunk_ids: Annotated[int, typer.Option(help="mp on a cluster: materials per task")] = 200,
+    mp_budget: Annotated[
+        int, typer.Option(help="mp on a cluster: API requests in flight at once, all workers together")
+    ] = 2,
 ) -> None:
     """Read structures from a source into a Parquet structures table (partitioned by a hash bucket).
 
     The output folder must be new, empty, or a structures table written before (it is then replaced).
-    With --cluster or --scheduler the files are parsed on Dask workers in chunks; an interrupted ingest
-    rerun with the same arguments parses only the chunks it had not finished.
+    With --cluster or --scheduler the structures are read on Dask workers in chunks; an interrupted
+    ingest rerun with the same arguments reads only the chunks it had not finished.
     """
     from screening.io import check_output_directory, write_dataset
 
     with user_errors("ingest failed"):
         check_output_directory(out)
+        on_cluster = None
+        if cluster is not None or scheduler is not None:
+            from pipelines.settings import RunSettings
+
+            given = {"cluster": cluster, "scheduler": scheduler, "workers": workers}
+            on_cluster = RunSettings(structures=out, out=out, **{k: v for k, v in given.items() if v})
         if source is SourceName.bundled:
             from screening.sources.bundled import iter_bundled_rows
 
@@ -160,15 +170,14 @@ def ingest(
                 raise typer.BadParameter(
                     "--source files needs at least one file or directory", param_hint="PATHS"
                 )
-            if cluster is None and scheduler is None:
+            if on_cluster is None:
                 rows = list(iter_file_rows(paths, workers=workers, progress=True))
             else:
                 from pipelines.ingest import ingest_files_on_cluster
-                from pipelines.settings import RunSettings
 
-                given = {"cluster": cluster, "scheduler": scheduler, "workers": workers}
-                settings = RunSettings(structures=out, out=out, **{k: v for k, v in given.items() if v})
-                rows = ingest_files_on_cluster(paths, out, settings, chunk_files=chunk_files, echo=typer.echo)
+                rows = ingest_files_on_cluster(
+                    paths, out, on_cluster, chunk_files=chunk_files, echo=typer.echo
+                )
         else:
             from screening.sources.mp import MPClientOptions
 
@@ -181,6 +190,8 @@ def ingest(
             rows = _ingest_mp(
                 out,
                 options,
+                on_cluster,
+                {"chunk_ids": chunk_ids, "budget": mp_budget},
                 elements=_split(elements),
                 exclude_elements=_split(exclude_elements),
                 chemsys=_split(chemsys),
@@ -193,21 +204,29 @@ def ingest(
             typer.echo("no structures matched; nothing written", err=True)
             raise typer.Exit(EXIT_INCOMPLETE)
         write_dataset(rows, out, source=source.value)
-        if source is SourceName.files:
+        if on_cluster is not None:
             from pipelines.ingest import remove_staging
 
             remove_staging(out)
     typer.echo(ingest_summary(rows, out))
 
 
-def _ingest_mp(out: Path, options: Any, **filters: Any) -> list[dict[str, Any]]:
-    """Query Materials Project, and write the reference entries of the systems found beside the table."""
+def _ingest_mp(
+    out: Path, options: Any, on_cluster: Any, chunking: dict[str, int], **filters: Any
+) -> list[dict[str, Any]]:
+    """Query Materials Project (in this process, or in chunks on the cluster of ``on_cluster``), and
+    write the reference entries of the systems found beside the table (each system once)."""
     import pyarrow.parquet as pq
 
     from screening.sources.mp import MPQuery, fetch_reference_entries, iter_mp_rows, references_to_table
 
     query = MPQuery(**filters)
-    rows = list(iter_mp_rows(query, client_options=options))
+    if on_cluster is None:
+        rows = list(iter_mp_rows(query, client_options=options))
+    else:
+        from pipelines.ingest import ingest_mp_on_cluster
+
+        rows = ingest_mp_on_cluster(query, out, on_cluster, options, echo=typer.echo, **chunking)
     systems = sorted({r["chemical_system"] for r in rows if r["status"] == "ok"})
     entries = fetch_reference_entries(systems, client_options=options) if systems else []
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -79,6 +79,8 @@ class FakeMPState:
     echo_key_in_errors: bool = False
     requests: list[RecordedRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    in_flight: int = 0  # data requests being answered now
+    max_in_flight: int = 0  # the most at once so far (a client's concurrency)
 
     def data_requests(self, path: str) -> list[RecordedRequest]:
         """The recorded requests to one data route."""
@@ -179,13 +181,20 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             failing = state.fail_first > 0
             state.fail_first -= int(failing)
-        self._wait(state.delay_s)
-        if failing or state.always_status is not None:
-            status = state.fail_status if failing else state.always_status
-            headers = {"Retry-After": str(state.retry_after_s)} if state.retry_after_s is not None else None
-            self._send(status, {"detail": f"simulated {status}"}, headers)
-            return
-        self._answer(url.path, params)
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        try:
+            self._wait(state.delay_s)
+            if failing or state.always_status is not None:
+                status = state.fail_status if failing else state.always_status
+                retry = state.retry_after_s
+                headers = {"Retry-After": str(retry)} if retry is not None else None
+                self._send(status, {"detail": f"simulated {status}"}, headers)
+                return
+            self._answer(url.path, params)
+        finally:
+            with state.lock:
+                state.in_flight -= 1
 
     def _answer(self, path: str, params: dict[str, str]) -> None:
         state = self.server.state

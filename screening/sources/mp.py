@@ -124,6 +124,7 @@ class MPQuery:
         max_energy_above_hull_eV: at most this far above MP's convex hull, in eV/atom.
         max_nsites: at most this many sites in MP's cell.
         theoretical: only theoretical (True) or only ICSD-matched, experimentally known (False) materials.
+        material_ids: only these materials (``mp-149``, ...).
         limit: at most this many materials (not a filter: it does not make a query specific).
     """
 
@@ -133,6 +134,7 @@ class MPQuery:
     max_energy_above_hull_eV: float | None = None
     max_nsites: int | None = None
     theoretical: bool | None = None
+    material_ids: Sequence[str] | None = None
     limit: int | None = None
 
     def filters(self) -> dict[str, Any]:
@@ -163,10 +165,15 @@ class MPQuery:
             filters["num_sites"] = (1, int(self.max_nsites))
         if self.theoretical is not None:
             filters["theoretical"] = bool(self.theoretical)
+        if self.material_ids is not None:
+            if not self.material_ids:
+                raise ValueError("material_ids: empty")
+            filters["material_ids"] = [str(m) for m in self.material_ids]
         if not filters:
             raise ValueError(
                 "a Materials Project query needs at least one filter (elements, exclude_elements, chemsys, "
-                "max_energy_above_hull_eV, max_nsites or theoretical): without one mp-api downloads the "
+                "max_energy_above_hull_eV, max_nsites, theoretical or material_ids): without one mp-api "
+                "downloads the "
                 "whole database from its bulk store instead of querying the REST API"
             )
         if self.limit is not None and int(self.limit) < 1:
@@ -249,6 +256,25 @@ def iter_mp_rows(
         ValueError: the query has no filter or a malformed one.
         MPSourceError: no API key, or the search failed for good (including a malformed reply).
     """
+    docs = _search(query, SUMMARY_FIELDS, api_key, endpoint, client_options, page_size)
+    seen: set[str] = set()
+    for position, doc in enumerate(docs[: query.limit] if query.limit else docs):
+        row = doc_to_row(doc, position)
+        if row[Col.ID] in seen:
+            continue
+        seen.add(row[Col.ID])
+        yield row
+
+
+def _search(
+    query: MPQuery,
+    fields: list[str],
+    api_key: str | None,
+    endpoint: str | None,
+    client_options: MPClientOptions | None,
+    page_size: int = DEFAULT_PAGE_SIZE,
+) -> list[dict[str, Any]]:
+    """Every summary document of ``query`` with ``fields`` (all pages, the whole search retried)."""
     from mp_api.client.routes.materials.summary import SummaryRester
 
     filters = query.filters()
@@ -258,21 +284,30 @@ def iter_mp_rows(
     num_chunks = math.ceil(query.limit / chunk_size) if query.limit else None
     options = client_options or MPClientOptions()
     with open_rester(SummaryRester, key, url, options=options) as rester:
-        docs = with_retries(
-            lambda: rester.search(
-                **filters, fields=SUMMARY_FIELDS, chunk_size=chunk_size, num_chunks=num_chunks
-            ),
+        return with_retries(
+            lambda: rester.search(**filters, fields=fields, chunk_size=chunk_size, num_chunks=num_chunks),
             url=route_url(url, SUMMARY_ROUTE),
             options=options,
             secret=key,
         )
-    seen: set[str] = set()
-    for position, doc in enumerate(docs[: query.limit] if query.limit else docs):
-        row = doc_to_row(doc, position)
-        if row[Col.ID] in seen:
-            continue
-        seen.add(row[Col.ID])
-        yield row
+
+
+def mp_material_ids(
+    query: MPQuery,
+    *,
+    api_key: str | None = None,
+    endpoint: str | None = None,
+    client_options: MPClientOptions | None = None,
+) -> list[tuple[str, str]]:
+    """``(material_id, chemical system)`` of the materials matching ``query``, in the API's order,
+    each once: the cheap first pass of a chunked ingest (no structures are downloaded)."""
+    docs = _search(query, ["material_id", "chemsys"], api_key, endpoint, client_options)
+    found: dict[str, str] = {}
+    for doc in docs[: query.limit] if query.limit else docs:
+        material_id = doc.get("material_id")
+        if material_id is not None:
+            found.setdefault(str(material_id), str(doc.get("chemsys") or ""))
+    return list(found.items())
 
 
 # --------------------------------------------------------------------------- reference entries
