@@ -85,34 +85,38 @@ def test_a_rerun_parses_only_the_chunks_not_written(cifs, tmp_path):
     assert keys_before[0] != keys_after[0] and keys_before[1:] == keys_after[1:]
 
 
-def test_a_worker_killed_mid_ingest_loses_no_row(cifs, tmp_path):
+def ingest_killing_a_worker(out: Path, ingest) -> list[dict]:
+    """Run ``ingest(settings)`` on a 2-worker LocalCluster and SIGKILL one worker as soon as the first
+    chunk file is staged; the rows it returned."""
     from distributed import Client, LocalCluster
 
-    out = tmp_path / "structures"
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
         Client(cluster),
     ):
         settings = RunSettings(structures=out, out=out, scheduler=cluster.scheduler_address, progress=False)
         outcome: dict = {}
-        thread = threading.Thread(
-            target=lambda: outcome.update(
-                rows=ingest_files_on_cluster([cifs], out, settings, chunk_files=1, echo=lambda _: None)
-            )
-        )
+        thread = threading.Thread(target=lambda: outcome.update(rows=ingest(settings)))
         thread.start()
         killed = None
         deadline = time.monotonic() + 300
         while thread.is_alive() and time.monotonic() < deadline:
             if staging_dir(out).is_dir() and any(staging_dir(out).glob("*.parquet")):
-                nanny = next(iter(cluster.workers.values()))
-                killed = nanny.process.process.pid
+                killed = next(iter(cluster.workers.values())).process.process.pid
                 os.kill(killed, signal.SIGKILL)
                 break
             time.sleep(0.05)
         thread.join(timeout=300)
     assert killed is not None, "the ingest ended before a worker could be killed"
-    rows = outcome["rows"]
+    return outcome["rows"]
+
+
+def test_a_worker_killed_mid_ingest_loses_no_row(cifs, tmp_path):
+    out = tmp_path / "structures"
+    rows = ingest_killing_a_worker(
+        out,
+        lambda settings: ingest_files_on_cluster([cifs], out, settings, chunk_files=1, echo=lambda _: None),
+    )
     assert len(rows) == 25 and len({r[Col.ID] for r in rows}) == 25
     assert sum(r[Col.STATUS] == "ok" for r in rows) == 24
 
@@ -159,37 +163,17 @@ def test_mp_ingest_on_a_cluster_equals_one_process_within_one_request_budget(mp_
 
 @pytest.mark.network
 def test_mp_ingest_survives_a_worker_killed_mid_ingest(mp_env, tmp_path):
-    from distributed import Client, LocalCluster
-
     from pipelines.ingest import ingest_mp_on_cluster
     from screening.sources.mp import MPClientOptions, MPQuery
 
     mp_env.state.delay_s = 0.5
     out = tmp_path / "structures"
-    with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
-        Client(cluster),
-    ):
-        settings = RunSettings(structures=out, out=out, scheduler=cluster.scheduler_address, progress=False)
-        outcome: dict = {}
-
-        def ingest() -> None:
-            outcome["rows"] = ingest_mp_on_cluster(
-                MPQuery(elements=["Li"]), out, settings, MPClientOptions(), chunk_ids=1, echo=lambda _: None
-            )
-
-        thread = threading.Thread(target=ingest)
-        thread.start()
-        killed = None
-        deadline = time.monotonic() + 120
-        while thread.is_alive() and time.monotonic() < deadline:
-            if staging_dir(out).is_dir() and any(staging_dir(out).glob("*.parquet")):
-                killed = next(iter(cluster.workers.values())).process.process.pid
-                os.kill(killed, signal.SIGKILL)
-                break
-            time.sleep(0.05)
-        thread.join(timeout=300)
-    assert killed is not None, "the ingest ended before a worker could be killed"
-    ids = sorted(r[Col.ID] for r in outcome["rows"])
+    rows = ingest_killing_a_worker(
+        out,
+        lambda settings: ingest_mp_on_cluster(
+            MPQuery(elements=["Li"]), out, settings, MPClientOptions(), chunk_ids=1, echo=lambda _: None
+        ),
+    )
+    ids = sorted(r[Col.ID] for r in rows)
     assert ids == sorted(["mp-1138", "mp-135", "mp-1960", "mp-2251", "mp-22526"])
-    assert all(r[Col.STATUS] == "ok" for r in outcome["rows"])
+    assert all(r[Col.STATUS] == "ok" for r in rows)
