@@ -71,3 +71,17 @@ def test_slurm_job_script_asks_for_gpus_and_advertises_them(tmp_path):
     assert "#SBATCH --gres=gpu:2" in script and "#SBATCH -t 02:00:00" in script
     assert "--resources GPU=1" in script and "--nworkers 2" in script
     assert f"#SBATCH -e {tmp_path / 'run' / 'slurm-logs'}" in script  # the jobs' output beside the run
+
+
+def test_slurm_reasons_that_never_clear_are_told_from_waiting_ones():
+    from pipelines.slurm import never_starts
+
+    for reason in (
+        "PartitionConfig",
+        "InvalidAccount",
+        "QOSMaxCpuPerJobLimit",
+        "AssocMaxWallDurationPerJobLimit",
+    ):
+        assert never_starts(reason), reason
+    for reason in ("Priority", "Resources", "None", "BeginTime", "ReqNodeNotAvail"):
+        assert not never_starts(reason), reason
