@@ -15,11 +15,11 @@ from typing import Any
 
 from distributed import Client, WorkerPlugin
 
-from pipelines.settings import GPU_RESOURCE, RunSettings
-from pipelines.slurm import SlurmError, job_ids, slurm_cluster, wait_for_slurm_workers
+from pipelines.settings import RunSettings
+from pipelines.slurm import SlurmError, job_ids, log_directory, wait_for_slurm_workers
 from screening.errors import ScreeningError
 
-__all__ = ["GPU_RESOURCE", "ClusterError", "ClusterInfo", "open_client"]
+GPU_RESOURCE = "GPU"
 
 
 class ClusterError(ScreeningError, RuntimeError):
@@ -143,6 +143,30 @@ def _cuda_cluster(settings: RunSettings) -> Any:
         host="127.0.0.1",
         dashboard_address=None,
         resources={GPU_RESOURCE: 1},
+    )
+
+
+def slurm_cluster(settings: RunSettings) -> Any:
+    """A dask-jobqueue ``SLURMCluster`` from ``settings.slurm`` (not yet scaled)."""
+    jobqueue = _import_extra("dask_jobqueue", "slurm")
+    opts = settings.slurm
+    directives = list(opts.job_extra_directives)
+    worker_args: list[str] = []
+    if opts.gpus_per_job:
+        directives.append(f"--gres=gpu:{opts.gpus_per_job}")
+        gpus_per_worker = max(1, opts.gpus_per_job // opts.processes)
+        worker_args = ["--resources", f"{GPU_RESOURCE}={gpus_per_worker}"]
+    return jobqueue.SLURMCluster(
+        queue=opts.queue,
+        account=opts.account,
+        walltime=opts.walltime,
+        cores=opts.cores,
+        memory=opts.memory,
+        processes=opts.processes,
+        job_extra_directives=directives,
+        worker_extra_args=worker_args,
+        log_directory=str(log_directory(settings)),  # created by dask-jobqueue
+        scheduler_options={"host": opts.scheduler_host} if opts.scheduler_host else None,
     )
 
 

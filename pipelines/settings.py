@@ -34,10 +34,6 @@ _NESTED = "__"
 _ENV_NOT_SETTINGS = frozenset({"SCREENING_RUN_DIR"})
 
 
-#: The Dask worker resource GPU workers advertise and GPU tasks ask for.
-GPU_RESOURCE = "GPU"
-
-
 class SlurmSettings(BaseModel):
     """Options of a dask-jobqueue ``SLURMCluster`` (one Dask worker process per job unless ``processes``)."""
 

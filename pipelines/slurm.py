@@ -1,5 +1,6 @@
-"""Dask workers as SLURM jobs (dask-jobqueue): the cluster, its job ids, and a wait that reports what the
-jobs are doing and fails fast, with SLURM's reason, on a job that can never start.
+"""Dask workers as SLURM jobs (dask-jobqueue; the cluster itself is made by
+:func:`pipelines.cluster.slurm_cluster`): their job ids, and a wait that reports what the jobs are doing
+and fails fast, with SLURM's reason, on a job that can never start.
 
 Each job runs ``settings.slurm.processes`` Dask worker processes; its output goes to
 ``settings.slurm.log_directory`` (default: ``RUN_DIR/slurm-logs``), so a worker that died can be read
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from pipelines.settings import GPU_RESOURCE, RunSettings
+from pipelines.settings import RunSettings
 from screening.errors import ScreeningError
 
 #: Pending reasons (``squeue %r``) with which a job never starts: it asks for more than the partition,
@@ -52,35 +53,6 @@ def log_directory(settings: RunSettings) -> Path:
     return Path(settings.slurm.log_directory or settings.out / "slurm-logs")
 
 
-def slurm_cluster(settings: RunSettings) -> Any:
-    """A dask-jobqueue ``SLURMCluster`` from ``settings.slurm`` (not yet scaled)."""
-    import importlib
-
-    try:
-        jobqueue = importlib.import_module("dask_jobqueue")
-    except ImportError as exc:
-        raise SlurmError("dask_jobqueue is not installed: pip install 'screening[slurm]'") from exc
-    opts = settings.slurm
-    directives = list(opts.job_extra_directives)
-    worker_args: list[str] = []
-    if opts.gpus_per_job:
-        directives.append(f"--gres=gpu:{opts.gpus_per_job}")
-        gpus_per_worker = max(1, opts.gpus_per_job // opts.processes)
-        worker_args = ["--resources", f"{GPU_RESOURCE}={gpus_per_worker}"]
-    return jobqueue.SLURMCluster(
-        queue=opts.queue,
-        account=opts.account,
-        walltime=opts.walltime,
-        cores=opts.cores,
-        memory=opts.memory,
-        processes=opts.processes,
-        job_extra_directives=directives,
-        worker_extra_args=worker_args,
-        log_directory=str(log_directory(settings)),  # created by dask-jobqueue
-        scheduler_options={"host": opts.scheduler_host} if opts.scheduler_host else None,
-    )
-
-
 def job_ids(cluster: Any) -> list[str]:
     """SLURM ids of the cluster's jobs submitted so far (running or pending)."""
     ids = [getattr(job, "job_id", None) for job in getattr(cluster, "workers", {}).values()]
@@ -113,6 +85,10 @@ def _request(settings: RunSettings) -> str:
     if opts.gpus_per_job:
         parts.append(f"gpus={opts.gpus_per_job}")
     return ", ".join(parts)
+
+
+def _describe(states: dict[str, tuple[str, str]]) -> str:
+    return ", ".join(f"{job} {state} ({reason})" for job, (state, reason) in states.items())
 
 
 def _report(line: str) -> None:
@@ -153,10 +129,10 @@ def wait_for_slurm_workers(
             )
         now = time.monotonic()
         if now - start > timeout_s:
-            summary = ", ".join(f"{j} {s} ({r})" for j, (s, r) in states.items()) or "none queued"
+            summary = _describe(states) or "none queued"
             raise TimeoutError(f"no Dask worker joined within {timeout_s:.0f} s; SLURM jobs: {summary}")
         if now - last_report >= REPORT_S:
-            summary = ", ".join(f"{j} {s} ({r})" for j, (s, r) in states.items()) or "submitting"
+            summary = _describe(states) or "submitting"
             report(f"waiting for SLURM workers ({now - start:.0f} s): {summary}")
             last_report = now
         time.sleep(POLL_S)

@@ -355,16 +355,16 @@ def near_misses(results: pd.DataFrame, funnel: FunnelResult, n: int) -> pd.DataF
     the result columns and ``removed_by`` (stage: criterion). Not candidates: what a scientist looks at
     next when the funnel leaves few or none."""
     stages = list(funnel.removed)
-    if _JUDGING_STAGES_AFTER not in stages or n <= 0:
-        return results.iloc[0:0].assign(removed_by=pd.Series(dtype=object))
+    later = stages[stages.index(_JUDGING_STAGES_AFTER) + 1 :] if _JUDGING_STAGES_AFTER in stages else []
     criteria = dict(zip(funnel.table["stage"], funnel.table["criterion"], strict=True))
-    later = stages[stages.index(_JUDGING_STAGES_AFTER) + 1 :]
-    frames = []
-    for order, stage in enumerate(reversed(later)):
-        rows = results.loc[results[Col.ID].isin(funnel.removed[stage])]
-        frames.append(rows.assign(removed_by=f"{stage}: {criteria[stage]}", _order=order))
-    frame = pd.concat(frames, ignore_index=True) if frames else results.iloc[0:0].assign(_order=0)
-    frame = frame.sort_values(
+    frames = [
+        results.loc[results[Col.ID].isin(funnel.removed[stage])].assign(
+            removed_by=f"{stage}: {criteria[stage]}", _order=order
+        )
+        for order, stage in enumerate(reversed(later))
+    ]
+    empty = results.iloc[0:0].assign(removed_by=pd.Series(dtype=object), _order=0)
+    frame = (pd.concat(frames, ignore_index=True) if frames else empty).sort_values(
         ["_order", Col.LOG10_SIGMA, Col.ID], ascending=[True, False, True], kind="stable", na_position="last"
     )
     return frame.drop(columns="_order").head(n).reset_index(drop=True)

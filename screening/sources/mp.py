@@ -173,8 +173,7 @@ class MPQuery:
             raise ValueError(
                 "a Materials Project query needs at least one filter (elements, exclude_elements, chemsys, "
                 "max_energy_above_hull_eV, max_nsites, theoretical or material_ids): without one mp-api "
-                "downloads the "
-                "whole database from its bulk store instead of querying the REST API"
+                "downloads the whole database from its bulk store instead of querying the REST API"
             )
         if self.limit is not None and int(self.limit) < 1:
             raise ValueError(f"limit must be >= 1, got {self.limit}")

@@ -246,10 +246,10 @@ def fit_conductivity_model(
 
 
 def fit_calibration(data: LabelledFeatures, options: TrainingOptions) -> dict[str, Any]:
-    """Standard-deviation factors of log10 sigma and Ea that minimise the held-out negative
-    log-likelihood of a grouped ``options.calibration_folds``-fold cross-validation of ``data``
-    (uncalibrated members; censored entries as bounds). Returns the factors and how they were fitted,
-    or factors of 1 and the reason when the data cannot be folded."""
+    """Standard-deviation factors of log10 sigma and Ea with which +-1 sd covers 68 % of the held-out
+    truths of a grouped ``options.calibration_folds``-fold cross-validation of ``data`` (uncalibrated
+    members; upper bounds left out; :func:`~screening.models.calibration.fit_std_scale`). Returns the
+    factors and how they were fitted, or factors of 1 and the reason when the data cannot be folded."""
     grouping = next(
         (g for g in (options.calibration_grouping, *CALIBRATION_GROUPINGS) if g in data.groups), None
     )
