@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from pymatgen.core import Structure
 from pymatgen.optimization.neighbors import find_points_in_spheres
 
@@ -126,6 +127,7 @@ def bvse_barriers(
     cutoff_A: float = DEFAULT_CUTOFF_A,
     max_barrier_eV: float = DEFAULT_MAX_BARRIER_eV,
     min_jump_distance_A: float = DEFAULT_MIN_JUMP_DISTANCE_A,
+    device: torch.device | str = "cpu",
 ) -> BVSEResult:
     """Percolation barriers and jump distance of a mobile cation from its BVSE landscape.
 
@@ -137,6 +139,7 @@ def bvse_barriers(
         cutoff_A: interaction cutoff (angstrom).
         max_barrier_eV: barriers above this count as no percolation.
         min_jump_distance_A: shorter mobile-site separations are not hops.
+        device: torch device of the landscape's array code (the percolation search runs on the CPU).
 
     Returns:
         The barriers, dimensionality and jump distance.
@@ -146,7 +149,9 @@ def bvse_barriers(
         LandscapeError: missing parameters (see :func:`bvse_landscape`).
     """
     terms = framework_terms(structure, mobile_ion, mobile_charge)
-    energy = landscape_from_terms(terms, structure, grid_spacing_A=grid_spacing_A, cutoff_A=cutoff_A)
+    energy = landscape_from_terms(
+        terms, structure, grid_spacing_A=grid_spacing_A, cutoff_A=cutoff_A, device=device
+    )
     result = percolation_barriers(energy, max_barrier_eV=max_barrier_eV)
     ea_1d, ea_2d, ea_3d = result.barrier_eV
     if ea_1d is None:
@@ -163,7 +168,7 @@ def bvse_barriers(
     def defect_energy(points_frac: np.ndarray) -> np.ndarray:
         """Landscape plus the other mobile ions' repulsion at fractional points, eV."""
         points = structure.lattice.get_cartesian_coords(points_frac)
-        landscape = site_energy_eV(terms, structure.lattice.matrix, points, cutoff_A)
+        landscape = site_energy_eV(terms, structure.lattice.matrix, points, cutoff_A, device=device)
         return landscape + mobile_ion_repulsion_eV(
             structure,
             mobile_ion,
@@ -171,6 +176,7 @@ def bvse_barriers(
             points,
             exclude_within_A=min_jump_distance_A,
             cutoff_A=cutoff_A,
+            device=device,
         )
 
     frenkel = frenkel_energy_eV(

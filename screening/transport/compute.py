@@ -181,7 +181,8 @@ def compute_transport(
     notes += assignment.notes
     if method == "bvse":
         try:
-            result = bvse_barriers(decorated, mobile_ion, charge, **method_options)
+            device = getattr(energy_model, "device", "cpu")  # the worker's device: CPU or its GPU
+            result = bvse_barriers(decorated, mobile_ion, charge, device=device, **method_options)
         except (LandscapeError, NoPercolationError) as exc:
             raise TransportError(str(exc)) from exc
         notes += result.notes

@@ -50,13 +50,14 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from pymatgen.core import PeriodicSite, Species, Structure
 from pymatgen.optimization.neighbors import find_points_in_spheres
-from scipy.special import erfc
 
 from screening.errors import ScreeningError
 from screening.structures import OCCUPANCY_TOLERANCE
 from screening.transport.bv_params import COVALENT_RADIUS_A, PRINCIPAL_QUANTUM_NUMBER, SOFTBV_PAIRS
+from screening.transport.pair_sums import PairTerms, grid_pair_sum, point_pair_sum
 
 #: e^2 / (4 pi eps0) in eV * angstrom.
 COULOMB_eV_A = 14.399645
@@ -73,11 +74,6 @@ DEFAULT_GRID_SPACING_A = 0.2
 
 #: Distances are clipped to this (angstrom) so that grid points on a nucleus stay finite.
 _MIN_DISTANCE_A = 0.3
-
-#: Occupancies summing to within this of 1 count as 1.
-
-#: Number of (grid point, atom) pairs evaluated per chunk (bounds the memory to ~0.5 GB).
-_PAIRS_PER_CHUNK = 4_000_000
 
 
 class LandscapeError(ScreeningError, ValueError):
@@ -287,27 +283,24 @@ def grid_frac_coords(shape: tuple[int, int, int]) -> np.ndarray:
     return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
 
 
-def _pair_sum(
-    points_A: np.ndarray, atoms_A: np.ndarray, lattice: np.ndarray, cutoff_A: float, energy_of
-) -> np.ndarray:
-    """Sum ``energy_of(atom_index, distance)`` over the periodic neighbours of every point, in chunks."""
-    total = np.zeros(len(points_A))
-    if len(atoms_A) == 0:
-        return total
-    volume = abs(np.linalg.det(lattice))
-    neighbours_per_point = max(1.0, len(atoms_A) / volume * 4.0 / 3.0 * math.pi * cutoff_A**3)
-    chunk = max(256, int(_PAIRS_PER_CHUNK / neighbours_per_point))
-    pbc = np.array([1, 1, 1], dtype=np.int64)
-    for start in range(0, len(points_A), chunk):
-        centers = np.ascontiguousarray(points_A[start : start + chunk])
-        idx_point, idx_atom, _, dist = find_points_in_spheres(
-            np.ascontiguousarray(atoms_A), centers, float(cutoff_A), pbc, lattice, tol=1e-8
-        )
-        dist = np.maximum(dist, _MIN_DISTANCE_A)
-        total[start : start + len(centers)] = np.bincount(
-            idx_point, weights=energy_of(idx_atom, dist), minlength=len(centers)
-        )
-    return total
+def _morse_eV(distance_A: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+    """Occupancy-weighted softBV Morse attraction; ``params`` columns weight, r_min_A, alpha_per_A, d0_eV."""
+    weight, r_min, alpha, d0 = params.unbind(-1)
+    x = torch.exp(alpha * (r_min - distance_A))
+    return (0.5 * weight * d0) * x * (x - 2.0)  # = d0/2 ((x - 1)^2 - 1)
+
+
+def _screened_coulomb_eV(distance_A: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+    """Occupancy-weighted softBV cation repulsion; ``params`` columns weight, prefactor_eV_A, screening_A."""
+    weight, prefactor, screening = params.unbind(-1)
+    return (weight * prefactor) * torch.special.erfc(distance_A / screening) / distance_A
+
+
+def _framework_pair_terms(terms: FrameworkTerms) -> list[PairTerms]:
+    return [
+        PairTerms(terms.anion_coords_A, terms.anion_params, _morse_eV, (0.0, 0.0, 1.0, 0.0)),
+        PairTerms(terms.cation_coords_A, terms.cation_params, _screened_coulomb_eV, (0.0, 0.0, 1.0)),
+    ]
 
 
 def site_energy_eV(
@@ -315,21 +308,17 @@ def site_energy_eV(
     lattice_matrix_A: np.ndarray,
     points_A: np.ndarray,
     cutoff_A: float = DEFAULT_CUTOFF_A,
+    *,
+    device: torch.device | str = "cpu",
 ) -> np.ndarray:
     """BVSE site energy (eV) of the mobile ion at Cartesian points (n, 3)."""
-    lattice = np.ascontiguousarray(lattice_matrix_A, dtype=float)
-    points = np.ascontiguousarray(points_A, dtype=float)
-    w_a, r_min, alpha, d0 = terms.anion_params.T
-    w_c, prefactor, screening = terms.cation_params.T
-
-    def morse(i: np.ndarray, r: np.ndarray) -> np.ndarray:
-        return w_a[i] * 0.5 * d0[i] * ((np.exp(alpha[i] * (r_min[i] - r)) - 1.0) ** 2 - 1.0)
-
-    def coulomb(i: np.ndarray, r: np.ndarray) -> np.ndarray:
-        return w_c[i] * prefactor[i] / r * erfc(r / screening[i])
-
-    return _pair_sum(points, terms.anion_coords_A, lattice, cutoff_A, morse) + _pair_sum(
-        points, terms.cation_coords_A, lattice, cutoff_A, coulomb
+    return point_pair_sum(
+        _framework_pair_terms(terms),
+        lattice_matrix_A,
+        points_A,
+        cutoff_A=cutoff_A,
+        min_distance_A=_MIN_DISTANCE_A,
+        device=torch.device(device),
     )
 
 
@@ -341,6 +330,7 @@ def mobile_ion_repulsion_eV(
     *,
     exclude_within_A: float,
     cutoff_A: float = DEFAULT_CUTOFF_A,
+    device: torch.device | str = "cpu",
 ) -> np.ndarray:
     """Screened Coulomb repulsion (eV) of a mobile ion at Cartesian points from the other mobile ions.
 
@@ -359,14 +349,21 @@ def mobile_ion_repulsion_eV(
             weights.append(occupancy)
     prefactor = COULOMB_eV_A * mobile_charge**2 / n_mobile
     screening = SCREENING_FACTOR * 2.0 * rc_mobile
-    w = np.array(weights)
+    params = np.array([(w, prefactor, screening) for w in weights], dtype=float).reshape(-1, 3)
 
-    def coulomb(i: np.ndarray, r: np.ndarray) -> np.ndarray:
-        return np.where(r < exclude_within_A, 0.0, w[i] * prefactor / r * erfc(r / screening))
+    def beyond_own_site(distance_A: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        energy = _screened_coulomb_eV(distance_A, params)
+        return torch.where(distance_A < exclude_within_A, torch.zeros_like(energy), energy)
 
-    lattice = np.ascontiguousarray(structure.lattice.matrix, dtype=float)
-    atoms = np.array(coords, dtype=float).reshape(-1, 3)
-    return _pair_sum(np.ascontiguousarray(points_A, dtype=float), atoms, lattice, cutoff_A, coulomb)
+    others = PairTerms(np.array(coords, dtype=float).reshape(-1, 3), params, beyond_own_site, (0.0, 0.0, 1.0))
+    return point_pair_sum(
+        [others],
+        structure.lattice.matrix,
+        points_A,
+        cutoff_A=cutoff_A,
+        min_distance_A=_MIN_DISTANCE_A,
+        device=torch.device(device),
+    )
 
 
 def bvse_landscape(
@@ -376,6 +373,7 @@ def bvse_landscape(
     *,
     grid_spacing_A: float = DEFAULT_GRID_SPACING_A,
     cutoff_A: float = DEFAULT_CUTOFF_A,
+    device: torch.device | str = "cpu",
 ) -> np.ndarray:
     """BVSE energy (eV) of the mobile ion on a periodic grid over the cell.
 
@@ -385,12 +383,15 @@ def bvse_landscape(
         mobile_charge: its oxidation state.
         grid_spacing_A: target grid spacing in angstrom.
         cutoff_A: interaction cutoff in angstrom.
+        device: torch device of the array code (:mod:`screening.transport.pair_sums`).
 
     Returns:
         Array of shape :func:`grid_shape`; ``[i, j, k]`` is the energy at fractional (i/nx, j/ny, k/nz).
     """
     terms = framework_terms(structure, mobile_ion, mobile_charge)
-    return landscape_from_terms(terms, structure, grid_spacing_A=grid_spacing_A, cutoff_A=cutoff_A)
+    return landscape_from_terms(
+        terms, structure, grid_spacing_A=grid_spacing_A, cutoff_A=cutoff_A, device=device
+    )
 
 
 def landscape_from_terms(
@@ -399,8 +400,14 @@ def landscape_from_terms(
     *,
     grid_spacing_A: float = DEFAULT_GRID_SPACING_A,
     cutoff_A: float = DEFAULT_CUTOFF_A,
+    device: torch.device | str = "cpu",
 ) -> np.ndarray:
     """The landscape of :func:`bvse_landscape` from framework terms already collected."""
-    shape = grid_shape(structure, grid_spacing_A)
-    points = structure.lattice.get_cartesian_coords(grid_frac_coords(shape))
-    return site_energy_eV(terms, structure.lattice.matrix, points, cutoff_A).reshape(shape)
+    return grid_pair_sum(
+        _framework_pair_terms(terms),
+        structure.lattice.matrix,
+        grid_shape(structure, grid_spacing_A),
+        cutoff_A=cutoff_A,
+        min_distance_A=_MIN_DISTANCE_A,
+        device=torch.device(device),
+    )
