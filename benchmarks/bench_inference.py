@@ -34,7 +34,6 @@ from screening.models import (
     predict_energies,
     sample_configurations,
 )
-from screening.models.batching import DEFAULT_MAX_ATOMS_PER_BATCH_CPU
 from screening.models.disorder import DEFAULT_MAX_SUPERCELL_SITES
 
 
@@ -158,7 +157,7 @@ def main() -> None:
     tp = commands.add_parser("throughput")
     tp.add_argument("--models", nargs="+", default=available_models())
     tp.add_argument("--n-structures", type=int, default=48)
-    tp.add_argument("--caps", type=int, nargs="+", default=[DEFAULT_MAX_ATOMS_PER_BATCH_CPU, 256, 1024])
+    tp.add_argument("--caps", type=int, nargs="+", default=[64, 256, 1024])
     tp.add_argument("--repeats", type=int, default=2)
     dis = commands.add_parser("disorder")
     dis.add_argument("--models", nargs="+", default=["sevennet-0", "chgnet-0.3.0"])

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 from pymatgen.core import Lattice, Species, Structure
+
+
+def pytest_configure(config):
+    """Measurements the product remembers (the batch calibration) go to a folder of this test session,
+    shared with the workers and commands it starts, never to the user's cache."""
+    os.environ.setdefault("SCREENING_CACHE_DIR", tempfile.mkdtemp(prefix="screening-test-cache-"))
 
 
 @pytest.fixture

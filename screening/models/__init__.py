@@ -20,7 +20,6 @@ from screening._lazy import lazy_exports
 _EXPORTS: dict[str, str] = {
     "EnergyModel": "screening.models.base",
     "batches_by_atom_count": "screening.models.batching",
-    "default_max_atoms_per_batch": "screening.models.batching",
     "ConfigurationSample": "screening.models.disorder",
     "choose_supercell": "screening.models.disorder",
     "sample_configurations": "screening.models.disorder",

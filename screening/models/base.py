@@ -22,7 +22,7 @@ from pymatgen.core import Structure
 
 from screening.errors import InputError, InputTypeError
 from screening.graphs import NeighborList, neighbor_list
-from screening.models.batching import batches_by_atom_count, default_max_atoms_per_batch
+from screening.models.batching import batches_by_atom_count
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -104,8 +104,8 @@ class EnergyModel(ABC):
         Args:
             structures: ordered pymatgen structures.
             max_atoms_per_batch: cap on the total number of atoms per forward pass; a structure larger
-                than the cap is evaluated alone. None: the device's default
-                (:func:`~screening.models.batching.default_max_atoms_per_batch`).
+                than the cap is evaluated alone. None: the cap measured for this model and device
+                (:meth:`default_max_atoms_per_batch`).
 
         Returns:
             float64 array of shape ``(len(structures),)``: total energy per atom in eV/atom, on the
@@ -182,7 +182,7 @@ class EnergyModel(ABC):
         """Validate, prepare and evaluate ``structures`` batch by batch; one structure's failure is its own
         error (a failing batch is re-run structure by structure to find the culprit)."""
         if max_atoms_per_batch is None:
-            max_atoms_per_batch = default_max_atoms_per_batch(self.device)
+            max_atoms_per_batch = self.default_max_atoms_per_batch()
         n = len(structures)
         energies = np.full(n, np.nan)
         errors: list[str | None] = [None] * n
@@ -226,6 +226,18 @@ class EnergyModel(ABC):
             if errors[index] is not None:
                 features[index] = None
         return energies, errors, features
+
+    def default_max_atoms_per_batch(self) -> int:
+        """The atom cap per forward pass measured for this model on its device under the memory this process
+        may use (:mod:`screening.models.batch_calibration`; measured once per machine, then remembered)."""
+        if self._max_atoms_per_batch is None:
+            from screening.models.batch_calibration import calibration_for, memory_limit_bytes
+
+            limit = memory_limit_bytes(self.device)
+            self._max_atoms_per_batch = calibration_for(self, limit).max_atoms_per_batch(limit)
+        return self._max_atoms_per_batch
+
+    _max_atoms_per_batch: int | None = None
 
     # --- helpers ---------------------------------------------------------------------------------------
 

@@ -2,30 +2,15 @@
 
 GNN memory and time grow with the number of atoms (and edges) in a batch, not with the number of
 structures, so a cap on atoms lets many small cells share one forward pass while one large cell never
-blows the memory budget: it simply goes alone.
+blows the memory budget: it simply goes alone. The cap itself is measured per model and device
+(:mod:`screening.models.batch_calibration`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
-
 from screening.errors import InputError
-
-#: Default cap on atoms per forward pass on CPU. Measured (BENCHMARKS.md, "Model inference"): on CPU a
-#: forward pass is compute- and memory-bound already for one MP-sized cell, and larger batches get slower
-#: per structure (SevenNet-0: 1.8x slower at 1024 atoms than one cell at a time; 64 atoms is as fast as one
-#: cell), so the CPU cap stays small.
-DEFAULT_MAX_ATOMS_PER_BATCH_CPU = 64
-#: Default cap on a GPU, where batching amortises kernel launches; a conservative memory-safe value (a few
-#: GiB for MPtrj-like densities), not tuned on hardware here.
-DEFAULT_MAX_ATOMS_PER_BATCH_CUDA = 1024
-
-
-def default_max_atoms_per_batch(device: torch.device) -> int:
-    """The default atom cap per forward pass for a device type."""
-    return DEFAULT_MAX_ATOMS_PER_BATCH_CUDA if device.type == "cuda" else DEFAULT_MAX_ATOMS_PER_BATCH_CPU
 
 
 def batches_by_atom_count(n_atoms: Sequence[int], max_atoms_per_batch: int) -> list[list[int]]:
