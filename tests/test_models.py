@@ -254,3 +254,26 @@ def test_relaxation_lowers_the_energy_of_a_strained_cell(sevennet: EnergyModel) 
     )
     assert via_predict.relax_converged is True
     assert via_predict.energy_per_atom_eV == pytest.approx(result.energy_per_atom_eV, abs=1e-4)
+
+
+def test_graphs_prefetched_on_a_thread_give_the_same_energies_and_errors(sevennet: EnergyModel) -> None:
+    """The GPU path builds the next batch's graphs while the model evaluates; forced on here, on the CPU."""
+    good = _small_set()
+    polonium = Structure(Lattice.cubic(3.35), ["Po"], [[0, 0, 0]])
+    mixed = [good[0], polonium, good[1], "not a structure", good[2], good[3]]
+    assert sevennet.prefetch_graphs is False  # the CPU default: the two would compete for cores
+    plain = sevennet.try_predict_energy_per_atom(mixed, max_atoms_per_batch=9)  # type: ignore[arg-type]
+    sevennet.prefetch_graphs = True
+    try:
+        prefetched = sevennet.try_predict_energy_per_atom(mixed, max_atoms_per_batch=9)  # type: ignore[arg-type]
+    finally:
+        sevennet.prefetch_graphs = None
+    np.testing.assert_array_equal(prefetched[0], plain[0])
+    assert prefetched[1] == plain[1] and plain[1][1] is not None and plain[1][3] is not None
+
+
+def test_the_plain_tensor_products_on_a_cpu() -> None:
+    from screening.models._sevennet import available_accelerator
+
+    assert available_accelerator(torch.device("cpu")) == "e3nn"
+    assert load_model("sevennet-0", device="cpu").accelerator == "e3nn"

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,23 @@ def sha256_of_file(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _prefetched(
+    prepare: Callable[[list[int]], dict[int, Any]], batches: list[list[int]], prefetch: bool
+) -> Iterator[dict[int, Any]]:
+    """``prepare(batch)`` for each batch in order; with ``prefetch`` a thread prepares the next batch while
+    the caller works on the current one (at most one batch ahead, so memory holds two batches)."""
+    if not prefetch or len(batches) < 2:
+        yield from (prepare(batch) for batch in batches)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphs") as pool:
+        pending = pool.submit(prepare, batches[0])
+        for following in [*batches[1:], None]:
+            ready = pending.result()
+            if following is not None:
+                pending = pool.submit(prepare, following)
+            yield ready
 
 
 def describe_error(err: BaseException) -> str:
@@ -179,24 +197,29 @@ class EnergyModel(ABC):
         *,
         node_features: bool,
     ) -> tuple[np.ndarray, list[str | None], list[np.ndarray | None]]:
-        """Validate, prepare and evaluate ``structures`` batch by batch; one structure's failure is its own
-        error (a failing batch is re-run structure by structure to find the culprit)."""
+        """Validate, prepare and evaluate ``structures`` batch by batch (the next batch's graphs built on a
+        thread meanwhile where :attr:`prefetch_graphs`); one structure's failure is its own error (a failing
+        batch is re-run structure by structure to find the culprit)."""
         if max_atoms_per_batch is None:
             max_atoms_per_batch = self.default_max_atoms_per_batch()
         n = len(structures)
         energies = np.full(n, np.nan)
         errors: list[str | None] = [None] * n
         features: list[np.ndarray | None] = [None] * n
-        prepared: dict[int, Any] = {}
-        for index, structure in enumerate(structures):
-            try:
-                neighbors = self._validate(structure, meanfield=meanfield)
-                prepared[index] = self._prepare(structure, neighbors, meanfield=meanfield)
-            except Exception as err:  # one structure's failure is its own row's error
-                errors[index] = describe_error(err)
 
-        def run(indices: list[int]) -> None:
-            inputs = [prepared[i] for i in indices]
+        def prepare(indices: list[int]) -> dict[int, Any]:
+            """Validated model inputs of a batch's structures; a failure is that structure's error."""
+            ready = {}
+            for index in indices:
+                try:
+                    neighbors = self._validate(structures[index], meanfield=meanfield)
+                    ready[index] = self._prepare(structures[index], neighbors, meanfield=meanfield)
+                except Exception as err:  # one structure's failure is its own row's error
+                    errors[index] = describe_error(err)
+            return ready
+
+        def run(ready: dict[int, Any], indices: list[int]) -> None:
+            inputs = [ready[i] for i in indices]
             if node_features:
                 values, per_structure = self._forward_with_node_features(inputs)
                 for i, array in zip(indices, per_structure, strict=True):
@@ -205,21 +228,24 @@ class EnergyModel(ABC):
                 values = self._forward(inputs, meanfield=meanfield)
             energies[indices] = values
 
-        good = sorted(prepared)
-        for batch in batches_by_atom_count([len(structures[i]) for i in good], max_atoms_per_batch):
-            indices = [good[b] for b in batch]
+        sizes = [max(1, len(s)) if isinstance(s, Structure) else 1 for s in structures]
+        batches = batches_by_atom_count(sizes, max_atoms_per_batch) if n else []
+        for ready in _prefetched(prepare, batches, self.prefetch_graphs):
+            indices = sorted(ready)
+            if not indices:
+                continue
             try:
-                run(indices)
+                run(ready, indices)
             except Exception as err:
                 if len(indices) == 1:
                     errors[indices[0]] = describe_error(err)
                     continue
                 for i in indices:  # find the culprit: evaluate the batch's structures one by one
                     try:
-                        run([i])
+                        run(ready, [i])
                     except Exception as single_err:
                         errors[i] = describe_error(single_err)
-        for index in good:
+        for index in range(n):
             if errors[index] is None and not np.isfinite(energies[index]):
                 errors[index] = "ValueError: the model returned a non-finite energy"
                 energies[index] = np.nan
@@ -238,6 +264,20 @@ class EnergyModel(ABC):
         return self._max_atoms_per_batch
 
     _max_atoms_per_batch: int | None = None
+
+    @property
+    def prefetch_graphs(self) -> bool:
+        """Whether the next batch's graphs are built on a CPU thread while the model evaluates the current
+        one: on a GPU (the CPU is otherwise idle then); on a CPU the two would only compete for cores."""
+        if self._prefetch_graphs is None:
+            return self.device.type == "cuda"
+        return self._prefetch_graphs
+
+    @prefetch_graphs.setter
+    def prefetch_graphs(self, value: bool | None) -> None:
+        self._prefetch_graphs = value
+
+    _prefetch_graphs: bool | None = None
 
     # --- helpers ---------------------------------------------------------------------------------------
 
