@@ -53,8 +53,9 @@ def benchmark_rows(copies: int) -> list[dict[str, Any]]:
     return rows
 
 
-def in_process(settings: RunSettings, out: Path) -> float:
-    """The same work without Dask, in this process; returns the wall time in s."""
+def in_process(settings: RunSettings, out: Path, stage_seconds: dict[str, float]) -> float:
+    """The same work without Dask, in this process; returns the wall time in s and adds each stage's
+    seconds to ``stage_seconds``."""
     from screening.models import load_model
     from screening.stages import screen_partition
     from screening.thermo import load_reference_entries
@@ -67,7 +68,12 @@ def in_process(settings: RunSettings, out: Path) -> float:
     run = RunDir(out)
     for part in plan_partitions(ids, settings.partition_size):
         frame = screen_partition(
-            read_partition(settings.structures, part.ids), config, model, references=references
+            read_partition(settings.structures, part.ids),
+            config,
+            model,
+            references=references,
+            run_id="in-process",
+            stage_seconds=stage_seconds,
         )
         run.write_partition(part.index, results_table(frame), PartitionIdentity("in-process", "-"))
     return time.perf_counter() - start
@@ -94,6 +100,7 @@ def pipeline(structures: Path, out: Path, workers: int, partition_size: int, clu
         "peak_rss_MB_per_worker": sorted(attempt["peak_rss_MB_by_worker"].values()),
         # time the workers spent in partition tasks (model load on first use, read, screen, write)
         "worker_busy_s": round(sum(attempt["partition_seconds"].values()), 2),
+        "stage_seconds": attempt["stage_seconds"],
     }
 
 
@@ -132,7 +139,8 @@ def main() -> None:
     # in process last (warm file caches, like the pipeline runs), torch threads as the 1-worker run
     torch.set_num_threads(available_cores())
     settings = RunSettings(structures=structures, out=root / "unused", partition_size=args.partition_size)
-    direct_s = in_process(settings, root / "direct")
+    direct_stages: dict[str, float] = {}
+    direct_s = in_process(settings, root / "direct", direct_stages)
     report["overhead"] = {
         "in_process_s": round(direct_s, 2),
         "in_process_structures_per_s": round(n / direct_s, 3),
@@ -140,6 +148,7 @@ def main() -> None:
         "ratio_wall_pipeline_over_in_process": round(one["wall_s"] / direct_s, 3),
         "ratio_worker_busy_over_in_process": round(one["worker_busy_s"] / direct_s, 3),
         "fixed_startup_s": round(one["wall_s"] - one["worker_busy_s"], 2),
+        "stage_seconds_in_process": {k: round(v, 3) for k, v in direct_stages.items()},
     }
     report["scaling"] = {
         "1_worker": one,
@@ -167,6 +176,11 @@ def main() -> None:
         f"| fixed start-up (cluster, worker imports) | {o['fixed_startup_s']} s |\n"
         f"| driver peak RSS | {report['driver_peak_rss_MB']} MB |"
     )
+    stages = sorted(set(o["stage_seconds_in_process"]) | set(one["stage_seconds"]))
+    print("\n| stage | in process (s) | 1 worker (s) | ratio |\n|---|---|---|---|")
+    for stage in stages:
+        here, there = o["stage_seconds_in_process"].get(stage, 0.0), one["stage_seconds"].get(stage, 0.0)
+        print(f"| {stage} | {here:.2f} | {there:.2f} | {there / here if here else float('nan'):.2f} |")
 
 
 if __name__ == "__main__":

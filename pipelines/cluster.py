@@ -50,18 +50,22 @@ class ClusterInfo:
     seconds_to_workers: float = 0.0
 
 
-class TorchThreads(WorkerPlugin):
-    """Sets torch's thread count on every worker (so N workers on N cores do not oversubscribe)."""
+class WorkerSetup(WorkerPlugin):
+    """Prepares every worker process for the work: glibc's allocator back to its defaults (the Dask nanny's
+    ``MALLOC_TRIM_THRESHOLD_`` made the screening 1.3-1.6x slower, BENCHMARKS.md) and, where given, torch's
+    thread count (so N workers on N cores do not oversubscribe)."""
 
-    name = "screening-torch-threads"
+    name = "screening-worker-setup"
 
-    def __init__(self, n_threads: int) -> None:
+    def __init__(self, n_threads: int | None) -> None:
         self.n_threads = n_threads
 
     def setup(self, worker: Any) -> None:
-        from pipelines.worker import set_torch_threads
+        from pipelines.worker import restore_malloc_defaults, set_torch_threads
 
-        set_torch_threads(self.n_threads)
+        restore_malloc_defaults()
+        if self.n_threads is not None:
+            set_torch_threads(self.n_threads)
 
 
 def available_cores() -> int:
@@ -249,8 +253,7 @@ def open_client(settings: RunSettings) -> Iterator[tuple[Client, ClusterInfo]]:
                     wait_for_slurm_workers(client, cluster, settings)
                 except (TimeoutError, SlurmError) as exc:
                     raise ClusterError(str(exc)) from exc
-        if torch_threads is not None:
-            client.register_plugin(TorchThreads(torch_threads))
+        client.register_plugin(WorkerSetup(torch_threads))
         check_resources(client, resources)
         info = ClusterInfo(
             kind=kind,

@@ -155,6 +155,15 @@ def _outcomes(run_dir: RunDir, plan: list[int]) -> tuple[dict[str, int], list[st
     return counts, sorted(frame[Col.HULL_REFERENCE].dropna().unique().tolist())
 
 
+def _stage_seconds(reports: list[PartitionReport]) -> dict[str, float]:
+    """Busy seconds per stage summed over the partitions of this attempt (where the time goes)."""
+    total: dict[str, float] = {}
+    for report in reports:
+        for stage, seconds in report.stage_seconds.items():
+            total[stage] = total.get(stage, 0.0) + seconds
+    return {stage: round(seconds, 3) for stage, seconds in sorted(total.items(), key=lambda kv: -kv[1])}
+
+
 def _loads_by_worker(reports: list[PartitionReport]) -> dict[str, int]:
     loads: dict[str, int] = {}
     for report in reports:
@@ -324,6 +333,8 @@ def run_screening(settings: RunSettings) -> RunSummary:
                     "partition_errors": {str(k): v for k, v in errors.items()},
                     "structures_screened": sum(r.n_rows for r in reports),
                     "partition_seconds": {str(r.index): round(r.seconds, 3) for r in reports},
+                    "stage_seconds": _stage_seconds(reports),
+                    "atoms_evaluated": sum(r.atoms_evaluated for r in reports),
                     # model loads per worker process so far: 1 each when the per-process cache works
                     "model_loads_by_worker": _loads_by_worker(reports),
                     "peak_rss_MB_by_worker": _peak_rss_by_worker(reports),

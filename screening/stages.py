@@ -11,7 +11,9 @@ works on one pandas DataFrame and is what the pipeline's workers call partition 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
@@ -287,6 +289,21 @@ def _criteria(out: dict[str, Any], structure: Any, references: Any, config: Scie
     )
 
 
+class _StageClock:
+    """``with clock("stage"):`` adds the block's wall seconds to ``seconds["stage"]``."""
+
+    def __init__(self, seconds: dict[str, float]) -> None:
+        self.seconds = seconds
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+
 def screen_partition(
     structures: pd.DataFrame,
     config: ScienceConfig,
@@ -295,6 +312,7 @@ def screen_partition(
     references: Any,
     run_id: str | None = None,
     max_sites: int | None = None,
+    stage_seconds: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """Screen one partition of the structures table.
 
@@ -309,29 +327,44 @@ def screen_partition(
         run_id: identifier written to every row (the pipeline's run identity), or None.
         max_sites: structures with more sites fail at the input stage with that reason (a memory guard
             for workers); None: no cap.
+        stage_seconds: if given, wall seconds spent in each stage are added to it (keys ``parse``,
+            ``hull completion``, ``energy``, ``stability``, ``transport``, ``learned conductivity``,
+            ``criteria``), for profiles and run.json.
 
     Returns:
         One results row per input row, in input order, with the columns of ``RESULTS_SCHEMA``
         (failed rows keep the stage and the reason).
     """
     _check_model(model, config)
+    timed = _StageClock(stage_seconds if stage_seconds is not None else {})
     records = structures.to_dict("records")
     rows = [_base_row(record, config, model.name, run_id) for record in records]
-    parsed = _parse_rows(records, rows, max_sites)
+    with timed("parse"):
+        parsed = _parse_rows(records, rows, max_sites)
     structures_parsed = [structure for _, structure in parsed]
-    references = _completed_references(references, structures_parsed, model)
+    with timed("hull completion"):
+        references = _completed_references(references, structures_parsed, model)
     learned = config.transport_method == "learned"
     features_from_run_model = learned and _feeds_learned(model, config)
-    predictions = _predict(model, structures_parsed, config, node_features=features_from_run_model)
+    with timed("energy"):
+        predictions = _predict(model, structures_parsed, config, node_features=features_from_run_model)
     features = predictions if learned else [None] * len(parsed)
     if learned and not features_from_run_model:
-        features = _predict(_feature_model(model, config), structures_parsed, config, node_features=True)
+        with timed("energy"):
+            features = _predict(_feature_model(model, config), structures_parsed, config, node_features=True)
     for (i, structure), prediction, feature_source in zip(parsed, predictions, features, strict=True):
-        if _stability(rows[i], structure, prediction, model, references, config.temperature_K):
-            _transport(rows[i], structure, config, model)
+        with timed("stability"):
+            stable_enough = _stability(
+                rows[i], structure, prediction, model, references, config.temperature_K
+            )
+        if stable_enough:
+            with timed("transport"):
+                _transport(rows[i], structure, config, model)
             if learned and rows[i][Col.STATUS] == STATUS_OK:
-                _learned_transport(rows[i], structure, feature_source, config)
-        _criteria(rows[i], structure, references, config)
+                with timed("learned conductivity"):
+                    _learned_transport(rows[i], structure, feature_source, config)
+        with timed("criteria"):
+            _criteria(rows[i], structure, references, config)
 
     frame = pd.DataFrame.from_records(rows, columns=RESULTS_SCHEMA.names)
     return frame

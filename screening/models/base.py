@@ -227,6 +227,7 @@ class EnergyModel(ABC):
             else:
                 values = self._forward(inputs, meanfield=meanfield)
             energies[indices] = values
+            self.atoms_evaluated += sum(sizes[i] for i in indices)
 
         sizes = [max(1, len(s)) if isinstance(s, Structure) else 1 for s in structures]
         batches = batches_by_atom_count(sizes, max_atoms_per_batch) if n else []
@@ -264,6 +265,9 @@ class EnergyModel(ABC):
         return self._max_atoms_per_batch
 
     _max_atoms_per_batch: int | None = None
+
+    #: Atoms this instance has put through successful forward passes (a throughput counter for profiles).
+    atoms_evaluated: int = 0
 
     @property
     def prefetch_graphs(self) -> bool:

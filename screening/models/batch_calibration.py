@@ -5,7 +5,8 @@ neighbours per atom at a 5 A cutoff) while the peak memory and the throughput of
 
 - growth stops at the first out-of-memory error (CUDA), when the next size's predicted peak would pass the
   memory limit, when throughput has fallen below :data:`THROUGHPUT_STOP` of the best size's (a CPU: larger
-  batches only get slower there), or at :data:`LARGEST_ATOMS`;
+  batches only get slower there), after a pass longer than :data:`LONGEST_PASS_S`, or at
+  :data:`LARGEST_ATOMS`;
 - the peak is fitted as ``fixed_bytes + bytes_per_atom * atoms`` (CUDA: ``max_memory_allocated``; CPU: the
   largest growth of the process's resident memory during the pass, sampled every millisecond);
 - the result is remembered in a JSON file (one entry per model, device and torch version; the folder is
@@ -48,6 +49,9 @@ THROUGHPUT_KEEP = 0.95
 #: First and largest sizes tried (atoms), the batch doubling in between.
 SMALLEST_ATOMS = 96
 LARGEST_ATOMS = 1 << 17
+#: Growth also stops after a pass this long (s): per-pass overheads are long amortised there, and a CPU
+#: with flat throughput would otherwise spend minutes measuring.
+LONGEST_PASS_S = 2.0
 #: Timed passes per size (the fastest counts).
 REPEATS = 2
 #: Format of the remembered file; entries of another version are measured again.
@@ -226,7 +230,7 @@ def measure(model: EnergyModel, limit_bytes: float) -> BatchCalibration:
         _LOG.info(
             "batch calibration %s: %d atoms, %.0f MiB, %.0f atoms/s", model.name, atoms, peak / 2**20, rate
         )
-        if rate < THROUGHPUT_STOP * max(rates):
+        if rate < THROUGHPUT_STOP * max(rates) or min(seconds) > LONGEST_PASS_S:
             break
         copies *= 2
     fixed, per_atom = _fit(sizes, peaks)
