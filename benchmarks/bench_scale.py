@@ -174,7 +174,28 @@ def measure(n: int, out: Path, seed: int) -> dict:
         "stage_seconds": attempt["stage_seconds"],
         "atoms_evaluated": attempt["atoms_evaluated"],
         "run_wall_s": attempt["wall_time_s"],
+        "batch_calibrations": _calibrations(),
     }
+
+
+def _calibrations() -> dict:
+    """The batch measurements the run used (model, device, threads -> sizes, memory, throughput, cap)."""
+    from screening.models.batch_calibration import BatchCalibration, cache_directory, memory_limit_bytes
+
+    path = cache_directory() / "batch-calibration.json"
+    found = {}
+    for key, entry in (json.loads(path.read_text()) if path.is_file() else {}).items():
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items() if k != "version"}
+        calibration = BatchCalibration(**fields)
+        limit = memory_limit_bytes(__import__("torch").device("cpu"))
+        found[key] = {
+            "sizes_atoms": calibration.sizes_atoms,
+            "MiB": [round(p / 2**20) for p in calibration.peak_bytes],
+            "atoms_per_s": [round(r) for r in calibration.atoms_per_s],
+            "MiB_per_atom": round(calibration.bytes_per_atom / 2**20, 2),
+            "cap_atoms_here": calibration.max_atoms_per_batch(limit),
+        }
+    return found
 
 
 def project(result: dict, structures: int, gpus: int, gpu_atoms_per_s: float) -> float:
@@ -220,6 +241,15 @@ def markdown(result: dict, gpu_atoms_per_s: float) -> str:
         "|---|---|",
     ]
     lines += [f"| {g} | {project(result, 150_000, g, gpu_atoms_per_s):.1f} |" for g in (1, 4, 8, 32)]
+    lines += ["", "Batch sizes measured on this machine (`~/.cache/screening/batch-calibration.json`):", ""]
+    lines += [
+        "| model, device | sizes (atoms) | peak MiB | atoms/s | MiB/atom | cap here |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, c in result["batch_calibrations"].items():
+        lines.append(
+            f"| {key} | {c['sizes_atoms']} | {c['MiB']} | {c['atoms_per_s']} | {c['MiB_per_atom']} | {c['cap_atoms_here']} |"
+        )
     return "\n".join(lines)
 
 

@@ -11,7 +11,7 @@ neighbour list of pairs:
    group gets the images within ``cutoff + radius`` of its centre (a superset of the pairs it needs),
    padded to a common length with a far-away dummy image.
 3. A chunk of groups is one dense tensor of shape ``(groups, points per group, candidates)``: distances,
-   pairs at or beyond the cutoff set to infinity (so every pair energy must vanish there, as the
+   pairs beyond the cutoff (by more than :data:`CUTOFF_TOLERANCE_A`) set to infinity (so every pair energy must vanish there, as the
    Morse and screened-Coulomb terms do), distances clipped below at ``min_distance_A`` (a point on a
    nucleus stays finite), the pair energy, and the sum over candidates.
 
@@ -44,6 +44,11 @@ GRID_BLOCK = 6
 PAIRS_PER_CHUNK = {"cpu": 1 << 20, "cuda": 1 << 26}
 
 _DUMMY_DISTANCE_A = 1e6
+
+#: Pairs up to this far beyond the cutoff still count, as in pymatgen's neighbour list: on a cell whose
+#: grid points sit at exactly the cutoff from an ion (rock-salt LiI, a = 6.0 A, 0.2 A grid: 3-4-5 triangles)
+#: rounding would otherwise decide, and the Li-I Morse tail there is 4e-5 eV per pair.
+CUTOFF_TOLERANCE_A = 1e-8
 
 
 @dataclass(frozen=True)
@@ -123,7 +128,9 @@ def _sum_over_groups(
             rows = candidates[first : first + chunk]
             groups = slice(start + first, start + first + len(rows))
             distance = torch.cdist(points[groups], images[rows])
-            distance.masked_fill_(distance >= cutoff_A, math.inf).clamp_(min=min_distance_A)
+            distance.masked_fill_(distance > cutoff_A + CUTOFF_TOLERANCE_A, math.inf).clamp_(
+                min=min_distance_A
+            )
             total[groups] += energy(distance, params[rows][:, None]).sum(dim=-1)
     return total
 
@@ -155,7 +162,7 @@ def grid_pair_sum(
         lattice_matrix_A: rows are the lattice vectors (angstrom).
         shape: grid points along each lattice vector; point ``(i, j, k)`` is at fractional
             ``(i/nx, j/ny, k/nz)``.
-        cutoff_A: pairs at or beyond this distance do not count.
+        cutoff_A: pairs farther apart do not count.
         min_distance_A: shorter distances are clipped to it.
         device: where the dense chunks are computed.
         pairs_per_chunk: elements of each dense chunk (None: :func:`default_pairs_per_chunk`).

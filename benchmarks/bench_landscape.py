@@ -1,0 +1,129 @@
+"""BVSE landscape: the torch array code against the neighbour-list code it replaced, in one run.
+
+For the bundled Li structure closest to 100 sites (NASICON LiTi2(PO4)3, 108 sites, a 43 x 43 x 105 grid at
+0.2 A) this measures, on one CPU thread, the CPU time of the landscape by the old neighbour-list sum
+(``tests/bvse_oracle.py``) and by :mod:`screening.transport.pair_sums` (best of three each), their ratio, the
+largest difference over every grid point of every bundled Li structure at the default 0.2 A spacing, and the
+time of the whole barrier (landscape, percolation, jump distance, Frenkel estimate). With a CUDA device the
+landscape and the barrier are also timed there.
+
+Usage: ``OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python benchmarks/bench_landscape.py [--publish]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+_REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(_REPO / "tests"))
+sys.path.insert(0, str(_REPO / "benchmarks"))
+from bvse_oracle import oracle_site_energy_eV  # noqa: E402
+from report import code_revision, publish  # noqa: E402
+
+from screening.schema import STATUS_OK, Col  # noqa: E402
+from screening.sources.bundled import iter_bundled_rows  # noqa: E402
+from screening.structures import row_to_structure  # noqa: E402
+from screening.transport.bvse import bvse_barriers  # noqa: E402
+from screening.transport.landscape import (  # noqa: E402
+    LandscapeError,
+    bvse_landscape,
+    framework_terms,
+    grid_frac_coords,
+    grid_shape,
+)
+from screening.transport.oxidation import OxidationStateError, assign_oxidation_states  # noqa: E402
+
+TITLE = "## BVSE landscape as array code (issue 13)"
+
+
+def _li_structures():
+    for row in iter_bundled_rows():
+        if row[Col.STATUS] != STATUS_OK or "Li" not in row[Col.ELEMENTS]:
+            continue
+        try:
+            yield row[Col.NAME], assign_oxidation_states(row_to_structure(row)).structure
+        except OxidationStateError:
+            continue
+
+
+def _best_cpu_seconds(run, repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.process_time()
+        run()
+        times.append(time.process_time() - start)
+    return min(times)
+
+
+def _best_wall_seconds(run, repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        run()
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def _oracle_grid(structure) -> np.ndarray:
+    terms = framework_terms(structure, "Li", 1)
+    shape = grid_shape(structure)
+    points = structure.lattice.get_cartesian_coords(grid_frac_coords(shape))
+    return oracle_site_energy_eV(terms, structure.lattice.matrix, points).reshape(shape)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--publish", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    structures = dict(_li_structures())
+    name, cell = min(structures.items(), key=lambda item: abs(len(item[1]) - 100))
+    old = _best_cpu_seconds(lambda: _oracle_grid(cell))
+    new = _best_cpu_seconds(lambda: bvse_landscape(cell, "Li", 1))
+    barrier = _best_cpu_seconds(lambda: bvse_barriers(cell, "Li", 1))
+    worst, points = 0.0, 0
+    for structure in structures.values():
+        try:
+            expected = _oracle_grid(structure)
+        except LandscapeError:
+            continue
+        worst = max(worst, float(np.abs(bvse_landscape(structure, "Li", 1) - expected).max()))
+        points += expected.size
+    lines = [
+        TITLE,
+        "",
+        f"`OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python benchmarks/bench_landscape.py --publish` at "
+        f"{code_revision()}; one CPU thread of the 2-core machine, best of three.",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| cell | {name}, {len(cell)} sites, grid {'x'.join(map(str, grid_shape(cell)))} at 0.2 A |",
+        f"| landscape, neighbour list (before) | {old:.2f} s CPU |",
+        f"| landscape, torch array code (now) | {new:.2f} s CPU |",
+        f"| ratio | {old / new:.1f}x less CPU time (target 10x) |",
+        f"| whole barrier now (landscape, percolation, jump, Frenkel estimate) | {barrier:.2f} s CPU |",
+        f"| largest difference, every grid point of {len(structures)} bundled Li structures "
+        f"({points} points) | {worst:.1e} eV (target 1e-3) |",
+    ]
+    if torch.cuda.is_available():
+        gpu_landscape = _best_wall_seconds(lambda: bvse_landscape(cell, "Li", 1, device="cuda"))
+        gpu_barrier = _best_wall_seconds(lambda: bvse_barriers(cell, "Li", 1, device="cuda"))
+        lines += [
+            f"| landscape on {torch.cuda.get_device_name()} | {gpu_landscape:.3f} s |",
+            f"| whole barrier, landscape on the GPU | {gpu_barrier:.3f} s (target well under 0.1 s) |",
+        ]
+    else:
+        lines.append("| on a GPU | not measured: no CUDA device was lent to this task |")
+    publish(TITLE, "\n".join(lines) + "\n", args.publish)
+
+
+if __name__ == "__main__":
+    main()
