@@ -11,7 +11,7 @@ import numpy as np
 from pymatgen.optimization.neighbors import find_points_in_spheres
 from scipy.special import erfc
 
-from screening.transport.landscape import _MIN_DISTANCE_A, DEFAULT_CUTOFF_A, FrameworkTerms
+from screening.transport.landscape import DEFAULT_CUTOFF_A, MIN_DISTANCE_A, FrameworkTerms
 
 #: (point, atom) pairs per neighbour-list call, as before.
 PAIRS_PER_CHUNK = 4_000_000
@@ -34,7 +34,7 @@ def _neighbour_list_sum(points, atoms, lattice, cutoff, energy_of):
             np.ascontiguousarray(lattice, dtype=float),
             tol=1e-8,
         )
-        dist = np.maximum(dist, _MIN_DISTANCE_A)
+        dist = np.maximum(dist, MIN_DISTANCE_A)
         total[start : start + len(centers)] = np.bincount(
             idx_point, weights=energy_of(idx_atom, dist), minlength=len(centers)
         )

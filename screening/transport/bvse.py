@@ -26,11 +26,13 @@ from screening.errors import InputError, ScreeningError
 from screening.transport.landscape import (
     DEFAULT_CUTOFF_A,
     DEFAULT_GRID_SPACING_A,
+    MIN_DISTANCE_A,
+    framework_pair_terms,
     framework_terms,
     landscape_from_terms,
-    mobile_ion_repulsion_eV,
-    site_energy_eV,
+    mobile_ion_repulsion_terms,
 )
+from screening.transport.pair_sums import PointPairSum
 from screening.transport.percolation import percolation_barriers, periodic_connectivity
 
 #: Mobile-ion sites closer than this (angstrom) are split positions of one site, not a hop.
@@ -165,19 +167,22 @@ def bvse_barriers(
     hop_frac = frac[on_network] if on_network.any() else frac
     jump = shortest_hop_A(hop_frac, structure.lattice.matrix, min_jump_distance_A)
 
+    landscape_and_repulsion = PointPairSum(
+        [
+            *framework_pair_terms(terms),
+            mobile_ion_repulsion_terms(
+                structure, mobile_ion, mobile_charge, exclude_within_A=min_jump_distance_A
+            ),
+        ],
+        structure.lattice.matrix,
+        cutoff_A=cutoff_A,
+        min_distance_A=MIN_DISTANCE_A,
+        device=torch.device(device),
+    )
+
     def defect_energy(points_frac: np.ndarray) -> np.ndarray:
         """Landscape plus the other mobile ions' repulsion at fractional points, eV."""
-        points = structure.lattice.get_cartesian_coords(points_frac)
-        landscape = site_energy_eV(terms, structure.lattice.matrix, points, cutoff_A, device=device)
-        return landscape + mobile_ion_repulsion_eV(
-            structure,
-            mobile_ion,
-            mobile_charge,
-            points,
-            exclude_within_A=min_jump_distance_A,
-            cutoff_A=cutoff_A,
-            device=device,
-        )
+        return landscape_and_repulsion(structure.lattice.get_cartesian_coords(points_frac))
 
     frenkel = frenkel_energy_eV(
         energy,

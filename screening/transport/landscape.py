@@ -73,7 +73,7 @@ DEFAULT_CUTOFF_A = 8.0
 DEFAULT_GRID_SPACING_A = 0.2
 
 #: Distances are clipped to this (angstrom) so that grid points on a nucleus stay finite.
-_MIN_DISTANCE_A = 0.3
+MIN_DISTANCE_A = 0.3
 
 
 class LandscapeError(ScreeningError, ValueError):
@@ -296,7 +296,8 @@ def _screened_coulomb_eV(distance_A: torch.Tensor, params: torch.Tensor) -> torc
     return (weight * prefactor) * torch.special.erfc(distance_A / screening) / distance_A
 
 
-def _framework_pair_terms(terms: FrameworkTerms) -> list[PairTerms]:
+def framework_pair_terms(terms: FrameworkTerms) -> list[PairTerms]:
+    """The anion (Morse) and cation (screened Coulomb) pair sums of the framework."""
     return [
         PairTerms(terms.anion_coords_A, terms.anion_params, _morse_eV, (0.0, 0.0, 1.0, 0.0)),
         PairTerms(terms.cation_coords_A, terms.cation_params, _screened_coulomb_eV, (0.0, 0.0, 1.0)),
@@ -313,26 +314,19 @@ def site_energy_eV(
 ) -> np.ndarray:
     """BVSE site energy (eV) of the mobile ion at Cartesian points (n, 3)."""
     return point_pair_sum(
-        _framework_pair_terms(terms),
+        framework_pair_terms(terms),
         lattice_matrix_A,
         points_A,
         cutoff_A=cutoff_A,
-        min_distance_A=_MIN_DISTANCE_A,
+        min_distance_A=MIN_DISTANCE_A,
         device=torch.device(device),
     )
 
 
-def mobile_ion_repulsion_eV(
-    structure: Structure,
-    mobile_ion: str,
-    mobile_charge: int,
-    points_A: np.ndarray,
-    *,
-    exclude_within_A: float,
-    cutoff_A: float = DEFAULT_CUTOFF_A,
-    device: torch.device | str = "cpu",
-) -> np.ndarray:
-    """Screened Coulomb repulsion (eV) of a mobile ion at Cartesian points from the other mobile ions.
+def mobile_ion_repulsion_terms(
+    structure: Structure, mobile_ion: str, mobile_charge: int, *, exclude_within_A: float
+) -> PairTerms:
+    """Screened Coulomb repulsion of a mobile ion from the other mobile ions, as a pair sum.
 
     The same softBV Coulomb term as the framework cations (:func:`framework_terms`), for the mobile ions
     themselves, occupancy-weighted; positions closer than ``exclude_within_A`` to a point are the ion's
@@ -355,13 +349,26 @@ def mobile_ion_repulsion_eV(
         energy = _screened_coulomb_eV(distance_A, params)
         return torch.where(distance_A < exclude_within_A, torch.zeros_like(energy), energy)
 
-    others = PairTerms(np.array(coords, dtype=float).reshape(-1, 3), params, beyond_own_site, (0.0, 0.0, 1.0))
+    return PairTerms(np.array(coords, dtype=float).reshape(-1, 3), params, beyond_own_site, (0.0, 0.0, 1.0))
+
+
+def mobile_ion_repulsion_eV(
+    structure: Structure,
+    mobile_ion: str,
+    mobile_charge: int,
+    points_A: np.ndarray,
+    *,
+    exclude_within_A: float,
+    cutoff_A: float = DEFAULT_CUTOFF_A,
+    device: torch.device | str = "cpu",
+) -> np.ndarray:
+    """The repulsion of :func:`mobile_ion_repulsion_terms` (eV) at Cartesian points (n, 3)."""
     return point_pair_sum(
-        [others],
+        [mobile_ion_repulsion_terms(structure, mobile_ion, mobile_charge, exclude_within_A=exclude_within_A)],
         structure.lattice.matrix,
         points_A,
         cutoff_A=cutoff_A,
-        min_distance_A=_MIN_DISTANCE_A,
+        min_distance_A=MIN_DISTANCE_A,
         device=torch.device(device),
     )
 
@@ -404,10 +411,10 @@ def landscape_from_terms(
 ) -> np.ndarray:
     """The landscape of :func:`bvse_landscape` from framework terms already collected."""
     return grid_pair_sum(
-        _framework_pair_terms(terms),
+        framework_pair_terms(terms),
         structure.lattice.matrix,
         grid_shape(structure, grid_spacing_A),
         cutoff_A=cutoff_A,
-        min_distance_A=_MIN_DISTANCE_A,
+        min_distance_A=MIN_DISTANCE_A,
         device=torch.device(device),
     )
