@@ -23,12 +23,9 @@ import torch
 _REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(_REPO / "tests"))
 sys.path.insert(0, str(_REPO / "benchmarks"))
-from bvse_oracle import oracle_site_energy_eV  # noqa: E402
+from bvse_oracle import bundled_li_structures, oracle_site_energy_eV  # noqa: E402
 from report import code_revision, publish  # noqa: E402
 
-from screening.schema import STATUS_OK, Col  # noqa: E402
-from screening.sources.bundled import iter_bundled_rows  # noqa: E402
-from screening.structures import row_to_structure  # noqa: E402
 from screening.transport.bvse import bvse_barriers  # noqa: E402
 from screening.transport.landscape import (  # noqa: E402
     LandscapeError,
@@ -37,19 +34,8 @@ from screening.transport.landscape import (  # noqa: E402
     grid_frac_coords,
     grid_shape,
 )
-from screening.transport.oxidation import OxidationStateError, assign_oxidation_states  # noqa: E402
 
 TITLE = "## BVSE landscape as array code (issue 13)"
-
-
-def _li_structures():
-    for row in iter_bundled_rows():
-        if row[Col.STATUS] != STATUS_OK or "Li" not in row[Col.ELEMENTS]:
-            continue
-        try:
-            yield row[Col.NAME], assign_oxidation_states(row_to_structure(row)).structure
-        except OxidationStateError:
-            continue
 
 
 def _best_cpu_seconds(run, repeats: int = 3) -> float:
@@ -84,7 +70,7 @@ def main() -> None:
     parser.add_argument("--publish", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    structures = dict(_li_structures())
+    structures = dict(bundled_li_structures())
     name, cell = min(structures.items(), key=lambda item: abs(len(item[1]) - 100))
     old = _best_cpu_seconds(lambda: _oracle_grid(cell))
     new = _best_cpu_seconds(lambda: bvse_landscape(cell, "Li", 1))

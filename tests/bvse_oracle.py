@@ -11,7 +11,11 @@ import numpy as np
 from pymatgen.optimization.neighbors import find_points_in_spheres
 from scipy.special import erfc
 
+from screening.schema import STATUS_OK, Col
+from screening.sources.bundled import iter_bundled_rows
+from screening.structures import row_to_structure
 from screening.transport.landscape import DEFAULT_CUTOFF_A, MIN_DISTANCE_A, FrameworkTerms
+from screening.transport.oxidation import OxidationStateError, assign_oxidation_states
 
 #: (point, atom) pairs per neighbour-list call, as before.
 PAIRS_PER_CHUNK = 4_000_000
@@ -57,3 +61,14 @@ def oracle_site_energy_eV(
     return _neighbour_list_sum(points, terms.anion_coords_A, lattice, cutoff, morse) + _neighbour_list_sum(
         points, terms.cation_coords_A, lattice, cutoff, coulomb
     )
+
+
+def bundled_li_structures():
+    """(name, oxidation-state-decorated structure) of every bundled Li structure the checks run over."""
+    for row in iter_bundled_rows():
+        if row[Col.STATUS] != STATUS_OK or "Li" not in row[Col.ELEMENTS]:
+            continue
+        try:
+            yield row[Col.NAME], assign_oxidation_states(row_to_structure(row)).structure
+        except OxidationStateError:
+            continue

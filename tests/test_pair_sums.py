@@ -10,12 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from bvse_oracle import oracle_site_energy_eV
+from bvse_oracle import bundled_li_structures, oracle_site_energy_eV
 from pymatgen.core import Lattice, Structure
 
-from screening.schema import STATUS_OK, Col
-from screening.sources.bundled import iter_bundled_rows
-from screening.structures import row_to_structure
 from screening.transport.landscape import (
     LandscapeError,
     bvse_landscape,
@@ -25,20 +22,9 @@ from screening.transport.landscape import (
     mobile_ion_repulsion_eV,
     site_energy_eV,
 )
-from screening.transport.oxidation import OxidationStateError, assign_oxidation_states
 from screening.transport.pair_sums import PairTerms, grid_pair_sum
 
 TOLERANCE_eV = 1e-3
-
-
-def _bundled_li_structures():
-    for row in iter_bundled_rows():
-        if row[Col.STATUS] != STATUS_OK or "Li" not in row[Col.ELEMENTS]:
-            continue
-        try:
-            yield row[Col.NAME], assign_oxidation_states(row_to_structure(row)).structure
-        except OxidationStateError:
-            continue
 
 
 def _landscapes_agree(structure, spacing_A):
@@ -55,7 +41,7 @@ def _landscapes_agree(structure, spacing_A):
 
 def test_grid_agrees_with_the_neighbour_list_on_a_coarse_grid_of_every_bundled_li_structure():
     checked = 0
-    for name, structure in _bundled_li_structures():
+    for name, structure in bundled_li_structures():
         worst = _landscapes_agree(structure, 0.5)
         if worst is None:
             continue
@@ -68,7 +54,7 @@ def test_grid_agrees_with_the_neighbour_list_on_a_coarse_grid_of_every_bundled_l
 def test_grid_agrees_with_the_neighbour_list_on_every_point_of_the_default_grid():
     """The issue's bar: every grid point of the bundled set at the default 0.2 A spacing."""
     worst = {}
-    for name, structure in _bundled_li_structures():
+    for name, structure in bundled_li_structures():
         value = _landscapes_agree(structure, 0.2)
         if value is not None:
             worst[name] = value
@@ -78,7 +64,7 @@ def test_grid_agrees_with_the_neighbour_list_on_every_point_of_the_default_grid(
 
 def test_points_and_repulsion_agree_with_the_neighbour_list():
     rng = np.random.default_rng(0)
-    for name, structure in list(_bundled_li_structures())[:8]:
+    for name, structure in list(bundled_li_structures())[:8]:
         terms = framework_terms(structure, "Li", 1)
         points = structure.lattice.get_cartesian_coords(rng.uniform(-0.5, 1.5, size=(200, 3)))
         expected = oracle_site_energy_eV(terms, structure.lattice.matrix, points)
@@ -111,7 +97,7 @@ def test_a_lone_ion_in_a_large_cell_sees_exactly_the_pairs_within_the_cutoff():
 
 
 def test_grid_is_invariant_under_translation_of_the_structure():
-    name, structure = next(_bundled_li_structures())
+    name, structure = next(bundled_li_structures())
     shape = grid_shape(structure, 0.5)
     shifted = structure.copy()
     step = np.array([2, 1, 3]) / np.array(shape)  # a whole number of grid steps
