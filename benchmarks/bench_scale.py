@@ -3,8 +3,8 @@
 The pool (default 10,000 structures) is generated from the ordered Li compounds of the bundled set and of
 the OBELiX training CIFs (``data/obelix-train``, 60 prototypes of at most 60 sites): each draw takes a prototype,
 swaps every non-Li element with probability 1/2 for another of its substitution group (O/S/Se, F/Cl/Br/I,
-Ti/Zr/Sn/Ge, ...), scales the cell by a volume factor from the swapped ionic radii and a random +-2 %
-strain, and repeats the cell until it has at least 10 sites; prototypes whose cell would exceed 60 sites
+Ti/Zr/Sn/Ge, ...), scales the cell by the largest ratio of swapped ionic radii (never below 1) and a random
++-2 % strain, and repeats the cell until it has at least 10 sites; prototypes whose cell would exceed 60 sites
 are not used. A tenth of the pool is made disordered (every Li site at occupancy 0.8, vacancies on the
 Li sublattice), so it goes through ``sample`` like published conductors. The pool is written as CIF files
 and screened with the product's own commands: ``screening ingest --source files``, ``screening run``
@@ -113,13 +113,15 @@ def generate_pool(n: int, seed: int = 0) -> list[tuple[str, Structure]]:
         structure = base.copy()
         if mapping:
             structure.replace_species(mapping)
-        ratio = np.mean([_radius_A(mapping.get(s, s)) / _radius_A(s) for s in symbols]) if symbols else 1.0
+        # the cell grows with the largest swapped radius, so that no bond comes out shorter than a plausible one
+        ratio = max([1.0, *(_radius_A(mapping[s]) / _radius_A(s) for s in mapping)])
         structure.scale_lattice(structure.volume * ratio**3 * (1 + rng.uniform(-0.02, 0.02)) ** 3)
         repeats = math.ceil(MIN_SITES / len(structure))
         if repeats > 1:
             structure.make_supercell([repeats, 1, 1])
         if rng.random() < DISORDERED_FRACTION:
             structure.replace_species({"Li": {"Li": LI_OCCUPANCY}})
+        structure.relabel_sites()  # unique CIF labels after the supercell
         pool.append((f"scale-{index:05d}", structure))
     return pool
 

@@ -31,7 +31,12 @@ ClusterKind = Literal["auto", "local", "cuda", "slurm"]
 ENV_PREFIX = "SCREENING_"
 _NESTED = "__"
 #: Environment variables read outside the settings (by a notebook, by a test helper).
-_ENV_NOT_SETTINGS = frozenset({"SCREENING_RUN_DIR"})
+_ENV_NOT_SETTINGS = frozenset(
+    {
+        "SCREENING_RUN_DIR",
+        "SCREENING_CACHE_DIR",  # where measurements are remembered (screening.models.batch_calibration)
+    }
+)
 
 
 class SlurmSettings(BaseModel):

@@ -210,3 +210,10 @@ def test_environment_fills_the_same_object_and_typos_are_warned(monkeypatch):
         900.0,
     )
     assert RunSettings.load(structures="s", out="o", model="sevennet-0").science.model == "sevennet-0"
+
+
+def test_variables_of_the_product_that_are_not_run_settings_are_not_warned_about(monkeypatch, recwarn):
+    monkeypatch.setenv("SCREENING_CACHE_DIR", "/tmp/somewhere")  # where the batch calibration is kept
+    monkeypatch.setenv("SCREENING_RUN_DIR", "runs/x")
+    RunSettings.load(structures="s", out="o")
+    assert not [w for w in recwarn if "not a screening setting" in str(w.message)]
