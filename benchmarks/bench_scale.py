@@ -5,8 +5,8 @@ the OBELiX training CIFs (``data/obelix-train``, 60 prototypes of at most 60 sit
 swaps every non-Li element with probability 1/2 for another of its substitution group (O/S/Se, F/Cl/Br/I,
 Ti/Zr/Sn/Ge, ...), scales the cell by the largest ratio of swapped ionic radii (never below 1) and a random
 +-2 % strain, and repeats the cell until it has at least 10 sites; prototypes whose cell would exceed 60 sites
-are not used. A tenth of the pool is made disordered (every Li site at occupancy 0.8, vacancies on the
-Li sublattice), so it goes through ``sample`` like published conductors. The pool is written as CIF files
+are not used. A tenth of the pool is made disordered (one non-Li element becomes a 50/50 solid solution with another
+of its group, charge neutral), so it goes through ``sample`` like published solid solutions. The pool is written as CIF files
 and screened with the product's own commands: ``screening ingest --source files``, ``screening run``
 (LocalCluster, default settings), ``screening rank``.
 
@@ -58,8 +58,6 @@ SUBSTITUTION_GROUPS = (
 OBELIX_CIFS = _REPO / "data" / "obelix-train" / "cifs"
 MIN_SITES, MAX_SITES = 10, 60
 DISORDERED_FRACTION = 0.1
-#: Li occupancy of the disordered tenth.
-LI_OCCUPANCY = 0.8
 
 
 def _group_of(symbol: str) -> tuple[str, ...] | None:
@@ -97,6 +95,18 @@ def prototypes() -> list[Structure]:
     return chosen
 
 
+def _make_solid_solution(structure: Structure, rng: np.random.Generator) -> None:
+    """One non-Li element becomes a 50/50 mixture with another of its group on the same sites (isovalent,
+    so the composition stays charge neutral), in place; a structure without such an element stays ordered."""
+    present = sorted({e.symbol for e in structure.composition.elements} - {"Li"})
+    choices = [s for s in present if _group_of(s) and len(_group_of(s)) > 1]
+    if not choices:
+        return
+    symbol = str(rng.choice(choices))
+    partner = str(rng.choice([s for s in _group_of(symbol) if s != symbol]))
+    structure.replace_species({symbol: {symbol: 0.5, partner: 0.5}})
+
+
 def generate_pool(n: int, seed: int = 0) -> list[tuple[str, Structure]]:
     """``n`` (id, structure) pairs, deterministic under ``seed`` (see the module docstring)."""
     rng = np.random.default_rng(seed)
@@ -120,7 +130,7 @@ def generate_pool(n: int, seed: int = 0) -> list[tuple[str, Structure]]:
         if repeats > 1:
             structure.make_supercell([repeats, 1, 1])
         if rng.random() < DISORDERED_FRACTION:
-            structure.replace_species({"Li": {"Li": LI_OCCUPANCY}})
+            _make_solid_solution(structure, rng)
         structure.relabel_sites()  # unique CIF labels after the supercell
         pool.append((f"scale-{index:05d}", structure))
     return pool
@@ -250,7 +260,7 @@ def markdown(result: dict, gpu_atoms_per_s: float) -> str:
     ]
     for key, c in result["batch_calibrations"].items():
         lines.append(
-            f"| {key} | {c['sizes_atoms']} | {c['MiB']} | {c['atoms_per_s']} | {c['MiB_per_atom']} | {c['cap_atoms_here']} |"
+            f"| {key.replace('|', ', ')} | {c['sizes_atoms']} | {c['MiB']} | {c['atoms_per_s']} | {c['MiB_per_atom']} | {c['cap_atoms_here']} |"
         )
     return "\n".join(lines)
 
