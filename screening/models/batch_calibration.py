@@ -30,13 +30,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import torch
-
-if TYPE_CHECKING:
-    from screening.models.base import EnergyModel
 
 _LOG = logging.getLogger(__name__)
 
@@ -190,8 +187,9 @@ def _fit(sizes: Sequence[int], peaks: Sequence[int]) -> tuple[float, float]:
     return float(intercept), float(slope)
 
 
-def measure(model: EnergyModel, limit_bytes: float) -> BatchCalibration:
-    """Grow the batch on the model's device and record memory and throughput (see the module docstring)."""
+def measure(model: Any, limit_bytes: float) -> BatchCalibration:
+    """Grow the batch on ``model``'s device (an ``EnergyModel``; typed loosely because the model asks this
+    module for its cap) and record memory and throughput (see the module docstring)."""
     device = model.device
     sizes: list[int] = []
     peaks: list[int] = []
@@ -245,7 +243,7 @@ def measure(model: EnergyModel, limit_bytes: float) -> BatchCalibration:
     )
 
 
-def calibration_for(model: EnergyModel, limit_bytes: float | None = None) -> BatchCalibration:
+def calibration_for(model: Any, limit_bytes: float | None = None) -> BatchCalibration:
     """The remembered measurement for the model's device, measuring it (once per machine) if absent."""
     key = calibration_key(model.name, model.device)
     folder = cache_directory()
