@@ -116,7 +116,7 @@ def main() -> None:
         "  (`screening/transport/pair_sums.py`). The same code runs on the worker's GPU.",
         "- Why not 10x on this CPU: the work is ~3.3e7 pairs within 8 A (4.7-6.6e7 with the block padding),",
         "  and per element this machine's torch kernels cost (float64, measured) 2.3 ns for exp, 7 ns for erfc,",
-        "  5 ns for cdist and 2.5 ns for the cutoff mask; the neighbour list cost ~75 ns per pair. Tried and",
+        "  5 ns for cdist and 2.5 ns for the cutoff mask; the neighbour list cost 65-80 ns per pair. Tried and",
         "  rejected: float32 (1.3x faster, but 1.6e-3 eV off on grid points near nuclei, over the 1 meV bar),",
         "  torch.compile of the pair kernel (50 ns per pair, slower than eager), blocks of 4 or 8 points",
         "  (no faster than 6). The next step would be a fused kernel (Triton on the GPU, C++ on the CPU).",
