@@ -105,3 +105,18 @@ def test_grid_is_invariant_under_translation_of_the_structure():
     a = bvse_landscape(structure, "Li", 1, grid_spacing_A=0.5)
     b = bvse_landscape(shifted, "Li", 1, grid_spacing_A=0.5)
     assert np.allclose(np.roll(a, shift=(2, 1, 3), axis=(0, 1, 2)), b, atol=1e-9), name
+
+
+def test_several_structures_in_shared_chunks_equal_one_at_a_time():
+    """Batched landscapes (a GPU fills one launch with small cells) equal the per-structure ones; the mix
+    includes binaries whose framework has no cation term at all."""
+    from screening.transport.landscape import landscape_from_terms, landscapes_from_terms
+
+    chosen = [s for _, s in bundled_li_structures()][:6]
+    items = [(framework_terms(s, "Li", 1), s) for s in chosen]
+    batched = landscapes_from_terms(items, grid_spacing_A=0.4)
+    assert any(len(terms.cation_coords_A) == 0 for terms, _ in items)
+    for (terms, structure), grid in zip(items, batched, strict=True):
+        alone = landscape_from_terms(terms, structure, grid_spacing_A=0.4)
+        assert grid.shape == alone.shape
+        assert np.abs(grid - alone).max() < 1e-9

@@ -47,6 +47,7 @@ ion's own share. The rule does not depend on any benchmark value.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,7 +58,7 @@ from pymatgen.optimization.neighbors import find_points_in_spheres
 from screening.errors import ScreeningError
 from screening.structures import OCCUPANCY_TOLERANCE
 from screening.transport.bv_params import COVALENT_RADIUS_A, PRINCIPAL_QUANTUM_NUMBER, SOFTBV_PAIRS
-from screening.transport.pair_sums import PairTerms, grid_pair_sum, point_pair_sum
+from screening.transport.pair_sums import GridJob, PairTerms, grid_pair_sums, point_pair_sum
 
 #: e^2 / (4 pi eps0) in eV * angstrom.
 COULOMB_eV_A = 14.399645
@@ -410,11 +411,23 @@ def landscape_from_terms(
     device: torch.device | str = "cpu",
 ) -> np.ndarray:
     """The landscape of :func:`bvse_landscape` from framework terms already collected."""
-    return grid_pair_sum(
-        framework_pair_terms(terms),
-        structure.lattice.matrix,
-        grid_shape(structure, grid_spacing_A),
-        cutoff_A=cutoff_A,
-        min_distance_A=MIN_DISTANCE_A,
-        device=torch.device(device),
+    (landscape,) = landscapes_from_terms(
+        [(terms, structure)], grid_spacing_A=grid_spacing_A, cutoff_A=cutoff_A, device=device
     )
+    return landscape
+
+
+def landscapes_from_terms(
+    items: Sequence[tuple[FrameworkTerms, Structure]],
+    *,
+    grid_spacing_A: float = DEFAULT_GRID_SPACING_A,
+    cutoff_A: float = DEFAULT_CUTOFF_A,
+    device: torch.device | str = "cpu",
+) -> list[np.ndarray]:
+    """The landscapes of several structures in shared dense chunks (:func:`grid_pair_sums`): on a GPU, many
+    small cells in one launch; the values equal one structure at a time."""
+    jobs = [
+        GridJob(framework_pair_terms(terms), structure.lattice.matrix, grid_shape(structure, grid_spacing_A))
+        for terms, structure in items
+    ]
+    return grid_pair_sums(jobs, cutoff_A=cutoff_A, min_distance_A=MIN_DISTANCE_A, device=torch.device(device))

@@ -17,8 +17,8 @@ neighbour list of pairs:
 
 The result equals the sum over a neighbour list of the same cutoff to rounding (3e-10 eV on every grid point
 of the bundled set, ``tests/test_pair_sums.py``). Memory is bounded by ``pairs_per_chunk`` (about ten float64
-temporaries of that many elements). Each call is one structure; batching several structures into one chunk
-would only pay on a GPU with small cells, and is not done.
+temporaries of that many elements). Several structures can share the chunks (:func:`grid_pair_sums`; a
+group then only sees its own structure's images), which fills a GPU with small cells.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from screening.errors import InputError
 from screening.graphs import perpendicular_widths_A
 
 #: Pair energy: distances ``(groups, points, candidates)`` and the candidates' parameters
@@ -91,32 +92,37 @@ def _periodic_images(
 def _sum_over_groups(
     points: torch.Tensor,
     centers: torch.Tensor,
-    radius_A: float,
+    radius_A: float | torch.Tensor,
     images: torch.Tensor,
     params: torch.Tensor,
     energy: PairEnergy,
     cutoff_A: float,
     min_distance_A: float,
     pairs_per_chunk: int,
+    owners: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """``(groups, points per group)`` sums over the images within the cutoff of each point.
 
     Args:
         points: ``(groups, p, 3)`` Cartesian points.
         centers: ``(groups, 3)`` group centres.
-        radius_A: every point is within this distance of its group's centre.
+        radius_A: every point is within this distance of its group's centre (one value, or one per group).
         images: ``(m + 1, 3)`` candidate positions, the last one the far-away dummy.
         params: ``(m + 1, k)`` their parameters.
+        owners: for several structures in one call, the structure index of each group ``(groups,)`` and of
+            each image ``(m,)``: a group only sees its own structure's images.
     """
     n_groups, per_group = points.shape[:2]
     dummy = len(images) - 1
     total = torch.zeros(n_groups, per_group, dtype=points.dtype, device=points.device)
-    reach = cutoff_A + radius_A
+    reach = cutoff_A + torch.as_tensor(radius_A, dtype=points.dtype, device=points.device).expand(n_groups)
     # candidate lists for a slice of groups at a time, so the (groups x images) test stays small
     slice_size = max(1, (1 << 24) // max(1, dummy))
     for start in range(0, n_groups, slice_size):
         stop = min(n_groups, start + slice_size)
-        near = torch.cdist(centers[start:stop], images[:dummy]) < reach
+        near = torch.cdist(centers[start:stop], images[:dummy]) < reach[start:stop, None]
+        if owners is not None:
+            near &= owners[0][start:stop, None] == owners[1][None, :]
         counts = near.sum(dim=1)
         width = max(1, int(counts.max()))
         group, image = near.nonzero(as_tuple=True)
@@ -146,6 +152,113 @@ def _padded_tables(
     return coords, torch.cat([params.reshape(-1, dummy.shape[1]), dummy])
 
 
+@dataclass(frozen=True)
+class GridJob:
+    """One structure's grid: its pair terms (the same kinds, in the same order, as every other job of a
+    batch), lattice rows (angstrom) and grid shape (point ``(i, j, k)`` at fractional ``(i/nx, j/ny, k/nz)``)."""
+
+    terms: Sequence[PairTerms]
+    lattice_matrix_A: np.ndarray
+    shape: tuple[int, int, int]
+
+
+def _grid_blocks(job: GridJob, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, float, np.ndarray]:
+    """Points ``(blocks, GRID_BLOCK^3, 3)``, block centres, block radius and the fractional extent covered."""
+    lattice = np.asarray(job.lattice_matrix_A, dtype=float)
+    blocks = [math.ceil(n / GRID_BLOCK) for n in job.shape]
+    step = torch.tensor(lattice / np.array(job.shape)[:, None], dtype=torch.float64, device=device)
+    axis = torch.arange(GRID_BLOCK, dtype=torch.float64, device=device)
+    local = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3) @ step
+    index = torch.stack(
+        torch.meshgrid(*[torch.arange(n, device=device) for n in blocks], indexing="ij"), -1
+    ).reshape(-1, 3)
+    origins = (index.to(torch.float64) * GRID_BLOCK) @ step
+    middle = local.mean(dim=0)
+    radius = float((local - middle).norm(dim=1).max())
+    frac_high = np.array(blocks) * GRID_BLOCK / np.array(job.shape)
+    return origins[:, None, :] + local[None, :, :], origins + middle, radius, frac_high
+
+
+def _unblocked(total: torch.Tensor, shape: tuple[int, int, int]) -> np.ndarray:
+    blocks = [math.ceil(n / GRID_BLOCK) for n in shape]
+    padded = total.reshape(*blocks, GRID_BLOCK, GRID_BLOCK, GRID_BLOCK).permute(0, 3, 1, 4, 2, 5)
+    grid = padded.reshape(*(n * GRID_BLOCK for n in blocks))[: shape[0], : shape[1], : shape[2]]
+    return grid.cpu().numpy()
+
+
+def grid_pair_sums(
+    jobs: Sequence[GridJob],
+    *,
+    cutoff_A: float,
+    min_distance_A: float,
+    device: torch.device,
+    pairs_per_chunk: int | None = None,
+) -> list[np.ndarray]:
+    """Sum of every term's pair energies on the periodic grid of each job, all jobs in the same dense
+    chunks (many small cells fill one launch on a GPU).
+
+    Args:
+        jobs: the structures; term ``k`` of every job must use the same pair energy.
+        cutoff_A: pairs farther apart do not count.
+        min_distance_A: shorter distances are clipped to it.
+        device: where the dense chunks are computed.
+        pairs_per_chunk: elements of each dense chunk (None: :func:`default_pairs_per_chunk`).
+
+    Returns:
+        One float64 array of each job's ``shape`` (eV).
+    """
+    if not jobs:
+        return []
+    n_terms = len(jobs[0].terms)
+    if any(len(job.terms) != n_terms for job in jobs):
+        raise InputError("every job of a batch needs the same kinds of pair terms")
+    layouts = [_grid_blocks(job, device) for job in jobs]
+    points = torch.cat([layout[0] for layout in layouts])
+    centers = torch.cat([layout[1] for layout in layouts])
+    radius = torch.cat(
+        [torch.full((len(layout[1]),), layout[2], dtype=torch.float64, device=device) for layout in layouts]
+    )
+    group_owner = torch.cat(
+        [
+            torch.full((len(layout[1]),), j, dtype=torch.long, device=device)
+            for j, layout in enumerate(layouts)
+        ]
+    )
+    chunk = pairs_per_chunk or default_pairs_per_chunk(device)
+    total = torch.zeros(points.shape[:2], dtype=torch.float64, device=device)
+    for k in range(n_terms):
+        coords, params, owners = [], [], []
+        for j, (job, layout) in enumerate(zip(jobs, layouts, strict=True)):
+            term = job.terms[k]
+            if len(term.coords_A) == 0:
+                continue
+            lattice = np.asarray(job.lattice_matrix_A, dtype=float)
+            images = _periodic_images(
+                term.coords_A, lattice, np.zeros(3), layout[3], cutoff_A + 2 * layout[2]
+            )
+            table, values = _padded_tables(term, images, device)
+            coords.append(table[:-1])
+            params.append(values[:-1])
+            owners.append(torch.full((len(images),), j, dtype=torch.long, device=device))
+        if not coords:
+            continue
+        dummy_coords, dummy_params = _padded_tables(jobs[0].terms[k], np.zeros((0, 4)), device)
+        total += _sum_over_groups(
+            points,
+            centers,
+            radius,
+            torch.cat([*coords, dummy_coords]),
+            torch.cat([*params, dummy_params]),
+            jobs[0].terms[k].energy,
+            cutoff_A,
+            min_distance_A,
+            chunk,
+            owners=(group_owner, torch.cat(owners)),
+        )
+    sizes = [len(layout[1]) for layout in layouts]
+    return [_unblocked(part, job.shape) for part, job in zip(total.split(sizes), jobs, strict=True)]
+
+
 def grid_pair_sum(
     terms: Sequence[PairTerms],
     lattice_matrix_A: np.ndarray,
@@ -156,47 +269,15 @@ def grid_pair_sum(
     device: torch.device,
     pairs_per_chunk: int | None = None,
 ) -> np.ndarray:
-    """Sum of every term's pair energies at the points of a periodic grid over the cell.
-
-    Args:
-        terms: the atom sets and their pair energies (their sums add up).
-        lattice_matrix_A: rows are the lattice vectors (angstrom).
-        shape: grid points along each lattice vector; point ``(i, j, k)`` is at fractional
-            ``(i/nx, j/ny, k/nz)``.
-        cutoff_A: pairs farther apart do not count.
-        min_distance_A: shorter distances are clipped to it.
-        device: where the dense chunks are computed.
-        pairs_per_chunk: elements of each dense chunk (None: :func:`default_pairs_per_chunk`).
-
-    Returns:
-        float64 array of ``shape`` (eV).
-    """
-    lattice = np.asarray(lattice_matrix_A, dtype=float)
-    blocks = [math.ceil(n / GRID_BLOCK) for n in shape]
-    step = torch.tensor(lattice / np.array(shape)[:, None], dtype=torch.float64, device=device)
-    axis = torch.arange(GRID_BLOCK, dtype=torch.float64, device=device)
-    local = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3) @ step
-    index = torch.stack(
-        torch.meshgrid(*[torch.arange(n, device=device) for n in blocks], indexing="ij"), -1
-    ).reshape(-1, 3)
-    origins = (index.to(torch.float64) * GRID_BLOCK) @ step
-    middle = local.mean(dim=0)
-    radius = float((local - middle).norm(dim=1).max())
-    points = origins[:, None, :] + local[None, :, :]
-    frac_high = np.array(blocks) * GRID_BLOCK / np.array(shape)
-    chunk = pairs_per_chunk or default_pairs_per_chunk(device)
-    total = torch.zeros(points.shape[:2], dtype=torch.float64, device=device)
-    for term in terms:
-        if len(term.coords_A) == 0:
-            continue
-        images = _periodic_images(term.coords_A, lattice, np.zeros(3), frac_high, cutoff_A + 2 * radius)
-        coords, params = _padded_tables(term, images, device)
-        total += _sum_over_groups(
-            points, origins + middle, radius, coords, params, term.energy, cutoff_A, min_distance_A, chunk
-        )
-    padded = total.reshape(*blocks, GRID_BLOCK, GRID_BLOCK, GRID_BLOCK).permute(0, 3, 1, 4, 2, 5)
-    grid = padded.reshape(*(n * GRID_BLOCK for n in blocks))[: shape[0], : shape[1], : shape[2]]
-    return grid.cpu().numpy()
+    """:func:`grid_pair_sums` of one structure: float64 array of ``shape`` (eV)."""
+    (grid,) = grid_pair_sums(
+        [GridJob(terms, lattice_matrix_A, shape)],
+        cutoff_A=cutoff_A,
+        min_distance_A=min_distance_A,
+        device=device,
+        pairs_per_chunk=pairs_per_chunk,
+    )
+    return grid
 
 
 class PointPairSum:
