@@ -70,7 +70,8 @@ class ScienceConfig(BaseModel):
         n_samples: configurations sampled per disordered structure (``sample``).
         seed: random seed of the disorder sampling and of MD.
         relax: relax each structure (or sampled configuration) with the model before taking its energy.
-        max_atoms_per_batch: cap on atoms per model forward pass; None: the device's default.
+        max_atoms_per_batch: cap on atoms per model forward pass; None: the cap measured for the model on its
+            device (:mod:`screening.models.batch_calibration`).
         mobile_ion: element whose conduction is estimated (case-insensitive: ``li`` means ``Li``).
         temperature_K: temperature of the conductivity, K.
         transport_method: conductivity estimator: ``bvse`` or ``md`` (physics alone) or ``learned`` (a

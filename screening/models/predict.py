@@ -128,7 +128,8 @@ def predict_energies(
         disorder_strategy: ``"sample"`` or ``"meanfield"`` for the disordered ones.
         n_samples: configurations per disordered structure (``sample``).
         seed: sampling seed; each structure's configurations depend only on it and the structure.
-        max_atoms_per_batch: cap on the total atoms per forward pass (None: the device's default).
+        max_atoms_per_batch: cap on the total atoms per forward pass (None: the cap measured for the model
+            on its device).
         relax: relax every ordered structure / sampled configuration first (FIRE + FrechetCellFilter);
             a disordered structure under ``meanfield`` then gets an error (nothing to relax).
         fmax_eV_per_A: relaxation force threshold.
