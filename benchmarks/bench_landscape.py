@@ -23,7 +23,7 @@ import torch
 _REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(_REPO / "tests"))
 sys.path.insert(0, str(_REPO / "benchmarks"))
-from bvse_oracle import bundled_li_structures, oracle_site_energy_eV  # noqa: E402
+from bvse_oracle import bundled_li_structures, grid_frac_coords, oracle_site_energy_eV  # noqa: E402
 from report import code_revision, publish  # noqa: E402
 
 from screening.transport.bvse import bvse_barriers  # noqa: E402
@@ -31,7 +31,6 @@ from screening.transport.landscape import (  # noqa: E402
     LandscapeError,
     bvse_landscape,
     framework_terms,
-    grid_frac_coords,
     grid_shape,
 )
 

@@ -63,6 +63,12 @@ def oracle_site_energy_eV(
     )
 
 
+def grid_frac_coords(shape: tuple[int, int, int]) -> np.ndarray:
+    """Fractional coordinates (n, 3) of the landscape's grid, C order, point (i, j, k) at (i/nx, j/ny, k/nz)."""
+    axes = [np.arange(n) / n for n in shape]
+    return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+
+
 def bundled_li_structures():
     """(name, oxidation-state-decorated structure) of every bundled Li structure the checks run over."""
     for row in iter_bundled_rows():

@@ -10,19 +10,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from bvse_oracle import bundled_li_structures, oracle_site_energy_eV
+from bvse_oracle import bundled_li_structures, grid_frac_coords, oracle_site_energy_eV
 from pymatgen.core import Lattice, Structure
 
 from screening.transport.landscape import (
     LandscapeError,
     bvse_landscape,
     framework_terms,
-    grid_frac_coords,
     grid_shape,
-    mobile_ion_repulsion_eV,
+    mobile_ion_repulsion_terms,
     site_energy_eV,
 )
-from screening.transport.pair_sums import PairTerms, grid_pair_sum
+from screening.transport.pair_sums import GridJob, PairTerms, PointPairSum, grid_pair_sums
 
 TOLERANCE_eV = 1e-3
 
@@ -70,7 +69,10 @@ def test_points_and_repulsion_agree_with_the_neighbour_list():
         expected = oracle_site_energy_eV(terms, structure.lattice.matrix, points)
         got = site_energy_eV(terms, structure.lattice.matrix, points)
         assert np.abs(got - expected).max() < 1e-9, name
-        repulsion = mobile_ion_repulsion_eV(structure, "Li", 1, points, exclude_within_A=1.0)
+        others = mobile_ion_repulsion_terms(structure, "Li", 1, exclude_within_A=1.0)
+        repulsion = PointPairSum(
+            [others], structure.lattice.matrix, cutoff_A=8.0, min_distance_A=0.3, device=torch.device("cpu")
+        )(points)
         assert np.all(np.isfinite(repulsion)) and np.all(repulsion >= 0), name
 
 
@@ -83,10 +85,8 @@ def test_a_lone_ion_in_a_large_cell_sees_exactly_the_pairs_within_the_cutoff():
         lambda d, p: p[..., 0] * torch.exp(-d),
         (0.0, 0.0, 1.0, 0.0),
     )
-    grid = grid_pair_sum(
-        [morse],
-        structure.lattice.matrix,
-        (40, 40, 40),
+    (grid,) = grid_pair_sums(
+        [GridJob([morse], structure.lattice.matrix, (40, 40, 40))],
         cutoff_A=8.0,
         min_distance_A=0.3,
         device=torch.device("cpu"),

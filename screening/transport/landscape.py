@@ -58,7 +58,7 @@ from pymatgen.optimization.neighbors import find_points_in_spheres
 from screening.errors import ScreeningError
 from screening.structures import OCCUPANCY_TOLERANCE
 from screening.transport.bv_params import COVALENT_RADIUS_A, PRINCIPAL_QUANTUM_NUMBER, SOFTBV_PAIRS
-from screening.transport.pair_sums import GridJob, PairTerms, grid_pair_sums, point_pair_sum
+from screening.transport.pair_sums import GridJob, PairTerms, PointPairSum, grid_pair_sums
 
 #: e^2 / (4 pi eps0) in eV * angstrom.
 COULOMB_eV_A = 14.399645
@@ -278,12 +278,6 @@ def grid_shape(structure: Structure, spacing_A: float = DEFAULT_GRID_SPACING_A) 
     return tuple(max(4, math.ceil(length / spacing_A)) for length in structure.lattice.abc)  # type: ignore[return-value]
 
 
-def grid_frac_coords(shape: tuple[int, int, int]) -> np.ndarray:
-    """Fractional coordinates (n, 3) of a periodic grid, C order, point (i, j, k) at (i/nx, j/ny, k/nz)."""
-    axes = [np.arange(n) / n for n in shape]
-    return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
-
-
 def _morse_eV(distance_A: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     """Occupancy-weighted softBV Morse attraction; ``params`` columns weight, r_min_A, alpha_per_A, d0_eV."""
     weight, r_min, alpha, d0 = params.unbind(-1)
@@ -314,14 +308,14 @@ def site_energy_eV(
     device: torch.device | str = "cpu",
 ) -> np.ndarray:
     """BVSE site energy (eV) of the mobile ion at Cartesian points (n, 3)."""
-    return point_pair_sum(
+    evaluate = PointPairSum(
         framework_pair_terms(terms),
         lattice_matrix_A,
-        points_A,
         cutoff_A=cutoff_A,
         min_distance_A=MIN_DISTANCE_A,
         device=torch.device(device),
     )
+    return evaluate(points_A)
 
 
 def mobile_ion_repulsion_terms(
@@ -351,27 +345,6 @@ def mobile_ion_repulsion_terms(
         return torch.where(distance_A < exclude_within_A, torch.zeros_like(energy), energy)
 
     return PairTerms(np.array(coords, dtype=float).reshape(-1, 3), params, beyond_own_site, (0.0, 0.0, 1.0))
-
-
-def mobile_ion_repulsion_eV(
-    structure: Structure,
-    mobile_ion: str,
-    mobile_charge: int,
-    points_A: np.ndarray,
-    *,
-    exclude_within_A: float,
-    cutoff_A: float = DEFAULT_CUTOFF_A,
-    device: torch.device | str = "cpu",
-) -> np.ndarray:
-    """The repulsion of :func:`mobile_ion_repulsion_terms` (eV) at Cartesian points (n, 3)."""
-    return point_pair_sum(
-        [mobile_ion_repulsion_terms(structure, mobile_ion, mobile_charge, exclude_within_A=exclude_within_A)],
-        structure.lattice.matrix,
-        points_A,
-        cutoff_A=cutoff_A,
-        min_distance_A=MIN_DISTANCE_A,
-        device=torch.device(device),
-    )
 
 
 def bvse_landscape(

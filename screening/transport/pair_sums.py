@@ -11,9 +11,9 @@ neighbour list of pairs:
    group gets the images within ``cutoff + radius`` of its centre (a superset of the pairs it needs),
    padded to a common length with a far-away dummy image.
 3. A chunk of groups is one dense tensor of shape ``(groups, points per group, candidates)``: distances,
-   pairs beyond the cutoff (by more than :data:`CUTOFF_TOLERANCE_A`) set to infinity (so every pair energy must vanish there, as the
-   Morse and screened-Coulomb terms do), distances clipped below at ``min_distance_A`` (a point on a
-   nucleus stays finite), the pair energy, and the sum over candidates.
+   pairs beyond the cutoff (by more than :data:`CUTOFF_TOLERANCE_A`) set to infinity (so every pair energy
+   must vanish there, as the Morse and screened-Coulomb terms do), distances clipped below at
+   ``min_distance_A`` (a point on a nucleus stays finite), the pair energy, and the sum over candidates.
 
 The result equals the sum over a neighbour list of the same cutoff to rounding (3e-10 eV on every grid point
 of the bundled set, ``tests/test_pair_sums.py``). Memory is bounded by ``pairs_per_chunk`` (about ten float64
@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -142,14 +143,22 @@ def _sum_over_groups(
     return total
 
 
-def _padded_tables(
+def _image_tables(
     terms: PairTerms, images: np.ndarray, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    coords = torch.tensor(images[:, :3], dtype=torch.float64, device=device)
-    coords = torch.cat([coords, torch.full((1, 3), _DUMMY_DISTANCE_A, dtype=torch.float64, device=device)])
+    """Positions ``(m, 3)`` and parameters ``(m, k)`` of the images from :func:`_periodic_images`."""
+    coords = torch.tensor(images[:, :3], dtype=torch.float64, device=device).reshape(-1, 3)
     params = torch.tensor(terms.params[images[:, 3].astype(int)], dtype=torch.float64, device=device)
-    dummy = torch.tensor([terms.dummy_params], dtype=torch.float64, device=device)
-    return coords, torch.cat([params.reshape(-1, dummy.shape[1]), dummy])
+    return coords, params.reshape(-1, len(terms.dummy_params))
+
+
+def _with_dummy(
+    coords: torch.Tensor, params: torch.Tensor, dummy_params: tuple[float, ...]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The tables with the far-away padding candidate appended last (what :func:`_sum_over_groups` reads)."""
+    far = torch.full((1, 3), _DUMMY_DISTANCE_A, dtype=torch.float64, device=coords.device)
+    dummy = torch.tensor([dummy_params], dtype=torch.float64, device=coords.device)
+    return torch.cat([coords, far]), torch.cat([params, dummy])
 
 
 @dataclass(frozen=True)
@@ -162,8 +171,16 @@ class GridJob:
     shape: tuple[int, int, int]
 
 
-def _grid_blocks(job: GridJob, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, float, np.ndarray]:
-    """Points ``(blocks, GRID_BLOCK^3, 3)``, block centres, block radius and the fractional extent covered."""
+class _GridLayout(NamedTuple):
+    """A job's grid cut into blocks (:func:`_grid_blocks`)."""
+
+    points: torch.Tensor  # (blocks, GRID_BLOCK^3, 3) Cartesian
+    centers: torch.Tensor  # (blocks, 3)
+    radius_A: float  # of every block around its centre
+    frac_high: np.ndarray  # (3,) fractional extent the blocks cover (>= 1: the last blocks overhang)
+
+
+def _grid_blocks(job: GridJob, device: torch.device) -> _GridLayout:
     lattice = np.asarray(job.lattice_matrix_A, dtype=float)
     blocks = [math.ceil(n / GRID_BLOCK) for n in job.shape]
     step = torch.tensor(lattice / np.array(job.shape)[:, None], dtype=torch.float64, device=device)
@@ -174,9 +191,12 @@ def _grid_blocks(job: GridJob, device: torch.device) -> tuple[torch.Tensor, torc
     ).reshape(-1, 3)
     origins = (index.to(torch.float64) * GRID_BLOCK) @ step
     middle = local.mean(dim=0)
-    radius = float((local - middle).norm(dim=1).max())
-    frac_high = np.array(blocks) * GRID_BLOCK / np.array(job.shape)
-    return origins[:, None, :] + local[None, :, :], origins + middle, radius, frac_high
+    return _GridLayout(
+        points=origins[:, None, :] + local[None, :, :],
+        centers=origins + middle,
+        radius_A=float((local - middle).norm(dim=1).max()),
+        frac_high=np.array(blocks) * GRID_BLOCK / np.array(job.shape),
+    )
 
 
 def _unblocked(total: torch.Tensor, shape: tuple[int, int, int]) -> np.ndarray:
@@ -213,17 +233,16 @@ def grid_pair_sums(
     if any(len(job.terms) != n_terms for job in jobs):
         raise InputError("every job of a batch needs the same kinds of pair terms")
     layouts = [_grid_blocks(job, device) for job in jobs]
-    points = torch.cat([layout[0] for layout in layouts])
-    centers = torch.cat([layout[1] for layout in layouts])
-    radius = torch.cat(
-        [torch.full((len(layout[1]),), layout[2], dtype=torch.float64, device=device) for layout in layouts]
-    )
-    group_owner = torch.cat(
-        [
-            torch.full((len(layout[1]),), j, dtype=torch.long, device=device)
-            for j, layout in enumerate(layouts)
-        ]
-    )
+    points = torch.cat([layout.points for layout in layouts])
+    centers = torch.cat([layout.centers for layout in layouts])
+
+    def per_group(values: list, dtype: torch.dtype) -> torch.Tensor:
+        """One value per job, repeated over the job's blocks."""
+        sizes = torch.tensor([len(layout.centers) for layout in layouts], device=device)
+        return torch.tensor(values, dtype=dtype, device=device).repeat_interleave(sizes)
+
+    radius = per_group([layout.radius_A for layout in layouts], torch.float64)
+    group_owner = per_group(list(range(len(jobs))), torch.long)
     chunk = pairs_per_chunk or default_pairs_per_chunk(device)
     total = torch.zeros(points.shape[:2], dtype=torch.float64, device=device)
     for k in range(n_terms):
@@ -233,58 +252,34 @@ def grid_pair_sums(
             if len(term.coords_A) == 0:
                 continue
             lattice = np.asarray(job.lattice_matrix_A, dtype=float)
-            images = _periodic_images(
-                term.coords_A, lattice, np.zeros(3), layout[3], cutoff_A + 2 * layout[2]
-            )
-            table, values = _padded_tables(term, images, device)
-            coords.append(table[:-1])
-            params.append(values[:-1])
+            reach = cutoff_A + 2 * layout.radius_A
+            images = _periodic_images(term.coords_A, lattice, np.zeros(3), layout.frac_high, reach)
+            table, values = _image_tables(term, images, device)
+            coords.append(table)
+            params.append(values)
             owners.append(torch.full((len(images),), j, dtype=torch.long, device=device))
         if not coords:
             continue
-        dummy_coords, dummy_params = _padded_tables(jobs[0].terms[k], np.zeros((0, 4)), device)
         total += _sum_over_groups(
             points,
             centers,
             radius,
-            torch.cat([*coords, dummy_coords]),
-            torch.cat([*params, dummy_params]),
+            *_with_dummy(torch.cat(coords), torch.cat(params), jobs[0].terms[k].dummy_params),
             jobs[0].terms[k].energy,
             cutoff_A,
             min_distance_A,
             chunk,
             owners=(group_owner, torch.cat(owners)),
         )
-    sizes = [len(layout[1]) for layout in layouts]
+    sizes = [len(layout.centers) for layout in layouts]
     return [_unblocked(part, job.shape) for part, job in zip(total.split(sizes), jobs, strict=True)]
-
-
-def grid_pair_sum(
-    terms: Sequence[PairTerms],
-    lattice_matrix_A: np.ndarray,
-    shape: tuple[int, int, int],
-    *,
-    cutoff_A: float,
-    min_distance_A: float,
-    device: torch.device,
-    pairs_per_chunk: int | None = None,
-) -> np.ndarray:
-    """:func:`grid_pair_sums` of one structure: float64 array of ``shape`` (eV)."""
-    (grid,) = grid_pair_sums(
-        [GridJob(terms, lattice_matrix_A, shape)],
-        cutoff_A=cutoff_A,
-        min_distance_A=min_distance_A,
-        device=device,
-        pairs_per_chunk=pairs_per_chunk,
-    )
-    return grid
 
 
 class PointPairSum:
     """The pair sums of fixed atoms at arbitrary points, for many calls: the candidate image tables are built
     once for the unit cell and every point is wrapped into it first (the sums are periodic).
 
-    Args: as :func:`grid_pair_sum`, without the grid.
+    Args: as :func:`grid_pair_sums`, for one structure and without the grid.
     """
 
     def __init__(
@@ -306,10 +301,13 @@ class PointPairSum:
         self._tables = [
             (
                 term.energy,
-                *_padded_tables(
-                    term,
-                    _periodic_images(term.coords_A, self._lattice, np.zeros(3), np.ones(3), cutoff_A),
-                    device,
+                *_with_dummy(
+                    *_image_tables(
+                        term,
+                        _periodic_images(term.coords_A, self._lattice, np.zeros(3), np.ones(3), cutoff_A),
+                        device,
+                    ),
+                    term.dummy_params,
                 ),
             )
             for term in terms
@@ -337,25 +335,3 @@ class PointPairSum:
                 self._chunk,
             )[:, 0]
         return total.cpu().numpy()
-
-
-def point_pair_sum(
-    terms: Sequence[PairTerms],
-    lattice_matrix_A: np.ndarray,
-    points_A: np.ndarray,
-    *,
-    cutoff_A: float,
-    min_distance_A: float,
-    device: torch.device,
-    pairs_per_chunk: int | None = None,
-) -> np.ndarray:
-    """Sum of every term's pair energies at arbitrary Cartesian points ``(n, 3)``; float64 ``(n,)`` (eV)."""
-    evaluate = PointPairSum(
-        terms,
-        lattice_matrix_A,
-        cutoff_A=cutoff_A,
-        min_distance_A=min_distance_A,
-        device=device,
-        pairs_per_chunk=pairs_per_chunk,
-    )
-    return evaluate(points_A)
