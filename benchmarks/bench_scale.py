@@ -192,22 +192,21 @@ def measure(n: int, out: Path, seed: int) -> dict:
 
 def _calibrations() -> dict:
     """The batch measurements the run used (model, device, threads -> sizes, memory, throughput, cap)."""
-    from screening.models.batch_calibration import BatchCalibration, cache_directory, memory_limit_bytes
+    import torch
 
-    path = cache_directory() / "batch-calibration.json"
-    found = {}
-    for key, entry in (json.loads(path.read_text()) if path.is_file() else {}).items():
-        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items() if k != "version"}
-        calibration = BatchCalibration(**fields)
-        limit = memory_limit_bytes(__import__("torch").device("cpu"))
-        found[key] = {
+    from screening.models.batch_calibration import memory_limit_bytes, remembered_calibrations
+
+    limit = memory_limit_bytes(torch.device("cpu"))
+    return {
+        key: {
             "sizes_atoms": calibration.sizes_atoms,
             "MiB": [round(p / 2**20) for p in calibration.peak_bytes],
             "atoms_per_s": [round(r) for r in calibration.atoms_per_s],
             "MiB_per_atom": round(calibration.bytes_per_atom / 2**20, 2),
             "cap_atoms_here": calibration.max_atoms_per_batch(limit),
         }
-    return found
+        for key, calibration in remembered_calibrations().items()
+    }
 
 
 def project(result: dict, structures: int, gpus: int, gpu_atoms_per_s: float) -> float:

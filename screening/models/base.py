@@ -230,7 +230,7 @@ class EnergyModel(ABC):
             self.atoms_evaluated += sum(sizes[i] for i in indices)
 
         sizes = [max(1, len(s)) if isinstance(s, Structure) else 1 for s in structures]
-        batches = batches_by_atom_count(sizes, max_atoms_per_batch) if n else []
+        batches = batches_by_atom_count(sizes, max_atoms_per_batch)
         for ready in _prefetched(prepare, batches, self.prefetch_graphs):
             indices = sorted(ready)
             if not indices:

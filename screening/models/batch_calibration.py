@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from screening.io import write_text_atomic
+
 _LOG = logging.getLogger(__name__)
 
 #: Fraction of the memory limit a batch may use.
@@ -243,19 +245,35 @@ def measure(model: Any, limit_bytes: float) -> BatchCalibration:
     )
 
 
+def calibration_file() -> Path:
+    """The JSON file of remembered measurements."""
+    return cache_directory() / "batch-calibration.json"
+
+
+def remembered_calibrations() -> dict[str, BatchCalibration]:
+    """Every measurement remembered on this machine (of the current format), keyed by
+    :func:`calibration_key`."""
+    path = calibration_file()
+    remembered = json.loads(path.read_text()) if path.is_file() else {}
+    return {
+        key: BatchCalibration(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in entry.items() if k != "version"}
+        )
+        for key, entry in remembered.items()
+        if entry.get("version") == CALIBRATION_VERSION
+    }
+
+
 def calibration_for(model: Any, limit_bytes: float | None = None) -> BatchCalibration:
     """The remembered measurement for the model's device, measuring it (once per machine) if absent."""
     key = calibration_key(model.name, model.device)
-    folder = cache_directory()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "batch-calibration.json"
-    with open(folder / "batch-calibration.lock", "w") as lock:
+    path = calibration_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # workers of one machine measure one at a time, then read
-        remembered = json.loads(path.read_text()) if path.is_file() else {}
-        entry = remembered.get(key)
-        if entry is not None and entry.get("version") == CALIBRATION_VERSION:
-            fields = {k: v for k, v in entry.items() if k != "version"}
-            return BatchCalibration(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+        remembered = remembered_calibrations()
+        if key in remembered:
+            return remembered[key]
         _LOG.warning(
             "measuring the batch size of %s on %s (once per machine)",
             model.name,
@@ -264,8 +282,7 @@ def calibration_for(model: Any, limit_bytes: float | None = None) -> BatchCalibr
         calibration = measure(
             model, limit_bytes if limit_bytes is not None else memory_limit_bytes(model.device)
         )
-        remembered[key] = {"version": CALIBRATION_VERSION, **asdict(calibration)}
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(remembered, indent=1, sort_keys=True))
-        temporary.replace(path)
+        remembered[key] = calibration
+        entries = {k: {"version": CALIBRATION_VERSION, **asdict(v)} for k, v in remembered.items()}
+        write_text_atomic(json.dumps(entries, indent=1, sort_keys=True), path)
         return calibration
