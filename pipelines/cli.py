@@ -1,4 +1,4 @@
-"""The ``screening`` command: ``ingest``, ``run``, ``rank``, ``demo`` and ``train conductivity``.
+"""The ``screening`` command: ``ingest``, ``run``, ``rank``, ``demo``, ``train conductivity`` and ``train energy``.
 
 The one module of the command line, above both packages: it parses options into the settings objects
 and calls the Python API of :mod:`pipelines` and :mod:`screening`; nothing imports it (``pyproject.toml``
@@ -258,8 +258,17 @@ def run(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Run directory (results/, run.json).")] = None,
     model: Annotated[str | None, typer.Option(help=_models_help())] = None,
-    disorder: Annotated[str | None, typer.Option(help="Disorder strategy: sample or meanfield.")] = None,
+    disorder: Annotated[
+        str | None,
+        typer.Option(
+            help="Disordered structures: sample (the potential on ordered configurations), meanfield, native "
+            "(occupancy-native ensemble, one pass) or auto (native unless its spread asks for sample)."
+        ),
+    ] = None,
     n_samples: Annotated[int | None, typer.Option(help="Configurations per disordered structure.")] = None,
+    native_model: Annotated[
+        str | None, typer.Option(help="native/auto: a shipped ensemble name or a folder from `train energy`.")
+    ] = None,
     relax: Annotated[bool | None, typer.Option("--relax/--no-relax", help="Relax before the energy.")] = None,
     mobile_ion: Annotated[str | None, typer.Option(help=_mobile_ions_help())] = None,
     temperature_K: Annotated[
@@ -451,6 +460,76 @@ def train_conductivity(
             labels, structures, out, options, cv_folds=cv_folds, cluster=cluster_options, echo=typer.echo
         )
     typer.echo(summary.format())
+
+
+@train_app.command("energy")
+def train_energy(
+    out: Annotated[Path, typer.Option(help="Model folder to write (new, empty, or written before).")],
+    structures: Annotated[
+        list[Path] | None, typer.Option(help="CIF/POSCAR files or folders of parent structures.")
+    ] = None,
+    bundled: Annotated[bool, typer.Option("--bundled/--no-bundled", help="Add the bundled set.")] = False,
+    variants: Annotated[
+        bool,
+        typer.Option("--variants/--no-variants", help="Add solid-solution and Li-deficient variants."),
+    ] = True,
+    groups: Annotated[
+        Path | None, typer.Option(help="CSV of id,family: held-out split by family [chemical system].")
+    ] = None,
+    teacher: Annotated[str, typer.Option(help="The potential to distill.")] = "sevennet-0",
+    n_samples: Annotated[int, typer.Option(help="Labelled configurations per disordered parent.")] = 8,
+    holdout_fraction: Annotated[
+        float, typer.Option(help="Parents held out (half calibrate the spread threshold, half test it).")
+    ] = 0.3,
+    seed: Annotated[int, typer.Option(help="Seed of the configurations, split and members.")] = 0,
+    members: Annotated[int, typer.Option(help="Ensemble members.")] = 5,
+    epochs: Annotated[int, typer.Option(help="Passes over the training examples per member.")] = 40,
+    hidden: Annotated[int, typer.Option(help="Width of the network.")] = 32,
+    scheduler: Annotated[str | None, typer.Option(help="Existing scheduler, tcp://host:8786.")] = None,
+    cluster: Annotated[str | None, typer.Option(help="auto, local, cuda or slurm.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Workers (default: one per core / GPU).")] = None,
+    device: Annotated[str | None, typer.Option(help="torch device of the teacher (cpu, cuda).")] = None,
+) -> None:
+    """Distill an occupancy-native energy ensemble from a potential: labels on Dask, a model folder."""
+    from pipelines.train_energy import LabelSettings
+    from pipelines.train_energy import train_energy as train
+    from screening.models.native_energy import NativeTrainingOptions
+
+    given = {"scheduler": scheduler, "cluster": cluster, "workers": workers, "device": device}
+    with user_errors("training failed"):
+        options = NativeTrainingOptions(hidden=hidden, n_members=members, epochs=epochs, seed=seed)
+        report = train(
+            list(structures or []),
+            out,
+            options,
+            bundled=bundled,
+            variants=variants,
+            labels=LabelSettings(teacher=teacher, n_samples=n_samples, seed=seed),
+            groups_csv=groups,
+            holdout_fraction=holdout_fraction,
+            cluster={k: v for k, v in given.items() if v is not None},
+            echo=typer.echo,
+        )
+    typer.echo(format_energy_report(out, report))
+
+
+def format_energy_report(out: Path, report: dict[str, Any]) -> str:
+    """The lines ``screening train energy`` prints."""
+    held = report["held_out"]
+    lines = [f"model: {out}", f"  parents: {held['parents']}"]
+    for part in ("calibration", "test"):
+        gaps = held[part]["native"]
+        lines.append(
+            f"  {part}: {gaps['n']} disordered parents, gap to the teacher median {gaps['median_meV']:.1f}, "
+            f"p90 {gaps['p90_meV']:.1f}, max {gaps['max_meV']:.1f} meV/atom"
+        )
+    auto = held["test"]["auto"]
+    lines.append(
+        f"  auto (spread threshold {held['threshold_eV'] * 1000:.1f} meV/atom): teacher for "
+        f"{auto['teacher_share']:.0%} of the test parents, worst gap of the rest {auto['max_meV']:.1f} meV/atom"
+    )
+    lines.append("  time: " + ", ".join(f"{k} {v:.0f} s" for k, v in report["seconds"].items()))
+    return "\n".join(lines)
 
 
 def main() -> None:  # pragma: no cover - the console script

@@ -128,15 +128,27 @@ def conductivity_model(settings: RunSettings) -> dict[str, Any] | None:
     return conductivity_model_identity(settings.science.conductivity_model)
 
 
+def native_model(settings: RunSettings) -> dict[str, Any] | None:
+    """The occupancy-native ensemble of a ``native``/``auto`` run (name, folder, weights hash, teacher,
+    threshold), else None."""
+    if settings.science.disorder not in ("native", "auto"):
+        return None
+    from screening.models.native_energy import native_model_identity
+
+    return native_model_identity(settings.science.native_model)
+
+
 def config_sha256(settings: RunSettings, references_digest: str) -> str:
     """Identity of what produces a run's numbers: result-defining settings, hull references and the
-    weights of a learned conductivity model."""
+    weights of a learned conductivity model and of a native energy ensemble."""
     learned = conductivity_model(settings)
+    native = native_model(settings)
     payload = json.dumps(
         {
             "settings": settings.result_defining(),
             "references": references_digest,
             **({"conductivity_model_sha256": learned["weights_sha256"]} if learned else {}),
+            **({"native_model_sha256": native["weights_sha256"]} if native else {}),
         },
         sort_keys=True,
     )
@@ -288,6 +300,7 @@ def run_screening(settings: RunSettings) -> RunSummary:
                 "references": references,
                 "references_sha256": references_digest,
                 "conductivity_model": conductivity_model(settings),
+                "native_model": native_model(settings),
                 # the model's error scale included in e_above_hull_std_eV (screening.thermo.model_error)
                 "e_above_hull_model_error": model_error(settings.science.model).as_dict(),
             }

@@ -179,3 +179,12 @@ def feature_partition(
     return conductivity_features_partition(
         read_partition(structures_path, ids), config, model, max_sites=max_sites
     )
+
+
+def label_parents(
+    structures: list[Any], ids: list[str], teacher: str, device: str | None, n_samples: int, seed: int
+) -> list[dict[str, Any]]:
+    """Teacher label rows of a chunk of parent structures (``screening train energy``)."""
+    from screening.models.distillation import teacher_labels
+
+    return teacher_labels(cached_model(teacher, device), structures, ids, n_samples=n_samples, seed=seed)

@@ -33,7 +33,13 @@ from pydantic import (
     model_validator,
 )
 
-from screening.models.registry import DEFAULT_DISORDER_STRATEGY, DEFAULT_MODEL, MODEL_NAMES, DisorderStrategy
+from screening.models.registry import (
+    DEFAULT_DISORDER_STRATEGY,
+    DEFAULT_MODEL,
+    DEFAULT_NATIVE_MODEL,
+    MODEL_NAMES,
+    DisorderStrategy,
+)
 from screening.transport.bvse import BVSEOptions
 from screening.transport.cleanup import CleanupOptions
 from screening.transport.defects import DefectOptions
@@ -65,8 +71,11 @@ class ScienceConfig(BaseModel):
     Attributes:
         model: registered energy model (``screening.models.available_models()``).
         device: torch device of the model (``cpu``, ``cuda``, ``cuda:1``); None: CUDA when visible, else CPU.
-        disorder: how disordered structures get energies: ``sample`` (ordered configurations) or
-            ``meanfield`` (occupancy vectors in one evaluation).
+        disorder: how disordered structures get energies: ``sample`` (ordered configurations),
+            ``meanfield`` (occupancy vectors through the potential), ``native`` (the occupancy-native
+            ensemble, one evaluation) or ``auto`` (``native`` unless its spread calls for ``sample``).
+        native_model: the occupancy-native ensemble of ``native``/``auto``: a shipped name or a folder
+            written by ``screening train energy``; distilled from ``model``.
         n_samples: configurations sampled per disordered structure (``sample``).
         seed: random seed of the disorder sampling and of MD.
         relax: relax each structure (or sampled configuration) with the model before taking its energy.
@@ -99,6 +108,7 @@ class ScienceConfig(BaseModel):
     device: str | None = None
     disorder: DisorderStrategy = DEFAULT_DISORDER_STRATEGY
     n_samples: PositiveInt = 8
+    native_model: str = DEFAULT_NATIVE_MODEL
     seed: int = 0
     relax: bool = False
     max_atoms_per_batch: PositiveInt | None = None
@@ -176,6 +186,7 @@ class ScienceConfig(BaseModel):
             "seed": self.seed,
             "max_atoms_per_batch": self.max_atoms_per_batch,
             "relax": self.relax,
+            "native_model": self.native_model,
         }
 
 

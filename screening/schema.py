@@ -82,6 +82,8 @@ class Col(StrEnum):
     CONFIG_ENTROPY_TERM = "config_entropy_term_eV"
     DISORDER_STRATEGY = "disorder_strategy"
     N_CONFIGURATIONS = "n_configurations"
+    #: epistemic spread of the occupancy-native ensemble on a disordered structure (``native``/``auto``)
+    NATIVE_SPREAD = "native_spread_eV"
     #: the energy model's own error scale on e_above_hull (``screening.thermo.model_error``), included in
     #: e_above_hull_std_eV
     E_ABOVE_HULL_MODEL_STD = "e_above_hull_model_std_eV"
@@ -232,6 +234,7 @@ UNITS: dict[str, str] = {
     Col.EXP_EA: "eV",
     Col.ENERGY_PER_ATOM: "eV/atom",
     Col.ENERGY_PER_ATOM_STD: "eV/atom",
+    Col.NATIVE_SPREAD: "eV/atom",
     Col.E_FORM_PER_ATOM: "eV/atom",
     Col.E_ABOVE_HULL: "eV/atom",
     Col.E_ABOVE_HULL_STD: "eV/atom",
@@ -309,6 +312,7 @@ RESULTS_SCHEMA = pa.schema(
         pa.field(Col.CONFIG_ENTROPY_TERM, pa.float64()),
         pa.field(Col.DISORDER_STRATEGY, pa.string()),
         pa.field(Col.N_CONFIGURATIONS, pa.int32()),
+        pa.field(Col.NATIVE_SPREAD, pa.float64()),
         pa.field(Col.E_ABOVE_HULL_MODEL_STD, pa.float64()),
         # transport
         pa.field(Col.MOBILE_ION, pa.string()),

@@ -112,6 +112,7 @@ def _stability(
         return False
     out[Col.DISORDER_STRATEGY] = prediction.disorder_strategy
     out[Col.N_CONFIGURATIONS] = prediction.n_configurations
+    out[Col.NATIVE_SPREAD] = prediction.native_spread_eV
     if prediction.error:
         _fail(out, STAGE_STABILITY, prediction.error)
         return False

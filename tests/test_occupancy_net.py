@@ -41,8 +41,14 @@ def _total_eV(model: OccupancyEnergyNet, structure: Structure) -> float:
 def _net(n_interactions: int, exclusion_A: float = 1.0) -> OccupancyEnergyNet:
     torch.manual_seed(0)
     model = OccupancyEnergyNet(hidden=16, n_interactions=n_interactions, exclusion_A=exclusion_A).double()
-    with torch.no_grad():  # non-trivial element energies so that every term is exercised
-        model.element_energy.weight.normal_()
+    with torch.no_grad():  # the zero-initialised output layers made non-trivial: every term exercised
+        for parameter in (
+            model.element_energy.weight,
+            model.readout[-1].weight,
+            model.pair_radial.weight,
+            model.pair_radial.bias,
+        ):
+            parameter.normal_(std=0.3)
     return model.eval()
 
 

@@ -161,6 +161,11 @@ class OccupancyEnergyNet(nn.Module):
             if isinstance(module, nn.Linear | nn.Embedding) and module is not self:
                 module.reset_parameters()
         nn.init.zeros_(self.element_energy.weight)
+        # the output layers start at zero: an untrained model is its per-element energies exactly, and
+        # training learns what composition does not explain
+        for last in (self.readout[-1], self.pair_radial):
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     def graph(self, structure: Structure) -> Data:
         """The slot graph of ``structure`` at this model's cutoff and exclusion distance."""

@@ -12,6 +12,10 @@ Ordered structures are evaluated as they are. Disordered ones follow a strategy:
   bundled disordered set (BENCHMARKS.md) it is within 1-100 meV/atom for purely substitutional disorder
   but off by 0.3-8 eV/atom when sites are partly empty (split sites, vacancy-rich sublattices), which is
   why ``sample`` is the default.
+- ``native``: one evaluation of the occupancy-native ensemble distilled from the run's model
+  (:mod:`screening.models.native_energy`); its members' spread is reported (``native_spread_eV``).
+- ``auto``: ``native`` where the ensemble's spread is at most its calibrated threshold, else ``sample``
+  (the teacher); each structure reports the path it took and the spread that decided it.
 
 All configurations and structures of a call go through the model together, batched by atom count.
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pymatgen.core import Structure
@@ -29,11 +34,15 @@ from screening.models.base import EnergyModel, describe_error
 from screening.models.disorder import DEFAULT_MAX_SUPERCELL_SITES, sample_configurations
 from screening.models.registry import (
     DEFAULT_DISORDER_STRATEGY,
+    DEFAULT_NATIVE_MODEL,
     DISORDER_STRATEGIES,
     DisorderStrategy,
     load_model,
 )
 from screening.models.relax import DEFAULT_FMAX_EV_PER_A, DEFAULT_MAX_STEPS, relax_structure
+
+if TYPE_CHECKING:
+    from screening.models.native_energy import NativeEnergyEnsemble
 
 #: ``disorder_strategy`` reported for a structure that was already ordered.
 ORDERED = "ordered"
@@ -50,7 +59,8 @@ class EnergyPrediction:
             (``sample`` with K > 1), else 0.
         n_configurations: number of model evaluations behind the value (K for ``sample``, else 1; 0 on
             error).
-        disorder_strategy: ``"ordered"`` for an ordered input, else the strategy used.
+        disorder_strategy: ``"ordered"`` for an ordered input, else the path taken (``sample``,
+            ``meanfield`` or ``native``; ``auto`` takes one of ``native`` and ``sample``).
         error: why the structure could not be evaluated, else None.
         composition_error: largest atom-fraction difference between the sampled configurations and the
             parent composition (``sample`` only, else 0).
@@ -69,6 +79,7 @@ class EnergyPrediction:
     composition_error: float = 0.0
     relax_converged: bool | None = None
     pooled_node_features: np.ndarray | None = None
+    native_spread_eV: float = float("nan")
 
 
 def pool_node_features(features: np.ndarray, symbols: Sequence[str], ion: str) -> np.ndarray:
@@ -106,6 +117,19 @@ def _mean_over_configurations(pooled: list[np.ndarray] | None) -> np.ndarray | N
         )
 
 
+def _native_ensemble(native_model: str | NativeEnergyEnsemble, teacher: EnergyModel) -> NativeEnergyEnsemble:
+    """The native ensemble to use, checked to imitate ``teacher`` (its energies are on that scale)."""
+    from screening.models.native_energy import load_native_model
+
+    ensemble = load_native_model(native_model) if isinstance(native_model, str) else native_model
+    if ensemble.teacher != teacher.name:
+        raise InputError(
+            f"native model {ensemble.name or ''} was distilled from {ensemble.teacher}, not from the run's model "
+            f"{teacher.name}: its energies are on another scale (train one with `screening train energy`)"
+        )
+    return ensemble
+
+
 def predict_energies(
     model: EnergyModel | str,
     structures: Sequence[Structure],
@@ -119,13 +143,15 @@ def predict_energies(
     max_relax_steps: int = DEFAULT_MAX_STEPS,
     max_supercell_sites: int = DEFAULT_MAX_SUPERCELL_SITES,
     feature_ion: str | None = None,
+    native_model: str | NativeEnergyEnsemble = DEFAULT_NATIVE_MODEL,
 ) -> list[EnergyPrediction]:
     """Energy per atom of each structure; a structure's failure is its own ``error``, never the batch's.
 
     Args:
         model: an :class:`EnergyModel` or a registry name.
         structures: ordered and/or disordered pymatgen structures.
-        disorder_strategy: ``"sample"`` or ``"meanfield"`` for the disordered ones.
+        disorder_strategy: ``"sample"``, ``"meanfield"``, ``"native"`` or ``"auto"`` for the disordered
+            ones (see the module docstring).
         n_samples: configurations per disordered structure (``sample``).
         seed: sampling seed; each structure's configurations depend only on it and the structure.
         max_atoms_per_batch: cap on the total atoms per forward pass (None: the cap measured for the model
@@ -137,13 +163,17 @@ def predict_energies(
         max_supercell_sites: largest sampling supercell, in sites.
         feature_ion: also keep the model's node features of the same forward passes, pooled over this
             ion's sites and over the rest (:func:`pool_node_features`; ``pooled_node_features``). Needs a
-            model with node features; a ``meanfield`` structure gets none (no ordered sites to pool).
+            model with node features; a ``meanfield`` or ``native`` structure gets none (no ordered
+            sites to pool).
+        native_model: the occupancy-native ensemble of ``native`` and ``auto`` (a shipped name, a folder,
+            or the ensemble itself); it must have been distilled from ``model``.
 
     Returns:
         One prediction per input structure, in order.
 
     Raises:
-        ValueError: for an unknown strategy or ``n_samples < 1`` (settings, not data).
+        ValueError: for an unknown strategy, ``n_samples < 1``, or a native ensemble distilled from
+            another model (settings, not data).
     """
     if disorder_strategy not in DISORDER_STRATEGIES:
         raise InputError(f"disorder_strategy must be one of {DISORDER_STRATEGIES}, got {disorder_strategy!r}")
@@ -154,28 +184,62 @@ def predict_energies(
     results: list[EnergyPrediction | None] = [None] * len(structures)
     strategy_of: list[str] = [ORDERED] * len(structures)
     composition_error = np.zeros(len(structures))
+    spread_of: dict[int, float] = {}
     ordered_jobs: list[tuple[int, Structure]] = []  # (input index, ordered structure to evaluate)
     meanfield_jobs: list[tuple[int, Structure]] = []
+    native_jobs: list[tuple[int, Structure]] = []
+    to_sample: list[tuple[int, Structure]] = []
     for index, structure in enumerate(structures):
         try:
             if not isinstance(structure, Structure):
                 raise InputTypeError(f"expected a pymatgen Structure, got {type(structure).__name__}")
             if structure.is_ordered:
                 ordered_jobs.append((index, structure))
-            elif disorder_strategy == "meanfield":
-                strategy_of[index] = "meanfield"
+            elif disorder_strategy in ("meanfield", "native"):
+                strategy_of[index] = disorder_strategy
                 if relax:
                     raise InputError("relax=True needs ordered structures; use disorder_strategy='sample'")
-                meanfield_jobs.append((index, structure))
-            else:
-                strategy_of[index] = "sample"
-                sample = sample_configurations(
-                    structure, n_samples, seed=seed, max_supercell_sites=max_supercell_sites
+                (meanfield_jobs if disorder_strategy == "meanfield" else native_jobs).append(
+                    (index, structure)
                 )
-                composition_error[index] = sample.composition_error
-                ordered_jobs.extend((index, configuration) for configuration in sample.structures)
+            elif disorder_strategy == "auto" and not relax:
+                native_jobs.append((index, structure))
+            else:
+                to_sample.append((index, structure))
         except Exception as err:
             results[index] = _failed(strategy_of[index], describe_error(err))
+
+    if native_jobs:
+        ensemble = _native_ensemble(native_model, energy_model)
+        native = ensemble.predict([s for _, s in native_jobs])
+        for (index, structure), energy, spread, error in zip(
+            native_jobs, native.energy_per_atom_eV, native.spread_eV, native.errors, strict=True
+        ):
+            spread_of[index] = float(spread)
+            trusted = error is None and spread <= ensemble.threshold_eV
+            if disorder_strategy == "native" or trusted:
+                strategy_of[index] = "native"
+                results[index] = (
+                    _failed("native", error)
+                    if error is not None
+                    else EnergyPrediction(
+                        float(energy), float(spread), 1, "native", native_spread_eV=float(spread)
+                    )
+                )
+            else:  # auto: the ensemble is unsure (or cannot evaluate it): ask the teacher
+                to_sample.append((index, structure))
+
+    for index, structure in to_sample:
+        strategy_of[index] = "sample"
+        try:
+            sample = sample_configurations(
+                structure, n_samples, seed=seed, max_supercell_sites=max_supercell_sites
+            )
+        except Exception as err:
+            results[index] = _failed("sample", describe_error(err))
+            continue
+        composition_error[index] = sample.composition_error
+        ordered_jobs.extend((index, configuration) for configuration in sample.structures)
 
     converged: dict[int, bool] = {}
     if relax:
@@ -247,6 +311,7 @@ def predict_energies(
             composition_error=float(composition_error[index]),
             relax_converged=converged.get(index) if relax else None,
             pooled_node_features=_mean_over_configurations(pooled.get(index)),
+            native_spread_eV=spread_of.get(index, float("nan")),
         )
     missing = [i for i, r in enumerate(results) if r is None]
     if missing:  # every path above fills its structures; this guards the bookkeeping itself

@@ -21,12 +21,15 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "sevennet-0"
 
 #: How disordered structures are turned into energies (see :mod:`screening.models.predict`).
-DisorderStrategy = Literal["sample", "meanfield"]
+DisorderStrategy = Literal["sample", "meanfield", "native", "auto"]
 DISORDER_STRATEGIES: tuple[str, ...] = get_args(DisorderStrategy)
 
 #: Default strategy for disordered structures, chosen from the sample-vs-meanfield comparison in
 #: BENCHMARKS.md ("Disorder strategies: sample vs meanfield").
 DEFAULT_DISORDER_STRATEGY: DisorderStrategy = "sample"
+
+#: The occupancy-native ensemble used by the ``native`` and ``auto`` strategies when none is named.
+DEFAULT_NATIVE_MODEL = "native-sevennet-0"
 
 #: Registered model name -> backend module (private, behind this registry).
 _BACKENDS: dict[str, str] = {

@@ -1,0 +1,228 @@
+"""``screening train energy``: structures -> teacher labels on Dask -> a distilled occupancy-native ensemble.
+
+The model folder holds the checkpoint (``model.json``, ``weights.pt``: constructor arguments, members'
+weights, teacher, spread threshold, held-out gaps), ``structures/`` (the parents, ingested from files
+and/or the bundled set), ``labels/`` (one Parquet file per chunk of parents, named by the hash of the
+teacher settings and of the chunk's structures, so a rerun labels only what changed) and
+``training_report.json``. The folder must be new, empty, or one this command wrote before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+from pymatgen.core import Structure
+
+from pipelines.cluster import open_client
+from pipelines.settings import RunSettings
+from pipelines.worker import label_parents
+from screening.errors import InputError
+from screening.io import check_output_directory, write_dataset, write_table_atomic, write_text_atomic
+from screening.models.distillation import LABEL_COLUMNS, substitutional_variants
+from screening.models.native_energy import NativeTrainingOptions, distill, distillation_examples
+from screening.schema import Col
+from screening.structures import row_to_structure
+
+#: What this command writes into a model folder (anything else there is the user's: refuse).
+MODEL_FOLDER_ENTRIES = frozenset({"model.json", "weights.pt", "structures", "labels", "training_report.json"})
+#: Ordered prototypes up to this many sites get substitutional variants (``--variants``).
+MAX_VARIANT_PROTOTYPE_SITES = 64
+
+
+@dataclass(frozen=True)
+class LabelSettings:
+    """How the teacher labels: the teacher model, configurations per disordered parent, their seed."""
+
+    teacher: str = "sevennet-0"
+    n_samples: int = 8
+    seed: int = 0
+    max_sites: int = 400
+    chunk_size: int = 6
+
+    def sha256(self) -> str:
+        payload = json.dumps([self.teacher, self.n_samples, self.seed], sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def check_model_folder(out: Path) -> None:
+    """Refuse a folder holding anything this command does not write."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file: choose a new folder for the model")
+    if out.is_dir():
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in MODEL_FOLDER_ENTRIES)
+        if foreign:
+            raise InputError(
+                f"--out {out} holds other files ({', '.join(foreign[:3])}): nothing was written; choose a "
+                "new or empty folder, or one `screening train energy` wrote"
+            )
+
+
+def gather_parents(
+    files: list[Path], bundled: bool, out: Path, echo: Callable[[str], None]
+) -> tuple[list[dict[str, Any]], Path]:
+    """Ingest the files and/or the bundled set into ``out/structures``; the ok rows are the parents."""
+    from screening.sources.bundled import iter_bundled_rows
+    from screening.sources.files import iter_file_rows
+
+    rows = list(iter_file_rows(files, progress=True)) if files else []
+    if bundled:
+        rows.extend(iter_bundled_rows())
+    if not rows:
+        raise InputError("no structures: give --structures files or folders, and/or --bundled")
+    table = out / "structures"
+    check_output_directory(table)
+    write_dataset(rows, table, source="training")
+    ok = [row for row in rows if row[Col.STATUS] == "ok"]
+    echo(f"parents: {len(ok)} of {len(rows)} structures ingested ok -> {table}")
+    return ok, table
+
+
+def _structure_sha256(structure: Structure) -> str:
+    return hashlib.sha256(json.dumps(structure.as_dict(), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def label_chunks(
+    parents: list[tuple[str, Structure]],
+    settings: LabelSettings,
+    labels_dir: Path,
+    cluster: dict[str, Any],
+    structures_table: Path,
+    echo: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    """Label rows of every parent, chunk by chunk on the cluster; chunks already labelled are read back."""
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    labels_dir.mkdir(parents=True, exist_ok=True)
+    planned = []
+    for start in range(0, len(parents), settings.chunk_size):
+        chunk = parents[start : start + settings.chunk_size]
+        digest = hashlib.sha256(
+            (settings.sha256() + "".join(i + _structure_sha256(s) for i, s in chunk)).encode()
+        ).hexdigest()
+        planned.append((chunk, labels_dir / f"{digest[:24]}.parquet"))
+    todo = [(chunk, path) for chunk, path in planned if not path.is_file()]
+    echo(f"labels: {len(planned) - len(todo)} of {len(planned)} chunks already labelled")
+    if todo:
+        science = {"model": settings.teacher}
+        extra = dict(cluster)
+        if "device" in extra:
+            science["device"] = extra.pop("device")
+        run_settings = RunSettings(structures=structures_table, out=labels_dir, science=science, **extra)
+        with open_client(run_settings) as (client, info):
+            futures = {
+                client.submit(
+                    label_parents,
+                    [s for _, s in chunk],
+                    [i for i, _ in chunk],
+                    settings.teacher,
+                    info.device,
+                    settings.n_samples,
+                    settings.seed,
+                    retries=run_settings.retries,
+                    resources=info.resources,
+                    pure=False,
+                ): (chunk, path)
+                for chunk, path in todo
+            }
+            with tqdm(total=sum(len(c) for c, _ in todo), unit="structure", desc="teacher labels") as bar:
+                for future in as_completed(futures):
+                    chunk, path = futures[future]
+                    frame = pd.DataFrame(future.result(), columns=list(LABEL_COLUMNS))
+                    write_table_atomic(pa.Table.from_pandas(frame, preserve_index=False), path)
+                    bar.update(len(chunk))
+    return pd.concat([pd.read_parquet(path) for _, path in planned], ignore_index=True).to_dict("records")
+
+
+def read_groups(path: Path | None) -> dict[str, str]:
+    """Parent id -> group from a CSV with an ``id`` column and a ``family`` or ``group`` column."""
+    if path is None:
+        return {}
+    table = pd.read_csv(path, dtype=str)
+    column = "family" if "family" in table else "group"
+    if "id" not in table or column not in table:
+        raise InputError(f"{path}: expected columns id and family (or group)")
+    return dict(zip(table["id"], table[column].fillna("unknown"), strict=True))
+
+
+def train_energy(
+    files: list[Path],
+    out: Path,
+    options: NativeTrainingOptions,
+    *,
+    bundled: bool = False,
+    variants: bool = True,
+    labels: LabelSettings | None = None,
+    groups_csv: Path | None = None,
+    holdout_fraction: float = 0.3,
+    cluster: dict[str, Any] | None = None,
+    echo: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Build the training data with the pipeline, label it with the teacher on Dask, distill the ensemble,
+    calibrate its spread threshold on held-out groups and save it into ``out`` (see the module docstring).
+
+    Groups (for the held-out split): the ``family`` of ``groups_csv`` where it names the parent's file
+    stem, else the parent's chemical system; a variant belongs to its prototype's group.
+
+    Returns:
+        The training report (also written to ``training_report.json``).
+    """
+    labels = labels or LabelSettings()
+    check_model_folder(out)
+    out.mkdir(parents=True, exist_ok=True)
+    times: dict[str, float] = {}
+    start = time.perf_counter()
+    rows, table = gather_parents(files, bundled, out, echo)
+    parents = [(row[Col.ID], row_to_structure(row)) for row in rows]
+    known_groups = read_groups(groups_csv)
+    group_of = {
+        pid: known_groups.get(pid.split(":")[-1], row[Col.CHEMICAL_SYSTEM])
+        for pid, row in zip((p for p, _ in parents), rows, strict=True)
+    }
+    if variants:
+        for pid, structure in list(parents):
+            if structure.is_ordered and len(structure) <= MAX_VARIANT_PROTOTYPE_SITES:
+                for vid, variant in substitutional_variants(pid, structure):
+                    parents.append((vid, variant))
+                    group_of[vid] = group_of[pid]
+    too_large = [pid for pid, s in parents if len(s) > labels.max_sites]
+    parents = [(pid, s) for pid, s in parents if len(s) <= labels.max_sites]
+    echo(
+        f"to label: {len(parents)} parents ({sum(not s.is_ordered for _, s in parents)} disordered); "
+        f"{len(too_large)} larger than {labels.max_sites} sites left out"
+    )
+    label_rows = label_chunks(parents, labels, out / "labels", dict(cluster or {}), table, echo)
+    times["labels"] = time.perf_counter() - start
+    failed = {r["parent_id"]: r["error"] for r in label_rows if r["error"]}
+    examples = distillation_examples(label_rows, dict(parents))
+    start = time.perf_counter()
+    ensemble, held_out = distill(
+        examples, group_of, options, teacher=labels.teacher, holdout_fraction=holdout_fraction, progress=echo
+    )
+    times["training"] = time.perf_counter() - start
+    ensemble.metadata["labels"] = {
+        "teacher": labels.teacher,
+        "n_samples": labels.n_samples,
+        "seed": labels.seed,
+        "n_parents": len(parents),
+        "n_examples": len(examples),
+    }
+    ensemble.save(out)
+    report = {
+        "held_out": held_out,
+        "left_out": {**{pid: f"more than {labels.max_sites} sites" for pid in too_large}, **failed},
+        "seconds": times,
+        "options": options.as_dict(),
+    }
+    write_text_atomic(
+        json.dumps(report, indent=1, sort_keys=True, default=str) + "\n", out / "training_report.json"
+    )
+    return report

@@ -1,0 +1,462 @@
+"""A deep ensemble of occupancy-native energy models distilled from a teacher potential.
+
+Training (:func:`fit_native_ensemble`) takes the teacher's label rows (:mod:`screening.models.distillation`)
+and the parent structures: every labelled ordered configuration is an example (one-hot occupancies,
+target its teacher energy per atom), and every disordered parent is one more (its occupancy vectors,
+target the mean of its configurations' energies: what ``sample`` would report). Each member starts from
+the least-squares per-element energies of the training set (so the network learns what composition
+does not explain), is trained from its own seed on its own bootstrap resample of the parents, with Adam.
+
+At prediction the members' energies give the mean and the epistemic spread (their standard deviation).
+``threshold_eV`` is the spread above which ``--disorder auto`` asks the teacher instead; it is calibrated
+on held-out families (:func:`calibrate_spread_threshold`) and saved with the weights.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pymatgen.core import Structure
+
+from screening.errors import InputError, MissingInputError
+from screening.models.base import describe_error
+from screening.models.checkpoint import load_checkpoint, save_checkpoint
+from screening.models.distillation import configuration_structure
+from screening.models.occupancy_net import OccupancyEnergyNet, batch_slot_graphs
+
+#: Checkpoint kind of a native energy ensemble.
+CHECKPOINT_KIND = "native-energy-ensemble"
+#: Shipped ensembles (package data ``screening/data/models/<folder>``), by name.
+SHIPPED_NATIVE_MODELS: dict[str, str] = {"native-sevennet-0": "native-sevennet-0"}
+#: The largest gap to the teacher (eV/atom) that ``--disorder auto`` accepts on held-out structures.
+DEFAULT_MAX_GAP_EV = 0.040
+
+
+@dataclass(frozen=True)
+class NativeTrainingOptions:
+    """How the native ensemble is built and trained.
+
+    Attributes:
+        hidden, n_interactions, n_radial, cutoff_A: network shape (:class:`OccupancyEnergyNet`).
+        n_members: ensemble members (at least 5 for a usable spread).
+        epochs: passes over the training examples per member.
+        batch_size: examples per optimisation step.
+        learning_rate: Adam's initial rate (cosine decay to 5 % of it).
+        parent_weight: weight of the disordered parents' configurational means against single
+            configurations in the loss.
+        bootstrap: train each member on a bootstrap resample of the parents.
+        seed: member ``m`` uses ``seed + m``.
+    """
+
+    hidden: int = 32
+    n_interactions: int = 2
+    n_radial: int = 16
+    cutoff_A: float = 5.0
+    n_members: int = 5
+    epochs: int = 40
+    batch_size: int = 16
+    learning_rate: float = 3e-3
+    parent_weight: float = 2.0
+    bootstrap: bool = True
+    seed: int = 0
+
+    def constructor(self) -> dict[str, Any]:
+        return {
+            "hidden": self.hidden,
+            "n_interactions": self.n_interactions,
+            "n_radial": self.n_radial,
+            "cutoff_A": self.cutoff_A,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training example: a structure (ordered configuration or disordered parent), its teacher target
+    (eV/atom) and the parent it belongs to (the unit of resampling and of held-out splits)."""
+
+    structure: Structure
+    target_eV_per_atom: float
+    parent_id: str
+    is_parent_mean: bool
+
+
+def distillation_examples(
+    label_rows: Sequence[dict[str, Any]], parents: dict[str, Structure]
+) -> list[Example]:
+    """Examples from label rows: each labelled configuration, plus each disordered parent (in ``parents``)
+    with the mean energy of its configurations. Rows with an ``error`` are skipped."""
+    examples: list[Example] = []
+    energies: dict[str, list[float]] = {}
+    for row in label_rows:
+        if row.get("error") or not math.isfinite(row["energy_per_atom_eV"]):
+            continue
+        structure = configuration_structure(row)
+        examples.append(Example(structure, float(row["energy_per_atom_eV"]), row["parent_id"], False))
+        if not row["parent_is_ordered"]:
+            energies.setdefault(row["parent_id"], []).append(float(row["energy_per_atom_eV"]))
+    for parent_id, values in energies.items():
+        if parent_id in parents:
+            examples.append(Example(parents[parent_id], float(np.mean(values)), parent_id, True))
+    return examples
+
+
+def _element_fractions(structure: Structure, n_elements: int) -> np.ndarray:
+    fractions = np.zeros(n_elements)
+    composition = structure.composition.element_composition
+    total = composition.num_atoms
+    for element, amount in composition.items():
+        fractions[element.Z - 1] += amount / total
+    return fractions
+
+
+def element_reference_energies(examples: Sequence[Example], n_elements: int) -> np.ndarray:
+    """Least-squares energy per atom of each element (eV), from the examples' compositions (ridge 1e-6;
+    elements absent from the examples get 0)."""
+    x = np.stack([_element_fractions(e.structure, n_elements) for e in examples])
+    y = np.array([e.target_eV_per_atom for e in examples])
+    present = x.any(axis=0)
+    solution = np.linalg.solve(
+        x[:, present].T @ x[:, present] + 1e-6 * np.eye(present.sum()), x[:, present].T @ y
+    )
+    references = np.zeros(n_elements)
+    references[present] = solution
+    return references
+
+
+def _train_member(
+    model: OccupancyEnergyNet,
+    graphs: list[Any],
+    targets: torch.Tensor,
+    loss_weights: torch.Tensor,
+    options: NativeTrainingOptions,
+    seed: int,
+) -> OccupancyEnergyNet:
+    generator = torch.Generator().manual_seed(seed)
+    optimiser = torch.optim.Adam(model.parameters(), lr=options.learning_rate)
+    steps_per_epoch = max(1, math.ceil(len(graphs) / options.batch_size))
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimiser, T_max=options.epochs * steps_per_epoch, eta_min=0.05 * options.learning_rate
+    )
+    model.train()
+    for _ in range(options.epochs):
+        order = torch.randperm(len(graphs), generator=generator)
+        for start in range(0, len(graphs), options.batch_size):
+            index = order[start : start + options.batch_size]
+            batch = batch_slot_graphs([graphs[i] for i in index.tolist()])
+            optimiser.zero_grad()
+            error = model(batch) - targets[index]
+            loss = (loss_weights[index] * error**2).sum() / loss_weights[index].sum()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+    return model.eval()
+
+
+def fit_native_ensemble(
+    examples: Sequence[Example],
+    options: NativeTrainingOptions,
+    *,
+    teacher: str,
+    progress: Callable[[str], None] | None = None,
+) -> NativeEnergyEnsemble:
+    """Train ``options.n_members`` members on ``examples`` (see the module docstring). Deterministic
+    under ``options.seed`` on a CPU."""
+    if not examples:
+        raise InputError("no training examples: every label row failed or none were given")
+    constructor = options.constructor()
+    template = OccupancyEnergyNet(**constructor)
+    graphs = [template.graph(e.structure) for e in examples]
+    targets = torch.tensor([e.target_eV_per_atom for e in examples], dtype=torch.float32)
+    kind_weight = torch.tensor([options.parent_weight if e.is_parent_mean else 1.0 for e in examples])
+    references = torch.tensor(element_reference_energies(examples, template.n_elements), dtype=torch.float32)
+    parent_ids = sorted({e.parent_id for e in examples})
+    parent_index = {parent: i for i, parent in enumerate(parent_ids)}
+    parent_of = np.array([parent_index[e.parent_id] for e in examples])
+    members = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small graphs: threads add synchronisation and reorder the scatter sums
+    try:
+        for m in range(options.n_members):
+            members.append(
+                _fit_member(m, constructor, graphs, targets, kind_weight, references, parent_of, options)
+            )
+            if progress is not None:
+                progress(f"member {m + 1}/{options.n_members} trained")
+    finally:
+        torch.set_num_threads(threads)
+    metadata = {"teacher": teacher, "training": options.as_dict(), "n_examples": len(examples)}
+    return NativeEnergyEnsemble(members, teacher=teacher, threshold_eV=0.0, metadata=metadata)
+
+
+def _fit_member(
+    m: int,
+    constructor: dict[str, Any],
+    graphs: list[Any],
+    targets: torch.Tensor,
+    kind_weight: torch.Tensor,
+    references: torch.Tensor,
+    parent_of: np.ndarray,
+    options: NativeTrainingOptions,
+) -> OccupancyEnergyNet:
+    """Member ``m``: seeded start from the per-element energies, its bootstrap of the parents, trained."""
+    seed = options.seed + m
+    torch.manual_seed(seed)
+    member = OccupancyEnergyNet(**constructor)
+    with torch.no_grad():
+        member.element_energy.weight.copy_(references.unsqueeze(1))
+    weights = kind_weight.clone()
+    if options.bootstrap:  # how often each parent was drawn weights all of its examples
+        n_parents = int(parent_of.max()) + 1
+        draws = np.random.default_rng(seed).integers(n_parents, size=n_parents)
+        counts = np.bincount(draws, minlength=n_parents)
+        weights = weights * torch.from_numpy(counts[parent_of].astype(np.float32))
+    keep = torch.nonzero(weights > 0).flatten().tolist()
+    return _train_member(member, [graphs[i] for i in keep], targets[keep], weights[keep], options, seed)
+
+
+@dataclass(frozen=True)
+class NativePrediction:
+    """Ensemble energies of several structures (arrays of shape ``(N,)``; NaN where ``errors[i]``).
+
+    Attributes:
+        energy_per_atom_eV: members' mean, eV per atom of the (disordered) composition.
+        spread_eV: epistemic spread, the members' standard deviation (eV/atom).
+        errors: why a structure could not be evaluated, else None.
+    """
+
+    energy_per_atom_eV: np.ndarray
+    spread_eV: np.ndarray
+    errors: list[str | None]
+
+
+class NativeEnergyEnsemble:
+    """Members of one architecture, the teacher they imitate and the spread threshold of ``auto``."""
+
+    def __init__(
+        self,
+        members: Sequence[OccupancyEnergyNet],
+        *,
+        teacher: str,
+        threshold_eV: float,
+        metadata: dict[str, Any] | None = None,
+        name: str | None = None,
+    ) -> None:
+        if not members:
+            raise InputError("an ensemble needs at least one member")
+        self.members = list(members)
+        self.teacher = teacher
+        self.threshold_eV = float(threshold_eV)
+        self.metadata = dict(metadata or {})
+        self.name = name
+
+    def predict(self, structures: Sequence[Structure], *, batch_size: int = 32) -> NativePrediction:
+        """Energies of ordered or disordered structures in one evaluation each, per member."""
+        n = len(structures)
+        energies = np.full((len(self.members), n), np.nan)
+        errors: list[str | None] = [None] * n
+        graphs: dict[int, Any] = {}
+        for index, structure in enumerate(structures):
+            try:
+                graphs[index] = self.members[0].graph(structure)
+            except Exception as err:  # one structure's failure is its own error
+                errors[index] = describe_error(err)
+        ready = sorted(graphs)
+        with torch.no_grad():
+            for start in range(0, len(ready), batch_size):
+                indices = ready[start : start + batch_size]
+                batch = batch_slot_graphs([graphs[i] for i in indices])
+                for m, member in enumerate(self.members):
+                    energies[m, indices] = member(batch).double().numpy()
+        return NativePrediction(energies.mean(axis=0), energies.std(axis=0), errors)
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        return save_checkpoint(
+            directory,
+            kind=CHECKPOINT_KIND,
+            constructor=self.members[0].constructor(),
+            state_dicts=[member.state_dict() for member in self.members],
+            arrays={},
+            metadata={**self.metadata, "teacher": self.teacher, "threshold_eV": self.threshold_eV},
+        )
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, name: str | None = None) -> NativeEnergyEnsemble:
+        checkpoint = load_checkpoint(directory, kind=CHECKPOINT_KIND)
+        members = []
+        for state in checkpoint.state_dicts:
+            member = OccupancyEnergyNet(**checkpoint.constructor)
+            member.load_state_dict(state)
+            members.append(member.eval())
+        metadata = dict(checkpoint.metadata)
+        return cls(
+            members,
+            teacher=metadata.pop("teacher"),
+            threshold_eV=metadata.pop("threshold_eV"),
+            metadata=metadata,
+            name=name or str(directory),
+        )
+
+
+def calibrate_spread_threshold(
+    spread_eV: np.ndarray, gap_eV: np.ndarray, max_gap_eV: float = DEFAULT_MAX_GAP_EV
+) -> float:
+    """The largest spread threshold under which every held-out structure trusted to the ensemble
+    (spread <= threshold) is within ``max_gap_eV`` of the teacher; 0 when even the most confident
+    one is not (then ``auto`` always asks the teacher). Never above the largest held-out spread: beyond
+    what was checked, the teacher decides."""
+    spread = np.asarray(spread_eV, dtype=float)
+    gap = np.abs(np.asarray(gap_eV, dtype=float))
+    order = np.argsort(spread, kind="stable")
+    threshold = 0.0
+    for i in order:
+        if gap[i] > max_gap_eV:
+            break
+        threshold = float(spread[i])
+    return threshold
+
+
+def native_model_path(name_or_path: str) -> Path:
+    """Folder of a shipped native ensemble name, or the given folder.
+
+    Raises:
+        MissingInputError: no checkpoint there.
+    """
+    from screening.resources import package_data
+
+    if name_or_path in SHIPPED_NATIVE_MODELS:
+        path = package_data("models", SHIPPED_NATIVE_MODELS[name_or_path])
+    else:
+        path = Path(name_or_path).expanduser()
+    if not (path / "model.json").is_file():
+        raise MissingInputError(
+            f"no native energy model at {path}: give a shipped name ({', '.join(SHIPPED_NATIVE_MODELS)}) "
+            "or a folder written by `screening train energy`"
+        )
+    return path
+
+
+def native_model_identity(name_or_path: str) -> dict[str, Any]:
+    """What a run records of its native ensemble, from ``model.json`` alone (no torch): name, folder,
+    weights hash, teacher, spread threshold and held-out gaps."""
+    import json
+
+    path = native_model_path(name_or_path)
+    manifest = json.loads((path / "model.json").read_text())
+    metadata = manifest.get("metadata", {})
+    return {
+        "name": name_or_path,
+        "path": str(path.resolve()),
+        "weights_sha256": manifest.get("weights_sha256"),
+        "teacher": metadata.get("teacher"),
+        "threshold_eV": metadata.get("threshold_eV"),
+        "held_out": metadata.get("held_out"),
+    }
+
+
+@functools.cache
+def load_native_model(name_or_path: str) -> NativeEnergyEnsemble:
+    """A shipped native ensemble by name, or a saved folder; built once per process."""
+    return NativeEnergyEnsemble.load(native_model_path(name_or_path), name=name_or_path)
+
+
+def held_out_split(
+    parent_groups: dict[str, str], holdout_fraction: float, seed: int
+) -> tuple[set[str], set[str], set[str]]:
+    """Parents for training, for calibrating the spread threshold and for testing it, whole groups
+    (families, chemical systems) on one side only: groups are shuffled by ``seed`` and taken for the
+    held-out part until it holds ``holdout_fraction`` of the parents; alternate held-out groups go to
+    calibration and test."""
+    groups = sorted(set(parent_groups.values()))
+    order = np.random.default_rng(seed).permutation(len(groups))
+    by_group: dict[str, list[str]] = {}
+    for parent, group in parent_groups.items():
+        by_group.setdefault(group, []).append(parent)
+    train, calibration, test = set(), set(), set()
+    held = 0
+    for rank, g in enumerate(order):
+        members = by_group[groups[g]]
+        if held < holdout_fraction * len(parent_groups):
+            (calibration if rank % 2 == 0 else test).update(members)
+            held += len(members)
+        else:
+            train.update(members)
+    return train, calibration, test
+
+
+def gap_statistics_meV(gaps_eV: np.ndarray) -> dict[str, float]:
+    """Median, 90th percentile and maximum of the absolute gaps, in meV/atom, and how many there were."""
+    gaps = np.abs(np.asarray(gaps_eV, dtype=float)) * 1000
+    if not len(gaps):
+        return {"n": 0, "median_meV": math.nan, "p90_meV": math.nan, "max_meV": math.nan}
+    return {
+        "n": len(gaps),
+        "median_meV": float(np.median(gaps)),
+        "p90_meV": float(np.percentile(gaps, 90)),
+        "max_meV": float(gaps.max()),
+    }
+
+
+def distill(
+    examples: Sequence[Example],
+    parent_groups: dict[str, str],
+    options: NativeTrainingOptions,
+    *,
+    teacher: str,
+    holdout_fraction: float = 0.3,
+    max_gap_eV: float = DEFAULT_MAX_GAP_EV,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[NativeEnergyEnsemble, dict[str, Any]]:
+    """Train on the training groups, calibrate the spread threshold on the calibration groups' disordered
+    parents, and report the gaps to the teacher and what ``auto`` does on the test groups' (never seen in
+    training or calibration).
+
+    Args:
+        examples: from :func:`distillation_examples`.
+        parent_groups: parent id -> group (family or chemical system); every example's parent needs one.
+        holdout_fraction: share of the parents held out (half calibration, half test); 0 trains on all
+            and leaves the threshold at 0 (``auto`` then always asks the teacher).
+
+    Returns:
+        The ensemble (its ``threshold_eV`` set) and a report (split sizes, gaps, threshold, auto on test).
+    """
+    missing = sorted({e.parent_id for e in examples} - set(parent_groups))
+    if missing:
+        raise InputError(f"no group for parents {', '.join(missing[:5])}")
+    used = {e.parent_id: parent_groups[e.parent_id] for e in examples}
+    train, calibration, test = held_out_split(used, holdout_fraction, options.seed)
+    ensemble = fit_native_ensemble(
+        [e for e in examples if e.parent_id in train], options, teacher=teacher, progress=progress
+    )
+    report: dict[str, Any] = {
+        "parents": {"train": len(train), "calibration": len(calibration), "test": len(test)},
+        "max_gap_eV": max_gap_eV,
+    }
+    held_out = {}
+    for name, parents in (("calibration", calibration), ("test", test)):
+        disordered = [e for e in examples if e.is_parent_mean and e.parent_id in parents]
+        prediction = ensemble.predict([e.structure for e in disordered])
+        ok = np.array([error is None for error in prediction.errors], dtype=bool)
+        teacher_eV = np.array([e.target_eV_per_atom for e in disordered])
+        held_out[name] = (prediction.spread_eV[ok], (prediction.energy_per_atom_eV - teacher_eV)[ok])
+        report[name] = {"native": gap_statistics_meV(held_out[name][1]), "failed": int((~ok).sum())}
+    ensemble.threshold_eV = calibrate_spread_threshold(*held_out["calibration"], max_gap_eV=max_gap_eV)
+    spread, gap = held_out["test"]
+    trusted = spread <= ensemble.threshold_eV
+    report["threshold_eV"] = ensemble.threshold_eV
+    report["test"]["auto"] = {
+        "teacher_share": float(1 - trusted.mean()) if len(trusted) else math.nan,
+        **gap_statistics_meV(gap[trusted]),
+    }
+    ensemble.metadata["held_out"] = report
+    return ensemble, report
