@@ -513,6 +513,74 @@ def train_energy(
     typer.echo(format_energy_report(out, report))
 
 
+@app.command()
+def learn(
+    out: Annotated[Path, typer.Option(help="Model folder to write (new, empty, or written before).")],
+    structures: Annotated[
+        list[Path] | None, typer.Option(help="CIF/POSCAR files or folders: the pool.")
+    ] = None,
+    bundled: Annotated[bool, typer.Option("--bundled/--no-bundled", help="Add the bundled set.")] = False,
+    variants: Annotated[
+        bool,
+        typer.Option("--variants/--no-variants", help="Add solid-solution and Li-deficient variants."),
+    ] = True,
+    acquisition: Annotated[str, typer.Option(help="spread_per_cost or random.")] = "spread_per_cost",
+    initial: Annotated[int, typer.Option(help="Parents labelled at random first.")] = 16,
+    batch: Annotated[int, typer.Option(help="Parents acquired per round.")] = 16,
+    max_rounds: Annotated[int, typer.Option(help="Rounds at most.")] = 20,
+    budget_cpu_s: Annotated[
+        float, typer.Option("--budget-cpu-s", help="Teacher CPU-seconds at most [no limit].")
+    ] = float("inf"),
+    min_gain: Annotated[
+        float,
+        typer.Option(help="Stop below this expected error reduction, meV/atom per teacher CPU-second."),
+    ] = 1e-3,
+    teacher: Annotated[str, typer.Option(help="The potential to distill.")] = "sevennet-0",
+    n_samples: Annotated[int, typer.Option(help="Labelled configurations per disordered parent.")] = 8,
+    seed: Annotated[int, typer.Option(help="Seed of the draws, configurations and members.")] = 0,
+    members: Annotated[int, typer.Option(help="Ensemble members.")] = 5,
+    epochs: Annotated[int, typer.Option(help="Epochs of the first round (later rounds: 10).")] = 40,
+    hidden: Annotated[int, typer.Option(help="Width of the network.")] = 32,
+    scheduler: Annotated[str | None, typer.Option(help="Existing scheduler, tcp://host:8786.")] = None,
+    cluster: Annotated[str | None, typer.Option(help="auto, local, cuda or slurm.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Workers (default: one per core / GPU).")] = None,
+    device: Annotated[str | None, typer.Option(help="torch device of the teacher (cpu, cuda).")] = None,
+) -> None:
+    """Active learning: label the most informative structures per teacher second, retrain, repeat."""
+    from pipelines.learn import learn as run_learning
+    from screening.models.active_learning import ActiveLearningOptions
+    from screening.models.native_energy import NativeTrainingOptions
+
+    given = {"scheduler": scheduler, "cluster": cluster, "workers": workers, "device": device}
+    with user_errors("active learning failed"):
+        options = ActiveLearningOptions(
+            acquisition=acquisition,  # type: ignore[arg-type]
+            initial=initial,
+            batch=batch,
+            max_rounds=max_rounds,
+            budget_cpu_s=budget_cpu_s,
+            min_gain_meV_per_cpu_s=min_gain,
+            n_samples=n_samples,
+            seed=seed,
+            training=NativeTrainingOptions(hidden=hidden, n_members=members, epochs=epochs, seed=seed),
+        )
+        curve = run_learning(
+            list(structures or []),
+            out,
+            options,
+            bundled=bundled,
+            variants=variants,
+            teacher=teacher,
+            cluster={k: v for k, v in given.items() if v is not None},
+            echo=typer.echo,
+        )
+    last = curve["rounds"][-1]
+    typer.echo(
+        f"model: {out}\n  {len(curve['rounds'])} rounds, {last['n_labelled']} parents labelled, teacher "
+        f"{last['teacher_cpu_s']:.0f} CPU-s; stopped: {curve['stopped']}"
+    )
+
+
 def format_energy_report(out: Path, report: dict[str, Any]) -> str:
     """The lines ``screening train energy`` prints."""
     held = report["held_out"]

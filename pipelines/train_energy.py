@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,19 +90,11 @@ def _structure_sha256(structure: Structure) -> str:
     return hashlib.sha256(json.dumps(structure.as_dict(), sort_keys=True, default=str).encode()).hexdigest()
 
 
-def label_chunks(
-    parents: list[tuple[str, Structure]],
-    settings: LabelSettings,
-    labels_dir: Path,
-    cluster: dict[str, Any],
-    structures_table: Path,
-    echo: Callable[[str], None],
-) -> list[dict[str, Any]]:
-    """Label rows of every parent, chunk by chunk on the cluster; chunks already labelled are read back."""
-    from distributed import as_completed
-    from tqdm.auto import tqdm
-
-    labels_dir.mkdir(parents=True, exist_ok=True)
+def plan_label_chunks(
+    parents: list[tuple[str, Structure]], settings: LabelSettings, labels_dir: Path
+) -> list[tuple[list[tuple[str, Structure]], Path]]:
+    """Chunks of parents and the file of each one's labels, named by the teacher settings and the chunk's
+    structures (a changed structure or setting is a new name)."""
     planned = []
     for start in range(0, len(parents), settings.chunk_size):
         chunk = parents[start : start + settings.chunk_size]
@@ -109,15 +102,29 @@ def label_chunks(
             (settings.sha256() + "".join(i + _structure_sha256(s) for i, s in chunk)).encode()
         ).hexdigest()
         planned.append((chunk, labels_dir / f"{digest[:24]}.parquet"))
-    todo = [(chunk, path) for chunk, path in planned if not path.is_file()]
-    echo(f"labels: {len(planned) - len(todo)} of {len(planned)} chunks already labelled")
-    if todo:
-        science = {"model": settings.teacher}
-        extra = dict(cluster)
-        if "device" in extra:
-            science["device"] = extra.pop("device")
-        run_settings = RunSettings(structures=structures_table, out=labels_dir, science=science, **extra)
-        with open_client(run_settings) as (client, info):
+    return planned
+
+
+@contextmanager
+def teacher_cluster(
+    settings: LabelSettings, cluster: dict[str, Any], structures_table: Path, scratch: Path
+) -> Iterator[Callable[[list[tuple[str, Structure]], Path], list[dict[str, Any]]]]:
+    """A Dask cluster for labelling, as a function ``label(parents, labels_dir) -> label rows`` that labels
+    the chunks not yet in ``labels_dir`` on the workers (one task per chunk, retried) and reads back all."""
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    science = {"model": settings.teacher}
+    extra = dict(cluster)
+    if "device" in extra:
+        science["device"] = extra.pop("device")
+    run_settings = RunSettings(structures=structures_table, out=scratch, science=science, **extra)
+    with open_client(run_settings) as (client, info):
+
+        def label(parents: list[tuple[str, Structure]], labels_dir: Path) -> list[dict[str, Any]]:
+            labels_dir.mkdir(parents=True, exist_ok=True)
+            planned = plan_label_chunks(parents, settings, labels_dir)
+            todo = [(chunk, path) for chunk, path in planned if not path.is_file()]
             futures = {
                 client.submit(
                     label_parents,
@@ -139,7 +146,33 @@ def label_chunks(
                     frame = pd.DataFrame(future.result(), columns=list(LABEL_COLUMNS))
                     write_table_atomic(pa.Table.from_pandas(frame, preserve_index=False), path)
                     bar.update(len(chunk))
-    return pd.concat([pd.read_parquet(path) for _, path in planned], ignore_index=True).to_dict("records")
+            return read_labels(path for _, path in planned)
+
+        yield label
+
+
+def read_labels(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    """Label rows of several label files."""
+    frames = [pd.read_parquet(path) for path in paths]
+    return pd.concat(frames, ignore_index=True).to_dict("records") if frames else []
+
+
+def label_chunks(
+    parents: list[tuple[str, Structure]],
+    settings: LabelSettings,
+    labels_dir: Path,
+    cluster: dict[str, Any],
+    structures_table: Path,
+    echo: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    """Label rows of every parent; chunks already labelled are read back without starting a cluster."""
+    planned = plan_label_chunks(parents, settings, labels_dir)
+    done = sum(path.is_file() for _, path in planned)
+    echo(f"labels: {done} of {len(planned)} chunks already labelled")
+    if done == len(planned):
+        return read_labels(path for _, path in planned)
+    with teacher_cluster(settings, cluster, structures_table, labels_dir) as label:
+        return label(parents, labels_dir)
 
 
 def read_groups(path: Path | None) -> dict[str, str]:
@@ -151,6 +184,49 @@ def read_groups(path: Path | None) -> dict[str, str]:
     if "id" not in table or column not in table:
         raise InputError(f"{path}: expected columns id and family (or group)")
     return dict(zip(table["id"], table[column].fillna("unknown"), strict=True))
+
+
+@dataclass(frozen=True)
+class TrainingPool:
+    """Parents to label (id, structure), each one's group, what was left out and why, and the table
+    the given structures were ingested into."""
+
+    parents: list[tuple[str, Structure]]
+    group_of: dict[str, str]
+    left_out: dict[str, str]
+    table: Path
+
+
+def training_pool(
+    files: list[Path],
+    bundled: bool,
+    variants: bool,
+    groups_csv: Path | None,
+    max_sites: int,
+    out: Path,
+    echo: Callable[[str], None],
+) -> TrainingPool:
+    """The parents of a training: the given files and/or the bundled set, ingested into ``out/structures``,
+    plus (``variants``) the substitutional variants of their ordered prototypes. Groups: the ``family``
+    of ``groups_csv`` where it names the parent, else the parent's chemical system; a variant belongs to
+    its prototype's group. Parents above ``max_sites`` sites are left out (with the reason)."""
+    rows, table = gather_parents(files, bundled, out, echo)
+    parents = [(row[Col.ID], row_to_structure(row)) for row in rows]
+    known_groups = read_groups(groups_csv)
+    group_of = {row[Col.ID]: known_groups.get(row[Col.ID], row[Col.CHEMICAL_SYSTEM]) for row in rows}
+    if variants:
+        for pid, structure in list(parents):
+            if structure.is_ordered and len(structure) <= MAX_VARIANT_PROTOTYPE_SITES:
+                for vid, variant in substitutional_variants(pid, structure):
+                    parents.append((vid, variant))
+                    group_of[vid] = group_of[pid]
+    left_out = {pid: f"more than {max_sites} sites" for pid, s in parents if len(s) > max_sites}
+    parents = [(pid, s) for pid, s in parents if pid not in left_out]
+    echo(
+        f"to label: {len(parents)} parents ({sum(not s.is_ordered for _, s in parents)} disordered); "
+        f"{len(left_out)} larger than {max_sites} sites left out"
+    )
+    return TrainingPool(parents, group_of, left_out, table)
 
 
 def train_energy(
@@ -169,8 +245,7 @@ def train_energy(
     """Build the training data with the pipeline, label it with the teacher on Dask, distill the ensemble,
     calibrate its spread threshold on held-out groups and save it into ``out`` (see the module docstring).
 
-    Groups (for the held-out split): the ``family`` of ``groups_csv`` where it names the parent's file
-    stem, else the parent's chemical system; a variant belongs to its prototype's group.
+    Groups (for the held-out split): see :func:`training_pool`.
 
     Returns:
         The training report (also written to ``training_report.json``).
@@ -180,32 +255,20 @@ def train_energy(
     out.mkdir(parents=True, exist_ok=True)
     times: dict[str, float] = {}
     start = time.perf_counter()
-    rows, table = gather_parents(files, bundled, out, echo)
-    parents = [(row[Col.ID], row_to_structure(row)) for row in rows]
-    known_groups = read_groups(groups_csv)
-    group_of = {
-        pid: known_groups.get(pid.split(":")[-1], row[Col.CHEMICAL_SYSTEM])
-        for pid, row in zip((p for p, _ in parents), rows, strict=True)
-    }
-    if variants:
-        for pid, structure in list(parents):
-            if structure.is_ordered and len(structure) <= MAX_VARIANT_PROTOTYPE_SITES:
-                for vid, variant in substitutional_variants(pid, structure):
-                    parents.append((vid, variant))
-                    group_of[vid] = group_of[pid]
-    too_large = [pid for pid, s in parents if len(s) > labels.max_sites]
-    parents = [(pid, s) for pid, s in parents if len(s) <= labels.max_sites]
-    echo(
-        f"to label: {len(parents)} parents ({sum(not s.is_ordered for _, s in parents)} disordered); "
-        f"{len(too_large)} larger than {labels.max_sites} sites left out"
-    )
-    label_rows = label_chunks(parents, labels, out / "labels", dict(cluster or {}), table, echo)
+    pool = training_pool(files, bundled, variants, groups_csv, labels.max_sites, out, echo)
+    parents = pool.parents
+    label_rows = label_chunks(parents, labels, out / "labels", dict(cluster or {}), pool.table, echo)
     times["labels"] = time.perf_counter() - start
     failed = {r["parent_id"]: r["error"] for r in label_rows if r["error"]}
     examples = distillation_examples(label_rows, dict(parents))
     start = time.perf_counter()
     ensemble, held_out = distill(
-        examples, group_of, options, teacher=labels.teacher, holdout_fraction=holdout_fraction, progress=echo
+        examples,
+        pool.group_of,
+        options,
+        teacher=labels.teacher,
+        holdout_fraction=holdout_fraction,
+        progress=echo,
     )
     times["training"] = time.perf_counter() - start
     ensemble.metadata["labels"] = {
@@ -218,7 +281,7 @@ def train_energy(
     ensemble.save(out)
     report = {
         "held_out": held_out,
-        "left_out": {**{pid: f"more than {labels.max_sites} sites" for pid in too_large}, **failed},
+        "left_out": {**pool.left_out, **failed},
         "seconds": times,
         "options": options.as_dict(),
     }

@@ -16,6 +16,7 @@ solid solutions and partly emptied sublattices made from ordered prototypes.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ LABEL_COLUMNS = (
     "atomic_numbers",  # one per site
     "frac_coords",  # 3 floats per site
     "energy_per_atom_eV",  # the teacher's energy per atom (NaN where ``error``)
+    "teacher_cpu_s",  # CPU seconds of the teacher's forward passes, shared out by atom count
     "teacher",
     "error",  # why the parent could not be labelled, else None
 )
@@ -46,7 +48,9 @@ def configuration_structure(row: dict[str, Any]) -> Structure:
     return Structure(lattice, [int(z) for z in row["atomic_numbers"]], coords)
 
 
-def _row(parent_id: str, k: int, ordered: bool, structure: Structure, energy: float, teacher: str) -> dict:
+def _row(
+    parent_id: str, k: int, ordered: bool, structure: Structure, energy: float, cpu_s: float, teacher: str
+) -> dict:
     return {
         "parent_id": parent_id,
         "configuration": k,
@@ -55,6 +59,7 @@ def _row(parent_id: str, k: int, ordered: bool, structure: Structure, energy: fl
         "atomic_numbers": [int(z) for z in structure.atomic_numbers],
         "frac_coords": structure.frac_coords.reshape(-1).tolist(),
         "energy_per_atom_eV": float(energy),
+        "teacher_cpu_s": float(cpu_s),
         "teacher": teacher,
         "error": None,
     }
@@ -69,6 +74,7 @@ def _failed_row(parent_id: str, ordered: bool, teacher: str, error: str) -> dict
         "atomic_numbers": [],
         "frac_coords": [],
         "energy_per_atom_eV": float("nan"),
+        "teacher_cpu_s": 0.0,
         "teacher": teacher,
         "error": error,
     }
@@ -103,14 +109,19 @@ def teacher_labels(
             errors[index] = describe_error(err)
             continue
         jobs.extend((index, k, configuration) for k, configuration in enumerate(sample.structures))
+    clock = time.process_time()
     energies, job_errors = teacher.try_predict_energy_per_atom([s for _, _, s in jobs])
+    cpu_per_atom_s = (time.process_time() - clock) / max(1, sum(len(s) for _, _, s in jobs))
     for (index, _, _), error in zip(jobs, job_errors, strict=True):
         if error is not None and index not in errors:
             errors[index] = f"a configuration: {error}"
     rows = []
     for (index, k, structure), energy in zip(jobs, energies, strict=True):
         if index not in errors:
-            rows.append(_row(ids[index], k, structures[index].is_ordered, structure, energy, teacher.name))
+            cpu_s = cpu_per_atom_s * len(structure)
+            rows.append(
+                _row(ids[index], k, structures[index].is_ordered, structure, energy, cpu_s, teacher.name)
+            )
     rows.extend(
         _failed_row(ids[index], structures[index].is_ordered, teacher.name, error)
         for index, error in sorted(errors.items())

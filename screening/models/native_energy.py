@@ -169,9 +169,11 @@ def fit_native_ensemble(
     *,
     teacher: str,
     progress: Callable[[str], None] | None = None,
+    start: NativeEnergyEnsemble | None = None,
 ) -> NativeEnergyEnsemble:
     """Train ``options.n_members`` members on ``examples`` (see the module docstring). Deterministic
-    under ``options.seed`` on a CPU."""
+    under ``options.seed`` on a CPU. With ``start`` (an ensemble of the same shape) each member continues
+    from that ensemble's member instead of a fresh start (active learning's rounds)."""
     if not examples:
         raise InputError("no training examples: every label row failed or none were given")
     constructor = options.constructor()
@@ -188,8 +190,11 @@ def fit_native_ensemble(
     torch.set_num_threads(1)  # small graphs: threads add synchronisation and reorder the scatter sums
     try:
         for m in range(options.n_members):
+            initial = start.members[m] if start is not None else None
             members.append(
-                _fit_member(m, constructor, graphs, targets, kind_weight, references, parent_of, options)
+                _fit_member(
+                    m, constructor, graphs, targets, kind_weight, references, parent_of, options, initial
+                )
             )
             if progress is not None:
                 progress(f"member {m + 1}/{options.n_members} trained")
@@ -208,13 +213,18 @@ def _fit_member(
     references: torch.Tensor,
     parent_of: np.ndarray,
     options: NativeTrainingOptions,
+    initial: OccupancyEnergyNet | None = None,
 ) -> OccupancyEnergyNet:
-    """Member ``m``: seeded start from the per-element energies, its bootstrap of the parents, trained."""
+    """Member ``m``: a seeded start from the per-element energies (or a copy of ``initial``), its
+    bootstrap of the parents, trained."""
     seed = options.seed + m
     torch.manual_seed(seed)
     member = OccupancyEnergyNet(**constructor)
-    with torch.no_grad():
-        member.element_energy.weight.copy_(references.unsqueeze(1))
+    if initial is not None:
+        member.load_state_dict(initial.state_dict())
+    else:
+        with torch.no_grad():
+            member.element_energy.weight.copy_(references.unsqueeze(1))
     weights = kind_weight.clone()
     if options.bootstrap:  # how often each parent was drawn weights all of its examples
         n_parents = int(parent_of.max()) + 1
