@@ -217,6 +217,23 @@ def test_meanfield_of_a_mixed_site_lies_between_its_end_members(sevennet: Energy
     assert min(e_li, e_na) < prediction.energy_per_atom_eV < max(e_li, e_na)
 
 
+def test_alchemical_route_is_the_potential_on_ordered_structures_and_weights_partial_sites(
+    sevennet: EnergyModel,
+) -> None:
+    """Route (a): on an ordered structure it is the plain potential; a site emptied to occupancy ~0
+    sends no message and carries no energy, so the cell behaves as if the site were gone."""
+    ordered = _small_set()[:2]
+    energies, errors = sevennet.alchemical_energy_per_atom(ordered)
+    assert errors == [None, None]
+    np.testing.assert_allclose(energies, sevennet.predict_energy_per_atom(ordered), atol=1e-6)
+    lattice = Lattice.cubic(4.2)
+    coords = [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0, 0]]
+    ghost = Structure(lattice, ["Li", "F", {"Li": 1e-9}], coords)
+    without = Structure(lattice, ["Li", "F"], coords[:2])
+    (ghost_eV,), _ = sevennet.alchemical_energy_per_atom([ghost])
+    assert ghost_eV == pytest.approx(sevennet.predict_energy_per_atom([without])[0], abs=1e-5)
+
+
 def test_one_bad_structure_never_fails_the_others(sevennet: EnergyModel) -> None:
     good = _small_set()
     isolated = Structure(Lattice.cubic(20.0), ["Li", "F"], [[0, 0, 0], [0.5, 0.5, 0.5]])

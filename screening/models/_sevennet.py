@@ -47,16 +47,24 @@ _OCCUPANCY_KEY = "site_occupancy"
 CHECKPOINTS = {"sevennet-0": sevenn._const.SEVENNET_0_11Jul2024, "sevennet-l3i5": sevenn._const.SEVENNET_l3i5}
 
 
-class _OccupancyEmbedding(nn.Module):
-    """Stands in for ``OnehotEmbedding``: the site occupancy vector where the one-hot was."""
+#: Key of the per-site species distribution given that the site is occupied (alchemical route).
+_SPECIES_KEY = "site_species"
+#: Key of the per-edge message weight, the neighbour's occupancy (alchemical route).
+_EDGE_WEIGHT_KEY = "edge_occupancy"
 
-    def __init__(self, onehot: nn.Module) -> None:
+
+class _OccupancyEmbedding(nn.Module):
+    """Stands in for ``OnehotEmbedding``: the site occupancy vector (or, alchemically, the species
+    distribution of the occupied site) where the one-hot was."""
+
+    def __init__(self, onehot: nn.Module, key: str = _OCCUPANCY_KEY) -> None:
         super().__init__()
         self.key_output = onehot.key_output
         self.key_additional_output = onehot.key_additional_output
+        self.key = key
 
     def forward(self, data: Any) -> Any:
-        occupancy = data[_OCCUPANCY_KEY]
+        occupancy = data[self.key]
         data[self.key_output] = occupancy
         if self.key_additional_output is not None:
             data[self.key_additional_output] = occupancy
@@ -81,6 +89,27 @@ class _OccupancyRescale(nn.Module):
         return data
 
 
+class _WeightedConvolution(nn.Module):
+    """Stands in for an e3nn ``IrrepsConvolution``: every edge's message scaled by its weight (the
+    sending site's occupancy; 0 between split positions), as alchemical potentials do. The message is
+    linear in the tensor-product weights, so scaling them scales the message."""
+
+    def __init__(self, convolution: nn.Module) -> None:
+        super().__init__()
+        self.inner = convolution
+
+    def forward(self, data: Any) -> Any:
+        from sevenn.nn.convolution import message_gather
+
+        conv = self.inner
+        weight = conv.weight_nn(data[conv.key_weight_input]) * data[_EDGE_WEIGHT_KEY].unsqueeze(1)
+        x = data[conv.key_x]
+        receiver, sender = data[conv.key_edge_idx][0], data[conv.key_edge_idx][1]
+        message = conv.convolution(x[sender], data[conv.key_filter], weight)
+        data[conv.key_x] = message_gather(x, receiver, message).div(conv.denominator)
+        return data
+
+
 def _energy_only(model: nn.Module) -> nn.Module:
     """The model without its force/stress head (no autograd through edge vectors), batch mode, eval."""
     model.delete_module_by_key("force_output")
@@ -96,6 +125,22 @@ def _meanfield_variant(model: nn.Module) -> nn.Module:
     variant._modules["onehot_idx_to_onehot"] = _OccupancyEmbedding(model._modules["onehot_idx_to_onehot"])
     variant._modules["rescale_atomic_energy"] = _OccupancyRescale(model._modules["rescale_atomic_energy"])
     variant.eval_type_map = False
+    return variant
+
+
+def _alchemical_variant(model: nn.Module) -> nn.Module:
+    """A shallow copy of ``model`` sharing its weights: the embedding sees the occupied site's species
+    distribution, every convolution weights its messages by the sender's occupancy, and the per-site
+    energy is weighted by the site's occupancy (the mean-field rescale, fed unnormalised occupancies)."""
+    variant = _meanfield_variant(model)
+    variant._modules["onehot_idx_to_onehot"] = _OccupancyEmbedding(
+        model._modules["onehot_idx_to_onehot"], key=_SPECIES_KEY
+    )
+    for name in [n for n in variant._modules if n.endswith("_convolution")]:
+        convolution = model._modules[name]
+        if not hasattr(convolution, "weight_nn") or not hasattr(convolution, "convolution"):
+            raise InputError("alchemical messages need SevenNet's plain e3nn convolutions (accelerator e3nn)")
+        variant._modules[name] = _WeightedConvolution(convolution)
     return variant
 
 
@@ -170,6 +215,7 @@ class SevenNetModel(EnergyModel):
         )
         self._model = _energy_only(model).to(device)
         self._meanfield_model = _meanfield_variant(self._model)
+        self._alchemical_model: nn.Module | None = None
 
     def _prepare(self, structure: Structure, neighbors: NeighborList, *, meanfield: bool) -> Any:
         n = len(structure)
@@ -200,6 +246,42 @@ class SevenNetModel(EnergyModel):
         else:
             occupied = batch[KEY.NUM_ATOMS].double()
         return (total_eV / occupied).cpu().numpy()
+
+    @torch.no_grad()
+    def alchemical_energy_per_atom(
+        self, structures: list[Structure], *, exclusion_A: float = 1.0
+    ) -> tuple[np.ndarray, list[str | None]]:
+        """Route (a) of the occupancy-native comparison: one pass of the potential with alchemical
+        weighting (the species embedding of an occupied site, messages scaled by the sender's occupancy,
+        none between partially occupied sites closer than ``exclusion_A``, site energies weighted by
+        occupancy); energy per atom of the disordered composition. Measured, not a disorder strategy
+        (BENCHMARKS.md, "Occupancy-native energies")."""
+        from screening.models.base import describe_error
+
+        if self._alchemical_model is None:
+            self._alchemical_model = _alchemical_variant(self._model)
+        energies = np.full(len(structures), np.nan)
+        errors: list[str | None] = [None] * len(structures)
+        for index, structure in enumerate(structures):
+            try:
+                neighbors = self._validate(structure, meanfield=True)
+                data = self._prepare(structure, neighbors, meanfield=True)
+                occupancy = data[_OCCUPANCY_KEY].double()
+                occupied = occupancy.sum(dim=1)
+                data[_SPECIES_KEY] = (occupancy / occupied.clamp_min(1e-12).unsqueeze(1)).float()
+                partial = occupied < 1.0 - 1e-9
+                split = (
+                    torch.from_numpy(neighbors.distances_A < exclusion_A)
+                    & partial[neighbors.center]
+                    & partial[neighbors.neighbor]
+                )
+                data[_EDGE_WEIGHT_KEY] = torch.where(split, 0.0, occupied[neighbors.neighbor]).float()
+                batch = Batch.from_data_list([data]).to(self.device)
+                total_eV = float(self._alchemical_model(batch)[KEY.PRED_TOTAL_ENERGY].double().sum())
+                energies[index] = total_eV / float(occupied.sum())
+            except Exception as err:  # one structure's failure is its own error
+                errors[index] = describe_error(err)
+        return energies, errors
 
     @property
     def node_feature_layers(self) -> tuple[str, ...]:  # type: ignore[override]
