@@ -31,6 +31,7 @@ from screening.models.distillation import LABEL_COLUMNS, substitutional_variants
 from screening.models.native_energy import NativeTrainingOptions, distill, distillation_examples
 from screening.schema import Col
 from screening.structures import row_to_structure
+from screening.transport.learned_training import entry_id
 
 #: What this command writes into a model folder (anything else there is the user's: refuse).
 MODEL_FOLDER_ENTRIES = frozenset({"model.json", "weights.pt", "structures", "labels", "training_report.json"})
@@ -197,6 +198,24 @@ class TrainingPool:
     table: Path
 
 
+def pool_from_rows(
+    rows: list[dict[str, Any]], variants: bool, known_groups: dict[str, str], max_sites: int
+) -> tuple[list[tuple[str, Structure]], dict[str, str], dict[str, str]]:
+    """(parents, group of each, left out with the reason) of ok structure rows (see :func:`training_pool`)."""
+    parents = [(row[Col.ID], row_to_structure(row)) for row in rows]
+    group_of = {
+        row[Col.ID]: known_groups.get(entry_id(row[Col.ID]), row[Col.CHEMICAL_SYSTEM]) for row in rows
+    }
+    if variants:
+        for pid, structure in list(parents):
+            if structure.is_ordered and len(structure) <= MAX_VARIANT_PROTOTYPE_SITES:
+                for vid, variant in substitutional_variants(pid, structure):
+                    parents.append((vid, variant))
+                    group_of[vid] = group_of[pid]
+    left_out = {pid: f"more than {max_sites} sites" for pid, s in parents if len(s) > max_sites}
+    return [(pid, s) for pid, s in parents if pid not in left_out], group_of, left_out
+
+
 def training_pool(
     files: list[Path],
     bundled: bool,
@@ -208,20 +227,10 @@ def training_pool(
 ) -> TrainingPool:
     """The parents of a training: the given files and/or the bundled set, ingested into ``out/structures``,
     plus (``variants``) the substitutional variants of their ordered prototypes. Groups: the ``family``
-    of ``groups_csv`` where it names the parent, else the parent's chemical system; a variant belongs to
+    of ``groups_csv`` where it names the parent (by file stem), else the parent's chemical system; a variant belongs to
     its prototype's group. Parents above ``max_sites`` sites are left out (with the reason)."""
     rows, table = gather_parents(files, bundled, out, echo)
-    parents = [(row[Col.ID], row_to_structure(row)) for row in rows]
-    known_groups = read_groups(groups_csv)
-    group_of = {row[Col.ID]: known_groups.get(row[Col.ID], row[Col.CHEMICAL_SYSTEM]) for row in rows}
-    if variants:
-        for pid, structure in list(parents):
-            if structure.is_ordered and len(structure) <= MAX_VARIANT_PROTOTYPE_SITES:
-                for vid, variant in substitutional_variants(pid, structure):
-                    parents.append((vid, variant))
-                    group_of[vid] = group_of[pid]
-    left_out = {pid: f"more than {max_sites} sites" for pid, s in parents if len(s) > max_sites}
-    parents = [(pid, s) for pid, s in parents if pid not in left_out]
+    parents, group_of, left_out = pool_from_rows(rows, variants, read_groups(groups_csv), max_sites)
     echo(
         f"to label: {len(parents)} parents ({sum(not s.is_ordered for _, s in parents)} disordered); "
         f"{len(left_out)} larger than {max_sites} sites left out"

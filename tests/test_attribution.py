@@ -78,3 +78,5 @@ def test_substructures_sum_to_the_whole_and_share_anions():
     assert parts["Li sites"] == 1 + 2 + 7
     assert parts["Zr2 polyhedron"] == 3 + 4 + 5 + 6  # the three O bind only to Zr
     assert parts["unassigned"] == 0.0
+    merged = substructure_sums(structure, values, mobile_ion="Li", per_element=True)
+    assert merged == {"Li sites": 10.0, "Zr polyhedra": 18.0, "unassigned": 0.0}

@@ -126,9 +126,10 @@ def _main_element(site) -> str:
 
 
 def substructure_sums(
-    structure: Structure, per_site_eV: np.ndarray, mobile_ion: str = "Li"
+    structure: Structure, per_site_eV: np.ndarray, mobile_ion: str = "Li", *, per_element: bool = False
 ) -> dict[str, float]:
-    """Per-site attributions summed over substructures (see the module docstring).
+    """Per-site attributions summed over substructures (see the module docstring); with
+    ``per_element`` the polyhedra of each cation element are summed (``"Zr polyhedra"``).
 
     Returns:
         ``{"<ion> sites": ..., "<Element><site index> polyhedron": ..., "unassigned": ...}``, summing to
@@ -163,4 +164,10 @@ def substructure_sums(
         if not owners:
             unassigned += float(values[anion])
     parts["unassigned"] = unassigned
-    return parts
+    if not per_element:
+        return parts
+    merged: dict[str, float] = {}
+    for cation in cations:
+        name = f"{main[cation]} polyhedra"
+        merged[name] = merged.get(name, 0.0) + parts[f"{main[cation]}{cation} polyhedron"]
+    return {f"{mobile_ion} sites": parts[f"{mobile_ion} sites"], **merged, "unassigned": unassigned}

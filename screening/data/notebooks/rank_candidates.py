@@ -223,3 +223,46 @@ if len(counts):
     fig.set_size_inches(12, 6)
     fig.savefig(FIG_DIR / "periodic_table.png", dpi=120)
     plt.show()
+
+# %% [markdown]
+# ## Where the energy comes from
+# The occupancy-native ensemble distilled from the run's potential (`screening.models.native_energy`)
+# splits each candidate's predicted energy over its sites by integrated gradients along the occupancy
+# vectors, from the empty lattice (`screening.models.attribution`); the bars sum the sites into the
+# mobile-ion sublattice and each cation's polyhedron (its anions shared among the cations they bind),
+# per element, in eV per atom of the cell. The parts add up to the ensemble's energy (completeness).
+# Shown for the top candidates, or the best-conducting screened structures when the funnel kept none.
+
+# %%
+from pipelines.partitions import read_partition  # noqa: E402
+from screening.models.attribution import attribute, substructure_sums  # noqa: E402
+from screening.models.native_energy import load_native_model  # noqa: E402
+from screening.structures import row_to_structure  # noqa: E402
+
+ATTRIBUTED = 3
+chosen = ranked.head(ATTRIBUTED)[Col.ID].tolist()
+if not chosen:
+    chosen = ok.dropna(subset=[Col.LOG10_SIGMA]).nlargest(ATTRIBUTED, Col.LOG10_SIGMA)[Col.ID].tolist()
+try:
+    ensemble = load_native_model(info.science.native_model)
+except Exception as error:  # noqa: BLE001 - a figure, not a result: say why it is missing
+    ensemble = None
+    print(f"no attribution: {error}")
+if ensemble is not None and chosen:
+    rows = read_partition(run.read_manifest()["input"]["structures"], chosen).set_index(Col.ID)
+    parts_by_id = {}
+    for structure_id in chosen:
+        structure = row_to_structure(rows.loc[structure_id].to_dict() | {Col.ID: structure_id})
+        gradients = attribute(ensemble.members, structure).integrated_gradients_eV
+        parts = substructure_sums(structure, gradients, mobile_ion=mobile_ion, per_element=True)
+        atoms = structure.composition.num_atoms
+        formula = readable_formula(rows.loc[structure_id, Col.CHEMICAL_FORMULA_REDUCED])
+        parts_by_id[formula] = {name: value / atoms for name, value in parts.items()}
+    table = pd.DataFrame(parts_by_id).T.fillna(0.0)
+    display(table.round(3))  # noqa: F821 - IPython's display
+    axis = table.plot.barh(stacked=True, figsize=(8, 1 + 0.6 * len(table)), colormap="tab20")
+    axis.set_xlabel("energy attributed, eV/atom (integrated gradients from the empty lattice)")
+    axis.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    plt.tight_layout()
+    plt.savefig(FIG_DIR / "attribution.png", dpi=120)
+    plt.show()
