@@ -269,7 +269,7 @@ def train_energy(
     label_rows = label_chunks(parents, labels, out / "labels", dict(cluster or {}), pool.table, echo)
     times["labels"] = time.perf_counter() - start
     failed = {r["parent_id"]: r["error"] for r in label_rows if r["error"]}
-    examples = distillation_examples(label_rows, dict(parents))
+    examples = distillation_examples(label_rows, dict(parents), base=options.base)
     start = time.perf_counter()
     ensemble, held_out = distill(
         examples,
@@ -286,6 +286,7 @@ def train_energy(
         "seed": labels.seed,
         "n_parents": len(parents),
         "n_examples": len(examples),
+        "variants": variants,
     }
     ensemble.save(out)
     report = {

@@ -15,7 +15,7 @@ from screening.models.active_learning import ActiveLearningOptions, active_learn
 from screening.models.distillation import teacher_labels
 from screening.models.native_energy import NativeTrainingOptions
 
-TINY = NativeTrainingOptions(hidden=16, n_interactions=1, n_members=2, epochs=2, batch_size=4)
+TINY = NativeTrainingOptions(hidden=16, n_interactions=1, n_members=2, epochs=2, batch_size=4, base="none")
 
 
 def _rock_salt(cation, anion: str = "Cl", a: float = 5.14) -> Structure:
@@ -98,6 +98,15 @@ def test_random_acquisition_is_seeded(pool, teacher_rows):
     assert runs[0] == runs[1]
 
 
+def test_a_correction_ensemble_learns_only_from_disordered_parents(pool, teacher_rows):
+    asked: list[list[str]] = []
+    training = NativeTrainingOptions(hidden=16, n_interactions=1, n_members=2, epochs=2, batch_size=4)
+    options = ActiveLearningOptions(initial=2, batch=2, max_rounds=3, n_samples=2, training=training)
+    _, history, reason = active_learning(pool, _labeller(teacher_rows, asked), options, teacher="sevennet-0")
+    assert sorted(i for batch in asked for i in batch) == ["Li0.75Cl", "LiClBr", "LiNaCl"]
+    assert reason == "pool exhausted" and history[-1].n_labelled == 3
+
+
 def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="acquisition"):
         ActiveLearningOptions(acquisition="greedy")  # type: ignore[arg-type]
@@ -136,7 +145,7 @@ def test_learn_command_end_to_end(tmp_path, pool):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     curve = json.loads((out / "learning_curve.json").read_text())
-    assert [r["n_labelled"] for r in curve["rounds"]] == [2, 4]
+    assert [r["n_labelled"] for r in curve["rounds"]] == [2, 3]  # the three disordered parents
     assert curve["rounds"][-1]["teacher_cpu_s"] > 0
     assert json.loads((out / "model.json").read_text())["n_members"] == 2
-    assert "2 rounds, 4 parents labelled" in result.output
+    assert "2 rounds, 3 parents labelled" in result.output

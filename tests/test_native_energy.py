@@ -52,7 +52,8 @@ def label_rows(parents) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def ensemble(label_rows, parents) -> NativeEnergyEnsemble:
-    return fit_native_ensemble(distillation_examples(label_rows, parents), TINY, teacher="sevennet-0")
+    examples = distillation_examples(label_rows, parents, base=TINY.base)
+    return fit_native_ensemble(examples, TINY, teacher="sevennet-0")
 
 
 def test_labels_hold_each_configuration_and_rebuild_it(label_rows, parents):
@@ -77,7 +78,7 @@ def test_a_parent_that_cannot_be_sampled_is_its_own_failed_row(parents):
 
 
 def test_examples_add_each_disordered_parent_with_its_configurational_mean(label_rows, parents):
-    examples = distillation_examples(label_rows, parents)
+    examples = distillation_examples(label_rows, parents, base="none")
     means = {e.parent_id: e.target_eV_per_atom for e in examples if e.is_parent_mean}
     assert set(means) == {"LiNaCl", "Li0.75Cl"}
     energies = [r["energy_per_atom_eV"] for r in label_rows if r["parent_id"] == "LiNaCl"]
@@ -85,7 +86,9 @@ def test_examples_add_each_disordered_parent_with_its_configurational_mean(label
 
 
 def test_training_is_deterministic_and_the_checkpoint_rebuilds_it(ensemble, label_rows, parents, tmp_path):
-    again = fit_native_ensemble(distillation_examples(label_rows, parents), TINY, teacher="sevennet-0")
+    again = fit_native_ensemble(
+        distillation_examples(label_rows, parents, base=TINY.base), TINY, teacher="sevennet-0"
+    )
     for first, second in zip(ensemble.members, again.members, strict=True):
         for key, value in first.state_dict().items():
             assert torch.equal(value, second.state_dict()[key]), key
@@ -100,13 +103,46 @@ def test_training_is_deterministic_and_the_checkpoint_rebuilds_it(ensemble, labe
     )
 
 
-def test_members_disagree_and_stay_near_the_teacher(ensemble, label_rows, parents):
-    prediction = ensemble.predict(list(parents.values()))
+def test_ordered_structures_are_the_teacher_exactly_and_disordered_ones_get_a_spread(
+    ensemble, label_rows, parents
+):
+    from screening.models import load_model
+
+    teacher = load_model("sevennet-0", "cpu")
+    prediction = ensemble.predict(list(parents.values()), teacher_model=teacher)
     assert all(error is None for error in prediction.errors)
-    assert (prediction.spread_eV > 0).all()
+    ordered = [parents["LiCl"], parents["LiBr"]]
+    np.testing.assert_allclose(
+        prediction.energy_per_atom_eV[:2], teacher.predict_energy_per_atom(ordered), atol=1e-6
+    )
+    assert (prediction.spread_eV[:2] == 0).all() and (prediction.spread_eV[2:] > 0).all()
     for name, energy in zip(parents, prediction.energy_per_atom_eV, strict=True):
-        teacher = np.mean([r["energy_per_atom_eV"] for r in label_rows if r["parent_id"] == name])
-        assert abs(energy - teacher) < 0.3  # three epochs from the per-element energies
+        mean = np.mean([r["energy_per_atom_eV"] for r in label_rows if r["parent_id"] == name])
+        assert abs(energy - mean) < 0.3
+
+
+def test_alchemical_examples_are_the_disordered_parents_on_top_of_the_teacher_pass(label_rows, parents):
+    examples = distillation_examples(label_rows, parents, base="alchemical")
+    assert {e.parent_id for e in examples} == {"LiNaCl", "Li0.75Cl"}
+    for example in examples:
+        mean = np.mean([r["energy_per_atom_eV"] for r in label_rows if r["parent_id"] == example.parent_id])
+        assert example.teacher_eV_per_atom == pytest.approx(mean)
+        assert example.target_eV_per_atom == pytest.approx(mean - example.base_eV_per_atom)
+        assert example.base_eV_per_atom != 0
+
+
+def test_a_network_predicting_energies_alone_trains_and_predicts(label_rows, parents):
+    options = NativeTrainingOptions(
+        hidden=16, n_interactions=1, n_members=2, epochs=3, batch_size=4, base="none"
+    )
+    alone = fit_native_ensemble(
+        distillation_examples(label_rows, parents, base="none"), options, teacher="sevennet-0"
+    )
+    prediction = alone.predict(list(parents.values()))
+    assert alone.base == "none" and all(error is None for error in prediction.errors)
+    for name, energy in zip(parents, prediction.energy_per_atom_eV, strict=True):
+        mean = np.mean([r["energy_per_atom_eV"] for r in label_rows if r["parent_id"] == name])
+        assert abs(energy - mean) < 0.3  # three epochs from the per-element energies
 
 
 def test_spread_threshold_keeps_every_trusted_gap_within_the_limit():

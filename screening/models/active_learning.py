@@ -1,6 +1,7 @@
 """Cost-aware active learning of the native ensemble from its teacher.
 
-A pool of parent structures is labelled in rounds. Each round trains the ensemble on everything labelled
+A pool of parent structures is labelled in rounds (the disordered ones only when the ensemble learns a
+correction to the teacher's alchemical energy, which is exactly 0 on ordered structures). Each round trains the ensemble on everything labelled
 so far (after the first round, each member continues from its previous weights), predicts the rest of
 the pool, and acquires the next batch:
 
@@ -115,8 +116,10 @@ def validation_mae_meV(ensemble: NativeEnergyEnsemble, validation: Sequence[Exam
     """Mean absolute gap (meV/atom) between the ensemble and the teacher on ``validation``."""
     if not validation:
         return math.nan
-    prediction = ensemble.predict([e.structure for e in validation])
-    target = np.array([e.target_eV_per_atom for e in validation])
+    prediction = ensemble.predict(
+        [e.structure for e in validation], base_eV=[e.base_eV_per_atom for e in validation]
+    )
+    target = np.array([e.teacher_eV_per_atom for e in validation])
     return float(np.nanmean(np.abs(prediction.energy_per_atom_eV - target)) * 1000)
 
 
@@ -135,6 +138,8 @@ def active_learning(
         The last ensemble, one record per round, and why the loop stopped.
     """
     rng = np.random.default_rng(options.seed)
+    if options.training.base != "none":  # a correction is 0 on ordered structures: nothing to learn there
+        pool = {i: s for i, s in pool.items() if not s.is_ordered}
     ids = sorted(pool)
     cost = {i: teacher_cost_atoms(pool[i], options.n_samples) for i in ids}
     chosen = [ids[i] for i in rng.permutation(len(ids))[: options.initial]]
@@ -152,7 +157,7 @@ def active_learning(
         training = options.training
         if ensemble is not None and options.later_epochs is not None:
             training = replace(training, epochs=options.later_epochs)
-        examples = distillation_examples(rows, {i: pool[i] for i in labelled})
+        examples = distillation_examples(rows, {i: pool[i] for i in labelled}, base=options.training.base)
         ensemble = fit_native_ensemble(examples, training, teacher=teacher, start=ensemble)
         remaining = [i for i in ids if i not in labelled]
         spread = (

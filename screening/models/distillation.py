@@ -36,6 +36,7 @@ LABEL_COLUMNS = (
     "frac_coords",  # 3 floats per site
     "energy_per_atom_eV",  # the teacher's energy per atom (NaN where ``error``)
     "teacher_cpu_s",  # CPU seconds of the teacher's forward passes, shared out by atom count
+    "base_energy_per_atom_eV",  # a disordered parent's alchemical energy from the teacher (NaN: none)
     "teacher",
     "error",  # why the parent could not be labelled, else None
 )
@@ -60,6 +61,7 @@ def _row(
         "frac_coords": structure.frac_coords.reshape(-1).tolist(),
         "energy_per_atom_eV": float(energy),
         "teacher_cpu_s": float(cpu_s),
+        "base_energy_per_atom_eV": float("nan"),
         "teacher": teacher,
         "error": None,
     }
@@ -75,6 +77,7 @@ def _failed_row(parent_id: str, ordered: bool, teacher: str, error: str) -> dict
         "frac_coords": [],
         "energy_per_atom_eV": float("nan"),
         "teacher_cpu_s": 0.0,
+        "base_energy_per_atom_eV": float("nan"),
         "teacher": teacher,
         "error": error,
     }
@@ -93,7 +96,9 @@ def teacher_labels(
     going through the teacher together (batched by atom count).
 
     A parent that cannot be sampled or evaluated (any configuration failing) gives one row with its
-    ``error`` and no configurations; the others are unaffected.
+    ``error`` and no configurations; the others are unaffected. Where the teacher has an alchemical mode,
+    each disordered parent's one-pass alchemical energy is recorded on its rows
+    (``base_energy_per_atom_eV``, the base of the default native model).
     """
     jobs: list[tuple[int, int, Structure]] = []  # (parent index, configuration index, structure)
     errors: dict[int, str] = {}
@@ -126,7 +131,23 @@ def teacher_labels(
         _failed_row(ids[index], structures[index].is_ordered, teacher.name, error)
         for index, error in sorted(errors.items())
     )
+    _add_alchemical_energies(teacher, structures, ids, rows)
     return rows
+
+
+def _add_alchemical_energies(
+    teacher: EnergyModel, structures: Sequence[Structure], ids: Sequence[str], rows: list[dict[str, Any]]
+) -> None:
+    """Record each labelled disordered parent's one-pass alchemical energy (the base of the default native
+    model) on its rows, where the teacher has that mode."""
+    if not hasattr(teacher, "alchemical_energy_per_atom"):
+        return
+    labelled = {row["parent_id"] for row in rows if row["error"] is None}
+    chosen = [i for i, s in enumerate(structures) if not s.is_ordered and ids[i] in labelled]
+    energies, _ = teacher.alchemical_energy_per_atom([structures[i] for i in chosen])
+    base = {ids[i]: float(e) for i, e in zip(chosen, energies, strict=True)}
+    for row in rows:
+        row["base_energy_per_atom_eV"] = base.get(row["parent_id"], float("nan"))
 
 
 #: Isovalent substitutions used to make solid solutions (element -> partner), both directions.

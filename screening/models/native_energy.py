@@ -1,13 +1,21 @@
 """A deep ensemble of occupancy-native energy models distilled from a teacher potential.
 
-Training (:func:`fit_native_ensemble`) takes the teacher's label rows (:mod:`screening.models.distillation`)
-and the parent structures: every labelled ordered configuration is an example (one-hot occupancies,
-target its teacher energy per atom), and every disordered parent is one more (its occupancy vectors,
-target the mean of its configurations' energies: what ``sample`` would report). Each member starts from
-the least-squares per-element energies of the training set (so the network learns what composition
-does not explain), is trained from its own seed on its own bootstrap resample of the parents, with Adam.
+Two ways to build it (``NativeTrainingOptions.base``), both measured (BENCHMARKS.md):
 
-At prediction the members' energies give the mean and the epistemic spread (their standard deviation).
+- ``none``: the networks predict the energy themselves. Every labelled ordered configuration is an
+  example (one-hot occupancies, target its teacher energy per atom), and every disordered parent is one
+  more (its occupancy vectors, target the mean of its configurations' energies: what ``sample`` would
+  report). Each member starts from the least-squares per-element energies of the training set. Measured
+  on held-out families this does not transfer: a few hundred parents cannot teach the chemistry a
+  universal potential learned from MPtrj.
+- ``alchemical`` (default): the teacher's own one-pass alchemical energy of the disordered cell
+  (``SevenNetModel.alchemical_energy_per_atom``: chemistry from the pretrained potential, transfer
+  learning) plus a learned disorder correction (:class:`OccupancyEnergyNet` with ``correction=True``,
+  exactly 0 on ordered sites, so every ordered configuration is reproduced exactly and the
+  configurational means of the disordered parents are the targets).
+
+Each member is trained from its own seed on its own bootstrap resample of the parents, with Adam. At
+prediction the members give the mean and the epistemic spread (their standard deviation).
 ``threshold_eV`` is the spread above which ``--disorder auto`` asks the teacher instead; it is calibrated
 on held-out families (:func:`calibrate_spread_threshold`) and saved with the weights.
 """
@@ -20,7 +28,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -54,6 +62,8 @@ class NativeTrainingOptions:
             configurations in the loss.
         bootstrap: train each member on a bootstrap resample of the parents.
         seed: member ``m`` uses ``seed + m``.
+        base: ``alchemical`` (teacher's one-pass energy plus a learned disorder correction) or ``none``
+            (the networks predict the energy); see the module docstring.
     """
 
     hidden: int = 32
@@ -67,6 +77,11 @@ class NativeTrainingOptions:
     parent_weight: float = 2.0
     bootstrap: bool = True
     seed: int = 0
+    base: Literal["alchemical", "none"] = "alchemical"
+
+    def __post_init__(self) -> None:
+        if self.base not in BASES:
+            raise InputError(f"base must be one of {', '.join(BASES)}, got {self.base!r}")
 
     def constructor(self) -> dict[str, Any]:
         return {
@@ -74,40 +89,66 @@ class NativeTrainingOptions:
             "n_interactions": self.n_interactions,
             "n_radial": self.n_radial,
             "cutoff_A": self.cutoff_A,
+            "correction": self.base != "none",
         }
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+#: How the ensemble's energy is built (see the module docstring).
+BASES = ("alchemical", "none")
+
+
 @dataclass(frozen=True)
 class Example:
-    """One training example: a structure (ordered configuration or disordered parent), its teacher target
-    (eV/atom) and the parent it belongs to (the unit of resampling and of held-out splits)."""
+    """One training example: a structure (ordered configuration or disordered parent), the teacher's
+    energy of it (eV/atom; a parent's is the mean of its configurations), the base energy the networks
+    add to (0, or the teacher's alchemical energy), and the parent it belongs to (the unit of resampling
+    and of held-out splits)."""
 
     structure: Structure
-    target_eV_per_atom: float
+    teacher_eV_per_atom: float
     parent_id: str
     is_parent_mean: bool
+    base_eV_per_atom: float = 0.0
+
+    @property
+    def target_eV_per_atom(self) -> float:
+        """What the networks must output: the teacher's energy minus the base."""
+        return self.teacher_eV_per_atom - self.base_eV_per_atom
 
 
 def distillation_examples(
-    label_rows: Sequence[dict[str, Any]], parents: dict[str, Structure]
+    label_rows: Sequence[dict[str, Any]], parents: dict[str, Structure], *, base: str = "none"
 ) -> list[Example]:
-    """Examples from label rows: each labelled configuration, plus each disordered parent (in ``parents``)
-    with the mean energy of its configurations. Rows with an ``error`` are skipped."""
+    """Examples from label rows (rows with an ``error`` are skipped).
+
+    ``none``: each labelled configuration, plus each disordered parent (in ``parents``) with the mean
+    energy of its configurations. ``alchemical``: the disordered parents only, on top of the teacher's
+    alchemical energy recorded with their labels (``base_energy_per_atom_eV``; a parent without one is
+    skipped); the correction is 0 on ordered configurations by construction, so they teach nothing.
+    """
+    if base not in BASES:
+        raise InputError(f"base must be one of {', '.join(BASES)}, got {base!r}")
     examples: list[Example] = []
     energies: dict[str, list[float]] = {}
+    base_of: dict[str, float] = {}
     for row in label_rows:
         if row.get("error") or not math.isfinite(row["energy_per_atom_eV"]):
             continue
-        structure = configuration_structure(row)
-        examples.append(Example(structure, float(row["energy_per_atom_eV"]), row["parent_id"], False))
+        if base == "none":
+            structure = configuration_structure(row)
+            examples.append(Example(structure, float(row["energy_per_atom_eV"]), row["parent_id"], False))
         if not row["parent_is_ordered"]:
             energies.setdefault(row["parent_id"], []).append(float(row["energy_per_atom_eV"]))
+            base_of[row["parent_id"]] = float(row.get("base_energy_per_atom_eV", math.nan))
     for parent_id, values in energies.items():
-        if parent_id in parents:
-            examples.append(Example(parents[parent_id], float(np.mean(values)), parent_id, True))
+        if parent_id not in parents:
+            continue
+        offset = base_of[parent_id] if base == "alchemical" else 0.0
+        if math.isfinite(offset):
+            examples.append(Example(parents[parent_id], float(np.mean(values)), parent_id, True, offset))
     return examples
 
 
@@ -181,7 +222,11 @@ def fit_native_ensemble(
     graphs = [template.graph(e.structure) for e in examples]
     targets = torch.tensor([e.target_eV_per_atom for e in examples], dtype=torch.float32)
     kind_weight = torch.tensor([options.parent_weight if e.is_parent_mean else 1.0 for e in examples])
-    references = torch.tensor(element_reference_energies(examples, template.n_elements), dtype=torch.float32)
+    references = (
+        None
+        if template.correction
+        else torch.tensor(element_reference_energies(examples, template.n_elements), dtype=torch.float32)
+    )
     parent_ids = sorted({e.parent_id for e in examples})
     parent_index = {parent: i for i, parent in enumerate(parent_ids)}
     parent_of = np.array([parent_index[e.parent_id] for e in examples])
@@ -201,7 +246,9 @@ def fit_native_ensemble(
     finally:
         torch.set_num_threads(threads)
     metadata = {"teacher": teacher, "training": options.as_dict(), "n_examples": len(examples)}
-    return NativeEnergyEnsemble(members, teacher=teacher, threshold_eV=0.0, metadata=metadata)
+    return NativeEnergyEnsemble(
+        members, teacher=teacher, threshold_eV=0.0, base=options.base, metadata=metadata
+    )
 
 
 def _fit_member(
@@ -210,7 +257,7 @@ def _fit_member(
     graphs: list[Any],
     targets: torch.Tensor,
     kind_weight: torch.Tensor,
-    references: torch.Tensor,
+    references: torch.Tensor | None,
     parent_of: np.ndarray,
     options: NativeTrainingOptions,
     initial: OccupancyEnergyNet | None = None,
@@ -222,7 +269,7 @@ def _fit_member(
     member = OccupancyEnergyNet(**constructor)
     if initial is not None:
         member.load_state_dict(initial.state_dict())
-    else:
+    elif references is not None:
         with torch.no_grad():
             member.element_energy.weight.copy_(references.unsqueeze(1))
     weights = kind_weight.clone()
@@ -251,7 +298,8 @@ class NativePrediction:
 
 
 class NativeEnergyEnsemble:
-    """Members of one architecture, the teacher they imitate and the spread threshold of ``auto``."""
+    """Members of one architecture, the teacher they imitate, what they add to (``base``) and the spread
+    threshold of ``auto``."""
 
     def __init__(
         self,
@@ -259,22 +307,47 @@ class NativeEnergyEnsemble:
         *,
         teacher: str,
         threshold_eV: float,
+        base: str = "none",
         metadata: dict[str, Any] | None = None,
         name: str | None = None,
     ) -> None:
         if not members:
             raise InputError("an ensemble needs at least one member")
+        if base not in BASES:
+            raise InputError(f"base must be one of {', '.join(BASES)}, got {base!r}")
+        if any(member.correction != (base != "none") for member in members):
+            raise InputError(
+                f"members predicting {'energies' if base != 'none' else 'corrections'} for base {base!r}"
+            )
         self.members = list(members)
         self.teacher = teacher
         self.threshold_eV = float(threshold_eV)
+        self.base = base
         self.metadata = dict(metadata or {})
         self.name = name
 
-    def predict(self, structures: Sequence[Structure], *, batch_size: int = 32) -> NativePrediction:
-        """Energies of ordered or disordered structures in one evaluation each, per member."""
-        n = len(structures)
-        energies = np.full((len(self.members), n), np.nan)
-        errors: list[str | None] = [None] * n
+    def base_energies(
+        self, structures: Sequence[Structure], teacher_model: Any = None
+    ) -> tuple[np.ndarray, list[str | None]]:
+        """The energies the members add to (eV/atom): 0, or the teacher's alchemical energy (the run's
+        model ``teacher_model`` when given, else the teacher loaded on the CPU)."""
+        if self.base == "none":
+            return np.zeros(len(structures)), [None] * len(structures)
+        if teacher_model is None:
+            from screening.models.registry import load_model
+
+            teacher_model = load_model(self.teacher, "cpu")
+        if not hasattr(teacher_model, "alchemical_energy_per_atom"):
+            raise InputError(f"{teacher_model.name} has no alchemical mode: train with base 'none'")
+        return teacher_model.alchemical_energy_per_atom(list(structures))
+
+    def member_outputs(
+        self, structures: Sequence[Structure], *, batch_size: int = 32
+    ) -> tuple[np.ndarray, list[str | None]]:
+        """Each member's output (eV/atom: an energy, or a correction to the base), shape ``(M, N)``, one
+        evaluation per structure and member; NaN and the reason where a structure cannot be evaluated."""
+        outputs = np.full((len(self.members), len(structures)), np.nan)
+        errors: list[str | None] = [None] * len(structures)
         graphs: dict[int, Any] = {}
         for index, structure in enumerate(structures):
             try:
@@ -287,8 +360,26 @@ class NativeEnergyEnsemble:
                 indices = ready[start : start + batch_size]
                 batch = batch_slot_graphs([graphs[i] for i in indices])
                 for m, member in enumerate(self.members):
-                    energies[m, indices] = member(batch).double().numpy()
-        return NativePrediction(energies.mean(axis=0), energies.std(axis=0), errors)
+                    outputs[m, indices] = member(batch).double().numpy()
+        return outputs, errors
+
+    def predict(
+        self,
+        structures: Sequence[Structure],
+        *,
+        teacher_model: Any = None,
+        base_eV: Sequence[float] | None = None,
+    ) -> NativePrediction:
+        """Energies of ordered or disordered structures: the base (one teacher pass, ``alchemical``; or
+        ``base_eV`` when already known) plus the members' mean output; the spread is the members'."""
+        outputs, errors = self.member_outputs(structures)
+        if base_eV is not None:
+            base = np.asarray(base_eV, dtype=float)
+        else:
+            base, base_errors = self.base_energies(structures, teacher_model)
+            errors = [e or b for e, b in zip(errors, base_errors, strict=True)]
+        mean = np.where([e is None for e in errors], base + outputs.mean(axis=0), np.nan)
+        return NativePrediction(mean, outputs.std(axis=0), errors)
 
     def save(self, directory: str | os.PathLike) -> Path:
         return save_checkpoint(
@@ -297,7 +388,12 @@ class NativeEnergyEnsemble:
             constructor=self.members[0].constructor(),
             state_dicts=[member.state_dict() for member in self.members],
             arrays={},
-            metadata={**self.metadata, "teacher": self.teacher, "threshold_eV": self.threshold_eV},
+            metadata={
+                **self.metadata,
+                "teacher": self.teacher,
+                "threshold_eV": self.threshold_eV,
+                "base": self.base,
+            },
         )
 
     @classmethod
@@ -313,6 +409,7 @@ class NativeEnergyEnsemble:
             members,
             teacher=metadata.pop("teacher"),
             threshold_eV=metadata.pop("threshold_eV"),
+            base=metadata.pop("base", "none"),
             metadata=metadata,
             name=name or str(directory),
         )
@@ -450,14 +547,17 @@ def distill(
     )
     report: dict[str, Any] = {
         "parents": {"train": len(train), "calibration": len(calibration), "test": len(test)},
+        "holdout_fraction": holdout_fraction,
         "max_gap_eV": max_gap_eV,
     }
     held_out = {}
     for name, parents in (("calibration", calibration), ("test", test)):
         disordered = [e for e in examples if e.is_parent_mean and e.parent_id in parents]
-        prediction = ensemble.predict([e.structure for e in disordered])
+        prediction = ensemble.predict(
+            [e.structure for e in disordered], base_eV=[e.base_eV_per_atom for e in disordered]
+        )
         ok = np.array([error is None for error in prediction.errors], dtype=bool)
-        teacher_eV = np.array([e.target_eV_per_atom for e in disordered])
+        teacher_eV = np.array([e.teacher_eV_per_atom for e in disordered])
         held_out[name] = (prediction.spread_eV[ok], (prediction.energy_per_atom_eV - teacher_eV)[ok])
         report[name] = {"native": gap_statistics_meV(held_out[name][1]), "failed": int((~ok).sum())}
     ensemble.threshold_eV = calibrate_spread_threshold(*held_out["calibration"], max_gap_eV=max_gap_eV)

@@ -50,13 +50,16 @@ def occupancy_graph(
         - ``element``: int64 ``(S,)``, the slot's channel (``Z - 1``);
         - ``slot_weight``: float32 ``(S,)``, its occupancy ``w``;
         - ``slot_site``: int64 ``(S,)``, its site in ``structure``;
+        - ``slot_impurity``: float32 ``(S,)``, ``1 - sum_a p_a^2`` of its site over the elements and the
+          vacancy (0 on an ordered site);
         - ``edge_index``: int64 ``(2, E)``, row 0 the receiving slot, row 1 the sending slot;
         - ``edge_length``: float32 ``(E,)``, angstrom;
         - ``edge_open``: float32 ``(E,)``, 0 between split positions, else 1;
         - ``n_sites``: number of sites; ``num_nodes``: ``S``.
     """
-    occupancy = site_occupancies(structure)
-    occupancy = occupancy[:, :VACANCY_INDEX].tocsr()  # vacancies are no slots
+    full = site_occupancies(structure)
+    impurity = 1.0 - np.asarray(full.multiply(full).sum(axis=1)).reshape(-1)  # 0 on an ordered site
+    occupancy = full[:, :VACANCY_INDEX].tocsr()  # vacancies are no slots
     occupancy.eliminate_zeros()
     n_slots = np.diff(occupancy.indptr)
     slot_site = np.repeat(np.arange(len(structure)), n_slots)
@@ -78,6 +81,7 @@ def occupancy_graph(
         element=torch.from_numpy(element),
         slot_weight=torch.from_numpy(weight.astype(np.float32)),
         slot_site=torch.from_numpy(slot_site.astype(np.int64)),
+        slot_impurity=torch.from_numpy(np.clip(impurity[slot_site], 0.0, 1.0).astype(np.float32)),
         edge_index=torch.from_numpy(np.stack([receivers, senders]).astype(np.int64)),
         edge_length=torch.from_numpy(neighbors.distances_A[edge].astype(np.float32)),
         edge_open=torch.from_numpy((~excluded[edge]).astype(np.float32)),
@@ -118,6 +122,9 @@ class OccupancyEnergyNet(nn.Module):
         exclusion_A: split-position distance of :func:`occupancy_graph`, kept here so that a checkpoint
             rebuilds its own graphs.
         n_elements: element channels (Z = 1..n_elements).
+        correction: predict a disorder correction instead of an energy: each slot's term is multiplied by
+            its site's impurity (so it vanishes on every ordered site, and on an ordered structure the
+            correction is exactly 0), with no per-element energies and no pair term.
     """
 
     def __init__(
@@ -128,6 +135,7 @@ class OccupancyEnergyNet(nn.Module):
         cutoff_A: float = DEFAULT_NATIVE_CUTOFF_A,
         exclusion_A: float = DEFAULT_MIN_DISTANCE_A,
         n_elements: int = N_ELEMENTS,
+        correction: bool = False,
     ) -> None:
         super().__init__()
         self.hidden = hidden
@@ -136,6 +144,7 @@ class OccupancyEnergyNet(nn.Module):
         self.cutoff_A = float(cutoff_A)
         self.exclusion_A = float(exclusion_A)
         self.n_elements = n_elements
+        self.correction = bool(correction)
         self.embedding = nn.Embedding(n_elements, hidden)
         self.element_energy = nn.Embedding(n_elements, 1)
         self.register_buffer("centers", torch.linspace(0.0, self.cutoff_A, n_radial))
@@ -154,6 +163,7 @@ class OccupancyEnergyNet(nn.Module):
             "cutoff_A": self.cutoff_A,
             "exclusion_A": self.exclusion_A,
             "n_elements": self.n_elements,
+            "correction": self.correction,
         }
 
     def reset_parameters(self) -> None:
@@ -197,6 +207,8 @@ class OccupancyEnergyNet(nn.Module):
         h = self.embedding(data.element)
         for interaction in self.interactions:
             h = interaction(h, data.edge_index, radial, message_weight)
+        if self.correction:
+            return self.readout(h).squeeze(1) * data.slot_impurity, torch.zeros_like(weight)
         site_term = self.readout(h).squeeze(1) + self.element_energy(data.element).squeeze(1)
         pair_strength = self.pair_radial(radial)
         pair = (

@@ -211,7 +211,7 @@ def predict_energies(
 
     if native_jobs:
         ensemble = _native_ensemble(native_model, energy_model)
-        native = ensemble.predict([s for _, s in native_jobs])
+        native = ensemble.predict([s for _, s in native_jobs], teacher_model=energy_model)
         for (index, structure), energy, spread, error in zip(
             native_jobs, native.energy_per_atom_eV, native.spread_eV, native.errors, strict=True
         ):
