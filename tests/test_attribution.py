@@ -80,3 +80,25 @@ def test_substructures_sum_to_the_whole_and_share_anions():
     assert parts["unassigned"] == 0.0
     merged = substructure_sums(structure, values, mobile_ion="Li", per_element=True)
     assert merged == {"Li sites": 10.0, "Zr polyhedra": 18.0, "unassigned": 0.0}
+
+
+def test_an_ensemble_on_the_alchemical_base_is_attributed_whole():
+    from screening.models import load_model
+    from screening.models.attribution import attribute_ensemble
+    from screening.models.native_energy import NativeEnergyEnsemble
+
+    members = []
+    for seed in range(2):
+        torch.manual_seed(seed)
+        member = OccupancyEnergyNet(hidden=16, n_interactions=1, correction=True)
+        with torch.no_grad():
+            member.readout[-1].weight.normal_(std=0.3)
+        members.append(member.eval())
+    ensemble = NativeEnergyEnsemble(members, teacher="sevennet-0", threshold_eV=0.0, base="alchemical")
+    structure = _zirconate()
+    teacher = load_model("sevennet-0", "cpu")
+    result = attribute_ensemble(ensemble, structure, teacher_model=teacher)
+    predicted = ensemble.predict([structure], teacher_model=teacher).energy_per_atom_eV[0]
+    assert result.total_energy_eV == pytest.approx(predicted * structure.composition.num_atoms, rel=1e-5)
+    assert result.integrated_gradients_eV.sum() == pytest.approx(result.total_energy_eV, rel=1e-5)
+    assert result.site_energy_eV.sum() == pytest.approx(result.total_energy_eV, rel=1e-5)

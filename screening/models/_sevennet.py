@@ -248,37 +248,42 @@ class SevenNetModel(EnergyModel):
         return (total_eV / occupied).cpu().numpy()
 
     @torch.no_grad()
+    def alchemical_site_energies_eV(self, structure: Structure, *, exclusion_A: float = 1.0) -> np.ndarray:
+        """The alchemical pass of :meth:`alchemical_energy_per_atom` split per site: each site's energy,
+        already weighted by its occupancy (eV, shape ``(n_sites,)``); they sum to the cell's energy."""
+        if self._alchemical_model is None:
+            self._alchemical_model = _alchemical_variant(self._model)
+        neighbors = self._validate(structure, meanfield=True)
+        data = self._prepare(structure, neighbors, meanfield=True)
+        occupancy = data[_OCCUPANCY_KEY].double()
+        occupied = occupancy.sum(dim=1)
+        data[_SPECIES_KEY] = (occupancy / occupied.clamp_min(1e-12).unsqueeze(1)).float()
+        partial = occupied < 1.0 - 1e-9
+        split = (
+            torch.from_numpy(neighbors.distances_A < exclusion_A)
+            & partial[neighbors.center]
+            & partial[neighbors.neighbor]
+        )
+        data[_EDGE_WEIGHT_KEY] = torch.where(split, 0.0, occupied[neighbors.neighbor]).float()
+        batch = Batch.from_data_list([data]).to(self.device)
+        return self._alchemical_model(batch)[KEY.ATOMIC_ENERGY].double().reshape(-1).cpu().numpy()
+
     def alchemical_energy_per_atom(
         self, structures: list[Structure], *, exclusion_A: float = 1.0
     ) -> tuple[np.ndarray, list[str | None]]:
         """Route (a) of the occupancy-native comparison: one pass of the potential with alchemical
         weighting (the species embedding of an occupied site, messages scaled by the sender's occupancy,
         none between partially occupied sites closer than ``exclusion_A``, site energies weighted by
-        occupancy); energy per atom of the disordered composition. Measured, not a disorder strategy
-        (BENCHMARKS.md, "Occupancy-native energies")."""
+        occupancy); energy per atom of the disordered composition. The base of the default native
+        ensemble (:mod:`screening.models.native_energy`)."""
         from screening.models.base import describe_error
 
-        if self._alchemical_model is None:
-            self._alchemical_model = _alchemical_variant(self._model)
         energies = np.full(len(structures), np.nan)
         errors: list[str | None] = [None] * len(structures)
         for index, structure in enumerate(structures):
             try:
-                neighbors = self._validate(structure, meanfield=True)
-                data = self._prepare(structure, neighbors, meanfield=True)
-                occupancy = data[_OCCUPANCY_KEY].double()
-                occupied = occupancy.sum(dim=1)
-                data[_SPECIES_KEY] = (occupancy / occupied.clamp_min(1e-12).unsqueeze(1)).float()
-                partial = occupied < 1.0 - 1e-9
-                split = (
-                    torch.from_numpy(neighbors.distances_A < exclusion_A)
-                    & partial[neighbors.center]
-                    & partial[neighbors.neighbor]
-                )
-                data[_EDGE_WEIGHT_KEY] = torch.where(split, 0.0, occupied[neighbors.neighbor]).float()
-                batch = Batch.from_data_list([data]).to(self.device)
-                total_eV = float(self._alchemical_model(batch)[KEY.PRED_TOTAL_ENERGY].double().sum())
-                energies[index] = total_eV / float(occupied.sum())
+                sites_eV = self.alchemical_site_energies_eV(structure, exclusion_A=exclusion_A)
+                energies[index] = sites_eV.sum() / structure.composition.num_atoms
             except Exception as err:  # one structure's failure is its own error
                 errors[index] = describe_error(err)
         return energies, errors

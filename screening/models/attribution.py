@@ -9,7 +9,8 @@ of an ensemble):
   (w0 + a (w - w0)) da``, by Gauss-Legendre quadrature. They are complete: they sum to
   ``E(w) - E(w0)`` (tested).
 
-:func:`substructure_sums` gathers either attribution into chemically meaningful parts: the mobile ion's
+:func:`attribute_ensemble` adds the teacher's own alchemical site energies where the ensemble learns a
+correction on top of them. :func:`substructure_sums` gathers either attribution into chemically meaningful parts: the mobile ion's
 sites, and each other cation's polyhedron (the cation and a share of each anion bound to it; an anion
 bound to several cations is split equally among them), so that the parts still sum to the total.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -171,3 +173,24 @@ def substructure_sums(
         name = f"{main[cation]} polyhedra"
         merged[name] = merged.get(name, 0.0) + parts[f"{main[cation]}{cation} polyhedron"]
     return {f"{mobile_ion} sites": parts[f"{mobile_ion} sites"], **merged, "unassigned": unassigned}
+
+
+def attribute_ensemble(ensemble: Any, structure: Structure, *, teacher_model: Any = None) -> Attribution:
+    """:func:`attribute` of a native ensemble's prediction, base included: with the ``alchemical`` base
+    the teacher's own alchemical site energies are added to both attributions of the learned correction
+    (the base is split exactly by its site energies; integrated gradients attribute the correction), so
+    both still sum to the predicted energy of the cell (minus the reference's, for the gradients)."""
+    learned = attribute(ensemble.members, structure)
+    if ensemble.base == "none":
+        return learned
+    if teacher_model is None:
+        from screening.models.registry import load_model
+
+        teacher_model = load_model(ensemble.teacher, "cpu")
+    base = teacher_model.alchemical_site_energies_eV(structure)
+    return Attribution(
+        learned.site_energy_eV + base,
+        learned.integrated_gradients_eV + base,
+        learned.total_energy_eV + float(base.sum()),
+        learned.reference_energy_eV,
+    )

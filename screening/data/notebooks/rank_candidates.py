@@ -227,15 +227,16 @@ if len(counts):
 # %% [markdown]
 # ## Where the energy comes from
 # The occupancy-native ensemble distilled from the run's potential (`screening.models.native_energy`)
-# splits each candidate's predicted energy over its sites by integrated gradients along the occupancy
-# vectors, from the empty lattice (`screening.models.attribution`); the bars sum the sites into the
+# splits each candidate's predicted energy over its sites: the potential's alchemical pass by its own site
+# energies, the learned disorder correction by integrated gradients along the occupancy vectors from the
+# empty lattice (`screening.models.attribution`); the bars sum the sites into the
 # mobile-ion sublattice and each cation's polyhedron (its anions shared among the cations they bind),
 # per element, in eV per atom of the cell. The parts add up to the ensemble's energy (completeness).
 # Shown for the top candidates, or the best-conducting screened structures when the funnel kept none.
 
 # %%
 from pipelines.partitions import read_partition  # noqa: E402
-from screening.models.attribution import attribute, substructure_sums  # noqa: E402
+from screening.models.attribution import attribute_ensemble, substructure_sums  # noqa: E402
 from screening.models.native_energy import load_native_model  # noqa: E402
 from screening.structures import row_to_structure  # noqa: E402
 
@@ -253,7 +254,7 @@ if ensemble is not None and chosen:
     parts_by_id = {}
     for structure_id in chosen:
         structure = row_to_structure(rows.loc[structure_id].to_dict() | {Col.ID: structure_id})
-        gradients = attribute(ensemble.members, structure).integrated_gradients_eV
+        gradients = attribute_ensemble(ensemble, structure).integrated_gradients_eV
         parts = substructure_sums(structure, gradients, mobile_ion=mobile_ion, per_element=True)
         atoms = structure.composition.num_atoms
         formula = readable_formula(rows.loc[structure_id, Col.CHEMICAL_FORMULA_REDUCED])
