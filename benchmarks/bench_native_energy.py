@@ -192,8 +192,8 @@ def main() -> None:
             TITLE,
             "",
             f"`nice .venv/bin/python benchmarks/bench_native_energy.py --model-dir {args.model_dir} --write` "
-            f"(code {code_revision()}), on the model folder of `screening train energy` (command in "
-            "`screening/data/models/native-sevennet-0/README.md`). Teacher SevenNet-0; parents: the OBELiX "
+            f"(code {code_revision()}), on the model folder of `screening train energy` (the command "
+            'in README.md, "Disordered structures in one pass"). Teacher SevenNet-0; parents: the OBELiX '
             "training CIFs, the bundled set and their substitutional variants; held out by family (OBELiX "
             "`family`, else the chemical system; a variant goes with its prototype): "
             f"{held['parents']['train']} training, {held['parents']['calibration']} calibration, "

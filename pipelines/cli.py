@@ -483,7 +483,7 @@ def train_energy(
     ] = 0.3,
     seed: Annotated[int, typer.Option(help="Seed of the configurations, split and members.")] = 0,
     members: Annotated[int, typer.Option(help="Ensemble members.")] = 5,
-    epochs: Annotated[int, typer.Option(help="Passes over the training examples per member.")] = 40,
+    epochs: Annotated[int, typer.Option(help="Passes over the training examples per member.")] = 60,
     hidden: Annotated[int, typer.Option(help="Width of the network.")] = 32,
     scheduler: Annotated[str | None, typer.Option(help="Existing scheduler, tcp://host:8786.")] = None,
     cluster: Annotated[str | None, typer.Option(help="auto, local, cuda or slurm.")] = None,

@@ -177,7 +177,7 @@ def test_auto_takes_the_native_path_under_the_threshold_and_asks_the_teacher_abo
     for native, teacher in zip(trusted[2:], asked[2:], strict=True):
         assert native.native_spread_eV == teacher.native_spread_eV > 0  # the spread that decided
         assert native.n_configurations == 1 and teacher.n_configurations == 2
-    assert math.isnan(trusted[0].native_spread_eV)
+    assert trusted[0].native_spread_eV is None
 
 
 def test_a_native_model_of_another_teacher_is_refused(ensemble, parents):

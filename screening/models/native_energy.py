@@ -71,7 +71,7 @@ class NativeTrainingOptions:
     n_radial: int = 16
     cutoff_A: float = 5.0
     n_members: int = 5
-    epochs: int = 40
+    epochs: int = 60
     batch_size: int = 16
     learning_rate: float = 3e-3
     parent_weight: float = 2.0

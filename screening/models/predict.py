@@ -69,6 +69,8 @@ class EnergyPrediction:
             sites of that ion and over all other sites, averaged over the configurations, float32 array of
             shape ``(n_layers, 2, n_channels)`` (``[:, 0]`` the ion's sites, ``[:, 1]`` the framework's;
             NaN where a configuration has no such site); else None.
+        native_spread_eV: the native ensemble's spread (eV/atom) where it evaluated the structure
+            (``native``, and ``auto`` on either path); else None.
     """
 
     energy_per_atom_eV: float
@@ -79,7 +81,7 @@ class EnergyPrediction:
     composition_error: float = 0.0
     relax_converged: bool | None = None
     pooled_node_features: np.ndarray | None = None
-    native_spread_eV: float = float("nan")
+    native_spread_eV: float | None = None
 
 
 def pool_node_features(features: np.ndarray, symbols: Sequence[str], ion: str) -> np.ndarray:
@@ -311,7 +313,7 @@ def predict_energies(
             composition_error=float(composition_error[index]),
             relax_converged=converged.get(index) if relax else None,
             pooled_node_features=_mean_over_configurations(pooled.get(index)),
-            native_spread_eV=spread_of.get(index, float("nan")),
+            native_spread_eV=spread_of.get(index),
         )
     missing = [i for i, r in enumerate(results) if r is None]
     if missing:  # every path above fills its structures; this guards the bookkeeping itself
