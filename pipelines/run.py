@@ -28,7 +28,7 @@ from pipelines.partitions import (
 from pipelines.rundir import PartitionIdentity, RunDir, RunDirError
 from pipelines.settings import RunSettings
 from pipelines.worker import PartitionReport, run_partition
-from screening.errors import MissingInputError
+from screening.errors import InputError, MissingInputError
 from screening.schema import Col
 from screening.thermo.model_error import model_error
 
@@ -135,7 +135,14 @@ def native_model(settings: RunSettings) -> dict[str, Any] | None:
         return None
     from screening.models.native_energy import native_model_identity
 
-    return native_model_identity(settings.science.native_model)
+    identity = native_model_identity(settings.science.native_model)
+    if identity["teacher"] != settings.science.model:
+        raise InputError(
+            f"native model {settings.science.native_model} was distilled from {identity['teacher']}, not from "
+            f"the run's model {settings.science.model}; train one with `screening train energy --teacher "
+            f"{settings.science.model}`"
+        )
+    return identity
 
 
 def config_sha256(settings: RunSettings, references_digest: str) -> str:

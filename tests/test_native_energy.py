@@ -265,3 +265,15 @@ def test_train_energy_command_end_to_end_then_a_run_with_auto(tmp_path, parents)
     assert results.loc["LiCl.cif", Col.DISORDER_STRATEGY] == "ordered"
     manifest = json.loads((run_dir / "run.json").read_text())
     assert manifest["native_model"]["teacher"] == "sevennet-0"
+
+
+def test_a_run_refuses_a_native_model_of_another_teacher_before_it_starts(tmp_path):
+    from pipelines.run import native_model
+    from pipelines.settings import RunSettings
+
+    settings = RunSettings(
+        structures=tmp_path / "s", out=tmp_path / "r", model="chgnet-0.3.0", disorder="auto"
+    )
+    with pytest.raises(ValueError, match="distilled from sevennet-0"):
+        native_model(settings)
+    assert native_model(RunSettings(structures=tmp_path / "s", out=tmp_path / "r")) is None  # sample

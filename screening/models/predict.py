@@ -217,7 +217,8 @@ def predict_energies(
         for (index, structure), energy, spread, error in zip(
             native_jobs, native.energy_per_atom_eV, native.spread_eV, native.errors, strict=True
         ):
-            spread_of[index] = float(spread)
+            if error is None:
+                spread_of[index] = float(spread)
             trusted = error is None and spread <= ensemble.threshold_eV
             if disorder_strategy == "native" or trusted:
                 strategy_of[index] = "native"
