@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from pipelines.train import check_model_folder
 from pipelines.train_energy import LabelSettings, teacher_cluster, training_pool
 from screening.io import write_text_atomic
 from screening.models.active_learning import ActiveLearningOptions, active_learning
@@ -24,21 +25,6 @@ from screening.models.active_learning import ActiveLearningOptions, active_learn
 LEARN_FOLDER_ENTRIES = frozenset({"model.json", "weights.pt", "structures", "labels", "learning_curve.json"})
 
 CURVE_FILE = "learning_curve.json"
-
-
-def check_learn_folder(out: Path) -> None:
-    """Refuse a folder holding anything this command does not write."""
-    from screening.errors import InputError
-
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} is a file: choose a new folder")
-    if out.is_dir():
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in LEARN_FOLDER_ENTRIES)
-        if foreign:
-            raise InputError(
-                f"--out {out} holds other files ({', '.join(foreign[:3])}): nothing was written; choose a "
-                "new or empty folder, or one `screening learn` wrote"
-            )
 
 
 def learn(
@@ -57,7 +43,7 @@ def learn(
     The saved ensemble's spread threshold is 0 (``auto`` then always asks the teacher): a threshold needs
     held-out structures the loop never chose; ``screening train energy`` calibrates one.
     """
-    check_learn_folder(out)
+    check_model_folder(out, LEARN_FOLDER_ENTRIES, "screening learn")
     out.mkdir(parents=True, exist_ok=True)
     labels = LabelSettings(teacher=teacher, n_samples=options.n_samples, seed=options.seed)
     pool = training_pool(files, bundled, variants, None, labels.max_sites, out, echo)

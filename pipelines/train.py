@@ -93,16 +93,19 @@ class TrainSummary:
         return "\n".join(lines)
 
 
-def check_model_folder(out: Path) -> None:
-    """Refuse a folder holding anything this command does not write (nothing of the user's is touched)."""
+def check_model_folder(
+    out: Path, entries: frozenset[str] = MODEL_FOLDER_ENTRIES, command: str = "screening train conductivity"
+) -> None:
+    """Refuse a folder holding anything but ``entries``, what ``command`` writes (nothing of the user's
+    is touched)."""
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file: choose a new folder for the model")
     if out.is_dir():
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in MODEL_FOLDER_ENTRIES)
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in entries)
         if foreign:
             raise InputError(
                 f"--out {out} holds other files ({', '.join(foreign[:3])}): nothing was written; choose a "
-                "new or empty folder, or one `screening train conductivity` wrote"
+                f"new or empty folder, or one `{command}` wrote"
             )
 
 

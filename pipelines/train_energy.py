@@ -24,6 +24,7 @@ from pymatgen.core import Structure
 
 from pipelines.cluster import open_client
 from pipelines.settings import RunSettings
+from pipelines.train import check_model_folder
 from pipelines.worker import label_parents
 from screening.errors import InputError
 from screening.io import check_output_directory, write_dataset, write_table_atomic, write_text_atomic
@@ -52,19 +53,6 @@ class LabelSettings:
     def sha256(self) -> str:
         payload = json.dumps([self.teacher, self.n_samples, self.seed], sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
-
-
-def check_model_folder(out: Path) -> None:
-    """Refuse a folder holding anything this command does not write."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} is a file: choose a new folder for the model")
-    if out.is_dir():
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in MODEL_FOLDER_ENTRIES)
-        if foreign:
-            raise InputError(
-                f"--out {out} holds other files ({', '.join(foreign[:3])}): nothing was written; choose a "
-                "new or empty folder, or one `screening train energy` wrote"
-            )
 
 
 def gather_parents(
@@ -260,7 +248,7 @@ def train_energy(
         The training report (also written to ``training_report.json``).
     """
     labels = labels or LabelSettings()
-    check_model_folder(out)
+    check_model_folder(out, MODEL_FOLDER_ENTRIES, "screening train energy")
     out.mkdir(parents=True, exist_ok=True)
     times: dict[str, float] = {}
     start = time.perf_counter()

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from pymatgen.core import Structure
 
-from screening.errors import InputError, MissingInputError
+from screening.errors import InputError
 from screening.models.base import describe_error
 from screening.models.checkpoint import load_checkpoint, save_checkpoint
 from screening.models.distillation import configuration_structure
@@ -439,18 +439,11 @@ def native_model_path(name_or_path: str) -> Path:
     Raises:
         MissingInputError: no checkpoint there.
     """
-    from screening.resources import package_data
+    from screening.resources import model_folder
 
-    if name_or_path in SHIPPED_NATIVE_MODELS:
-        path = package_data("models", SHIPPED_NATIVE_MODELS[name_or_path])
-    else:
-        path = Path(name_or_path).expanduser()
-    if not (path / "model.json").is_file():
-        raise MissingInputError(
-            f"no native energy model at {path}: give a shipped name ({', '.join(SHIPPED_NATIVE_MODELS)}) "
-            "or a folder written by `screening train energy`"
-        )
-    return path
+    return model_folder(
+        name_or_path, SHIPPED_NATIVE_MODELS, what="native energy model", command="screening train energy"
+    )
 
 
 def native_model_identity(name_or_path: str) -> dict[str, Any]:

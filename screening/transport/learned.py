@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from scipy.special import ndtr
 
-from screening.errors import InputError, MissingInputError
+from screening.errors import InputError
 from screening.models.checkpoint import load_checkpoint, save_checkpoint
 from screening.models.conductivity import ConductivityNet, log10_sigma_arrhenius
 from screening.models.ensemble import EnsemblePrediction, mixture
@@ -389,32 +389,17 @@ class LearnedConductivityModel:
         )
 
 
-def shipped_model_path(name: str) -> Path:
-    """Folder of a shipped model inside the installed package."""
-    from screening.resources import package_data
-
-    if name not in SHIPPED_MODELS:
-        raise InputError(f"unknown conductivity model {name!r}; shipped: {', '.join(SHIPPED_MODELS)}")
-    return package_data("models", SHIPPED_MODELS[name])
-
-
 def conductivity_model_path(name_or_path: str) -> Path:
     """The folder of a shipped model name or a model folder path.
 
     Raises:
         MissingInputError: no model there.
     """
-    path = (
-        shipped_model_path(name_or_path)
-        if name_or_path in SHIPPED_MODELS
-        else Path(name_or_path).expanduser()
+    from screening.resources import model_folder
+
+    return model_folder(
+        name_or_path, SHIPPED_MODELS, what="conductivity model", command="screening train conductivity"
     )
-    if not (path / "model.json").is_file():
-        raise MissingInputError(
-            f"no conductivity model at {path}: give a shipped name ({', '.join(SHIPPED_MODELS)}) or a folder "
-            "written by `screening train conductivity`"
-        )
-    return path
 
 
 def conductivity_model_identity(name_or_path: str) -> dict[str, Any]:
