@@ -68,6 +68,9 @@ def test_wheel_carries_the_package_data(wheel):
         "screening/data/bundled/structures.yaml",
         "screening/data/hull_binaries.yaml",
         "screening/data/notebooks/rank_candidates.py",
+        "screening/data/models/conductivity-obelix/weights.pt",
+        "screening/data/models/native-sevennet-0/model.json",
+        "screening/data/models/native-sevennet-0/weights.pt",
         "pipelines/cli.py",
     ):
         assert needed in names, needed
