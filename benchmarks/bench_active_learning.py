@@ -22,16 +22,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import code_revision, publish  # noqa: E402
 
-from pipelines.train_energy import pool_from_rows, read_groups, read_labels  # noqa: E402
-from screening.io import structures_dataset  # noqa: E402
+from pipelines.train_energy import read_training_folder  # noqa: E402
 from screening.models.active_learning import ActiveLearningOptions, active_learning  # noqa: E402
 from screening.models.native_energy import (  # noqa: E402
-    NativeEnergyEnsemble,
     NativeTrainingOptions,
-    distillation_examples,
-    held_out_split,
 )
-from screening.schema import Col  # noqa: E402
 
 TITLE = "## Active learning: spread per teacher cost against random, same budget (issue 11)"
 
@@ -49,20 +44,11 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
     args = parser.parse_args()
 
-    model = NativeEnergyEnsemble.load(args.model_dir)
-    meta = model.metadata
-    rows = [
-        r
-        for r in structures_dataset(args.model_dir / "structures").to_table().to_pylist()
-        if r[Col.STATUS] == "ok"
-    ]
-    parents, group_of, _ = pool_from_rows(rows, meta["labels"]["variants"], read_groups(args.groups), 400)
-    label_rows = read_labels(sorted((args.model_dir / "labels").glob("*.parquet")))
-    examples = distillation_examples(label_rows, dict(parents), base=model.base)
-    used = {e.parent_id: group_of[e.parent_id] for e in examples}
-    train, _, test = held_out_split(used, meta["held_out"]["holdout_fraction"], meta["training"]["seed"])
+    folder = read_training_folder(args.model_dir, args.groups)
+    model, examples, label_rows = folder.ensemble, folder.examples, folder.label_rows
+    meta, train, test = model.metadata, folder.train, folder.test
     validation = [e for e in examples if e.is_parent_mean and e.parent_id in test]
-    pool = {pid: s for pid, s in parents if pid in train}
+    pool = {pid: s for pid, s in folder.parents.items() if pid in train}
     by_parent: dict[str, list[dict]] = {}
     for row in label_rows:
         by_parent.setdefault(row["parent_id"], []).append(row)

@@ -35,8 +35,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import code_revision, publish  # noqa: E402
 
-from pipelines.train_energy import pool_from_rows, read_groups, read_labels
-from screening.io import structures_dataset
+from pipelines.train_energy import read_training_folder
 from screening.models.disorder import sample_configurations
 from screening.models.native_energy import (
     NativeEnergyEnsemble,
@@ -44,7 +43,6 @@ from screening.models.native_energy import (
     distillation_examples,
     fit_native_ensemble,
     gap_statistics_meV,
-    held_out_split,
 )
 from screening.models.registry import load_model
 from screening.schema import Col
@@ -71,19 +69,10 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
     args = parser.parse_args()
 
-    ensemble = NativeEnergyEnsemble.load(args.model_dir)
-    meta = ensemble.metadata
-    rows = [
-        r
-        for r in structures_dataset(args.model_dir / "structures").to_table().to_pylist()
-        if r[Col.STATUS] == "ok"
-    ]
-    parents, group_of, _ = pool_from_rows(rows, meta["labels"]["variants"], read_groups(args.groups), 400)
-    label_rows = read_labels(sorted((args.model_dir / "labels").glob("*.parquet")))
-    examples = distillation_examples(label_rows, dict(parents), base=ensemble.base)
-    used = {e.parent_id: group_of[e.parent_id] for e in examples}
-    held = meta["held_out"]
-    _, _, test = held_out_split(used, held["holdout_fraction"], meta["training"]["seed"])
+    folder = read_training_folder(args.model_dir, args.groups)
+    ensemble, examples, label_rows = folder.ensemble, folder.examples, folder.label_rows
+    meta, held = ensemble.metadata, ensemble.metadata["held_out"]
+    test = folder.test
     cases = [e for e in examples if e.is_parent_mean and e.parent_id in test]
     structures = [e.structure for e in cases]
     teacher_eV = np.array([e.teacher_eV_per_atom for e in cases])
@@ -99,9 +88,10 @@ def main() -> None:
     single = NativeEnergyEnsemble(
         ensemble.members[:1], teacher=ensemble.teacher, threshold_eV=0.0, base=ensemble.base
     )
-    train_ids, _, _ = held_out_split(used, held["holdout_fraction"], meta["training"]["seed"])
     pure_examples = [
-        e for e in distillation_examples(label_rows, dict(parents), base="none") if e.parent_id in train_ids
+        e
+        for e in distillation_examples(label_rows, folder.parents, base="none")
+        if e.parent_id in folder.train
     ]
     print(f"training the pure network on {len(pure_examples)} examples")
     pure = fit_native_ensemble(

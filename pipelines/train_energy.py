@@ -27,9 +27,22 @@ from pipelines.settings import RunSettings
 from pipelines.train import check_model_folder
 from pipelines.worker import label_parents
 from screening.errors import InputError
-from screening.io import check_output_directory, write_dataset, write_table_atomic, write_text_atomic
+from screening.io import (
+    check_output_directory,
+    structures_dataset,
+    write_dataset,
+    write_table_atomic,
+    write_text_atomic,
+)
 from screening.models.distillation import LABEL_COLUMNS, substitutional_variants
-from screening.models.native_energy import NativeTrainingOptions, distill, distillation_examples
+from screening.models.native_energy import (
+    Example,
+    NativeEnergyEnsemble,
+    NativeTrainingOptions,
+    distill,
+    distillation_examples,
+    held_out_split,
+)
 from screening.schema import Col
 from screening.structures import row_to_structure
 from screening.transport.learned_training import entry_id
@@ -275,6 +288,8 @@ def train_energy(
         "n_parents": len(parents),
         "n_examples": len(examples),
         "variants": variants,
+        "max_sites": labels.max_sites,
+        "groups": None if groups_csv is None else str(groups_csv),
     }
     ensemble.save(out)
     report = {
@@ -287,3 +302,41 @@ def train_energy(
         json.dumps(report, indent=1, sort_keys=True, default=str) + "\n", out / "training_report.json"
     )
     return report
+
+
+@dataclass(frozen=True)
+class TrainingFolder:
+    """What a ``screening train energy`` folder holds, rebuilt: the ensemble, its parents and their
+    groups, the label rows, the examples, and the training / calibration / test split it was trained on."""
+
+    ensemble: NativeEnergyEnsemble
+    parents: dict[str, Structure]
+    group_of: dict[str, str]
+    label_rows: list[dict[str, Any]]
+    examples: list[Example]
+    train: set[str]
+    calibration: set[str]
+    test: set[str]
+
+
+def read_training_folder(out: Path, groups_csv: Path | None = None) -> TrainingFolder:
+    """Rebuild a training folder (see :class:`TrainingFolder`) with the groups it was trained with
+    (``groups_csv``, else the CSV its training recorded)."""
+    ensemble = NativeEnergyEnsemble.load(out)
+    meta = ensemble.metadata
+    recorded = meta["labels"].get("groups")
+    groups_csv = groups_csv or (Path(recorded) if recorded else None)
+    rows = [
+        row
+        for row in structures_dataset(out / "structures").to_table().to_pylist()
+        if row[Col.STATUS] == "ok"
+    ]
+    max_sites = meta["labels"].get("max_sites", LabelSettings.max_sites)
+    parents, group_of, _ = pool_from_rows(
+        rows, meta["labels"]["variants"], read_groups(groups_csv), max_sites
+    )
+    label_rows = read_labels(sorted((out / "labels").glob("*.parquet")))
+    examples = distillation_examples(label_rows, dict(parents), base=ensemble.base)
+    used = {e.parent_id: group_of[e.parent_id] for e in examples}
+    split = held_out_split(used, meta["held_out"]["holdout_fraction"], meta["training"]["seed"])
+    return TrainingFolder(ensemble, dict(parents), group_of, label_rows, examples, *split)

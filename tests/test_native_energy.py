@@ -14,6 +14,7 @@ from pymatgen.core import Lattice, Structure
 from typer.testing import CliRunner
 
 from pipelines.cli import app
+from pipelines.train_energy import read_training_folder
 from screening.models.distillation import configuration_structure, substitutional_variants, teacher_labels
 from screening.models.native_energy import (
     NativeEnergyEnsemble,
@@ -231,6 +232,9 @@ def test_train_energy_command_end_to_end_then_a_run_with_auto(tmp_path, parents)
     assert report["held_out"]["parents"]["train"] >= 1
     manifest = json.loads((out / "model.json").read_text())
     assert manifest["n_members"] == 2 and manifest["metadata"]["teacher"] == "sevennet-0"
+    folder = read_training_folder(out)  # what the benchmarks rebuild: the same split as the report
+    assert len(folder.train) == report["held_out"]["parents"]["train"]
+    assert len(folder.test) == report["held_out"]["parents"]["test"]
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and "already labelled" in again.output
     assert "1 of 1 chunks already labelled" in again.output
