@@ -112,15 +112,21 @@ def teacher_cost_atoms(
     return float(structure.composition.num_atoms * np.prod(scaling) * n_samples)
 
 
-def validation_mae_meV(ensemble: NativeEnergyEnsemble, validation: Sequence[Example]) -> float:
-    """Mean absolute gap (meV/atom) between the ensemble and the teacher on ``validation``."""
+def validation_mae_meV(
+    ensemble: NativeEnergyEnsemble, validation: Sequence[Example], graph_cache: dict[str, Any] | None = None
+) -> float:
+    """Mean absolute gap (meV/atom) between the ensemble and the teacher on ``validation`` (each
+    example's base energy as recorded with its labels)."""
     if not validation:
         return math.nan
-    prediction = ensemble.predict(
-        [e.structure for e in validation], base_eV=[e.base_eV_per_atom for e in validation]
+    outputs, _ = ensemble.member_outputs(
+        [e.structure for e in validation],
+        keys=[f"validation:{e.key}" for e in validation],
+        graph_cache=graph_cache,
     )
+    predicted = np.array([e.base_eV_per_atom for e in validation]) + outputs.mean(axis=0)
     target = np.array([e.teacher_eV_per_atom for e in validation])
-    return float(np.nanmean(np.abs(prediction.energy_per_atom_eV - target)) * 1000)
+    return float(np.nanmean(np.abs(predicted - target)) * 1000)
 
 
 def active_learning(
@@ -148,6 +154,7 @@ def active_learning(
     spent_s = atoms_labelled = 0.0
     ensemble: NativeEnergyEnsemble | None = None
     history: list[RoundRecord] = []
+    graph_cache: dict[str, Any] = {}  # slot graphs, built once per structure for every round
     for round_index in range(options.max_rounds):
         new_rows, seconds = label(chosen)
         rows.extend(new_rows)
@@ -158,7 +165,9 @@ def active_learning(
         if ensemble is not None and options.later_epochs is not None:
             training = replace(training, epochs=options.later_epochs)
         examples = distillation_examples(rows, {i: pool[i] for i in labelled}, base=options.training.base)
-        ensemble = fit_native_ensemble(examples, training, teacher=teacher, start=ensemble)
+        ensemble = fit_native_ensemble(
+            examples, training, teacher=teacher, start=ensemble, graph_cache=graph_cache
+        )
         remaining = [i for i in ids if i not in labelled]
         spread = (
             ensemble.predict([pool[i] for i in remaining]).spread_eV * 1000 if remaining else np.array([])
@@ -180,7 +189,7 @@ def active_learning(
                 len(labelled),
                 spent_s,
                 float(np.mean(spread[usable])) if usable.any() else math.nan,
-                validation_mae_meV(ensemble, validation),
+                validation_mae_meV(ensemble, validation, graph_cache),
                 gain,
                 chosen,
             )

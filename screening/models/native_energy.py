@@ -112,6 +112,12 @@ class Example:
     parent_id: str
     is_parent_mean: bool
     base_eV_per_atom: float = 0.0
+    configuration: int = -1
+
+    @property
+    def key(self) -> str:
+        """A name of the example's structure that stays the same across trainings (graph caches)."""
+        return f"{self.parent_id}/{'mean' if self.is_parent_mean else self.configuration}"
 
     @property
     def target_eV_per_atom(self) -> float:
@@ -139,7 +145,15 @@ def distillation_examples(
             continue
         if base == "none":
             structure = configuration_structure(row)
-            examples.append(Example(structure, float(row["energy_per_atom_eV"]), row["parent_id"], False))
+            examples.append(
+                Example(
+                    structure,
+                    float(row["energy_per_atom_eV"]),
+                    row["parent_id"],
+                    False,
+                    configuration=int(row["configuration"]),
+                )
+            )
         if not row["parent_is_ordered"]:
             energies.setdefault(row["parent_id"], []).append(float(row["energy_per_atom_eV"]))
             base_of[row["parent_id"]] = float(row.get("base_energy_per_atom_eV", math.nan))
@@ -173,6 +187,25 @@ def element_reference_energies(examples: Sequence[Example], n_elements: int) -> 
     references = np.zeros(n_elements)
     references[present] = solution
     return references
+
+
+def cached_graphs(
+    model: OccupancyEnergyNet,
+    structures: Sequence[Structure],
+    keys: Sequence[str | None],
+    cache: dict[str, Any] | None,
+) -> list[Any]:
+    """Slot graphs of ``structures`` at ``model``'s cutoff, taken from and added to ``cache`` by key."""
+    graphs = []
+    for structure, key in zip(structures, keys, strict=True):
+        if cache is not None and key is not None and key in cache:
+            graphs.append(cache[key])
+            continue
+        graph = model.graph(structure)
+        if cache is not None and key is not None:
+            cache[key] = graph
+        graphs.append(graph)
+    return graphs
 
 
 def _train_member(
@@ -211,15 +244,17 @@ def fit_native_ensemble(
     teacher: str,
     progress: Callable[[str], None] | None = None,
     start: NativeEnergyEnsemble | None = None,
+    graph_cache: dict[str, Any] | None = None,
 ) -> NativeEnergyEnsemble:
     """Train ``options.n_members`` members on ``examples`` (see the module docstring). Deterministic
     under ``options.seed`` on a CPU. With ``start`` (an ensemble of the same shape) each member continues
-    from that ensemble's member instead of a fresh start (active learning's rounds)."""
+    from that ensemble's member instead of a fresh start (active learning's rounds); ``graph_cache``
+    (example key -> slot graph) keeps the graphs between such calls."""
     if not examples:
         raise InputError("no training examples: every label row failed or none were given")
     constructor = options.constructor()
     template = OccupancyEnergyNet(**constructor)
-    graphs = [template.graph(e.structure) for e in examples]
+    graphs = cached_graphs(template, [e.structure for e in examples], [e.key for e in examples], graph_cache)
     targets = torch.tensor([e.target_eV_per_atom for e in examples], dtype=torch.float32)
     kind_weight = torch.tensor([options.parent_weight if e.is_parent_mean else 1.0 for e in examples])
     references = (
@@ -342,16 +377,23 @@ class NativeEnergyEnsemble:
         return teacher_model.alchemical_energy_per_atom(list(structures))
 
     def member_outputs(
-        self, structures: Sequence[Structure], *, batch_size: int = 32
+        self,
+        structures: Sequence[Structure],
+        *,
+        batch_size: int = 32,
+        keys: Sequence[str] | None = None,
+        graph_cache: dict[str, Any] | None = None,
     ) -> tuple[np.ndarray, list[str | None]]:
         """Each member's output (eV/atom: an energy, or a correction to the base), shape ``(M, N)``, one
-        evaluation per structure and member; NaN and the reason where a structure cannot be evaluated."""
+        evaluation per structure and member; NaN and the reason where a structure cannot be evaluated.
+        With ``keys`` and ``graph_cache`` the slot graphs are kept between calls."""
         outputs = np.full((len(self.members), len(structures)), np.nan)
         errors: list[str | None] = [None] * len(structures)
         graphs: dict[int, Any] = {}
         for index, structure in enumerate(structures):
             try:
-                graphs[index] = self.members[0].graph(structure)
+                key = None if keys is None else keys[index]
+                (graphs[index],) = cached_graphs(self.members[0], [structure], [key], graph_cache)
             except Exception as err:  # one structure's failure is its own error
                 errors[index] = describe_error(err)
         ready = sorted(graphs)
