@@ -37,6 +37,7 @@ from torch_geometric.data import Batch
 from screening.errors import InputError, MissingInputError
 from screening.graphs import NeighborList
 from screening.models.base import EnergyModel
+from screening.models.disorder import DEFAULT_MIN_DISTANCE_A
 from screening.occupancy import N_ELEMENTS, site_occupancies
 
 #: Key of the per-site occupancy vectors (over the model's type map) in a SevenNet graph.
@@ -248,7 +249,9 @@ class SevenNetModel(EnergyModel):
         return (total_eV / occupied).cpu().numpy()
 
     @torch.no_grad()
-    def alchemical_site_energies_eV(self, structure: Structure, *, exclusion_A: float = 1.0) -> np.ndarray:
+    def alchemical_site_energies_eV(
+        self, structure: Structure, *, exclusion_A: float = DEFAULT_MIN_DISTANCE_A
+    ) -> np.ndarray:
         """The alchemical pass of :meth:`alchemical_energy_per_atom` split per site: each site's energy,
         already weighted by its occupancy (eV, shape ``(n_sites,)``); they sum to the cell's energy."""
         if self._alchemical_model is None:
@@ -269,7 +272,7 @@ class SevenNetModel(EnergyModel):
         return self._alchemical_model(batch)[KEY.ATOMIC_ENERGY].double().reshape(-1).cpu().numpy()
 
     def alchemical_energy_per_atom(
-        self, structures: list[Structure], *, exclusion_A: float = 1.0
+        self, structures: list[Structure], *, exclusion_A: float = DEFAULT_MIN_DISTANCE_A
     ) -> tuple[np.ndarray, list[str | None]]:
         """Route (a) of the occupancy-native comparison: one pass of the potential with alchemical
         weighting (the species embedding of an occupied site, messages scaled by the sender's occupancy,

@@ -11,10 +11,16 @@ together in a sampled configuration (:data:`screening.models.disorder.DEFAULT_MI
 slots exchange nothing.
 
 The energy of a cell is ``E = sum_s w_s eps_s + 1/2 sum_(s<-t) w_s w_t F(a_s, a_t, r_st)``: occupancy-
-weighted site energies of the final hidden states plus an explicit pair term. With no interaction layer the site energies depend on the element only, and ``E`` is then
-exactly the expectation of a site + pair model over independent site occupations (tested against
-enumerated configurations); the interaction layers are its mean-field
-extension. Energies are per atom of the disordered composition: ``E / sum_s w_s``.
+weighted site energies of the final hidden states plus an explicit pair term. With no interaction layer
+the site energies depend on the element only, and ``E`` is then exactly the expectation of a site + pair
+model over independent site occupations (tested against enumerated configurations); the interaction
+layers are its mean-field extension. Energies are per atom of the disordered composition:
+``E / sum_s w_s``.
+
+With ``correction=True`` the same network predicts a disorder correction to another energy (the shipped
+ensemble adds it to the teacher's alchemical pass, :mod:`screening.models.native_energy`): each slot's
+term is multiplied by its site's impurity ``1 - sum p^2`` and there is no per-element or pair term, so
+the correction of an ordered structure is exactly 0.
 """
 
 from __future__ import annotations
