@@ -27,7 +27,7 @@ def test_yaml_syntax_error_is_one_line_with_its_place(tmp_path):
         ("--mobile-ion", "Zz", "'Li', 'Na', 'K', 'Mg', 'Ag' or 'Cu'"),
         ("--model", "megnet", "'sevennet-0'"),
         ("--transport-method", "bvs", "'bvse', 'md' or 'learned'"),
-        ("--disorder", "average", "'sample' or 'meanfield'"),
+        ("--disorder", "average", "'sample', 'meanfield', 'native' or 'auto'"),
     ],
 )
 def test_unregistered_names_are_refused_before_any_work_with_the_allowed_values(

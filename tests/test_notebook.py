@@ -48,10 +48,10 @@ def test_notebook_runs_on_a_small_run_and_draws_its_figures(tmp_path):
     outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 4  # Pareto plot, windows, distributions, periodic table
+    assert len(images) == 5  # Pareto plot, windows, distributions, periodic table, attribution
     tables = [o for o in outputs if "text/html" in o.get("data", {})]
     assert any(ranked["id"].iloc[0] in t["data"]["text/html"] for t in tables)  # the top-N table
     assert any("complete hull" in t["data"]["text/html"] for t in tables)  # the funnel table
-    for name in ("pareto.png", "window.png", "distributions.png", "periodic_table.png"):
+    for name in ("pareto.png", "window.png", "distributions.png", "periodic_table.png", "attribution.png"):
         figure = run_dir / "figures" / name
         assert figure.exists() and figure.stat().st_size > 10_000, name
