@@ -262,7 +262,9 @@ if ensemble is not None and chosen:
     table = pd.DataFrame(parts_by_id).T.fillna(0.0)
     display(table.round(3))  # noqa: F821 - IPython's display
     axis = table.plot.barh(stacked=True, figsize=(8, 1 + 0.6 * len(table)), colormap="tab20")
-    axis.set_xlabel("energy attributed, eV/atom (alchemical site energies + integrated gradients of the correction)")
+    axis.set_xlabel(
+        "energy attributed, eV/atom (alchemical site energies + integrated gradients of the correction)"
+    )
     axis.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     plt.tight_layout()
     plt.savefig(FIG_DIR / "attribution.png", dpi=120)
