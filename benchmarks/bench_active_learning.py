@@ -63,6 +63,7 @@ def main() -> None:
         n_members=args.members, epochs=args.epochs, seed=meta["training"]["seed"]
     )
     curves = {}
+    graph_cache: dict = {}  # both loops see the same structures: build each slot graph once
     for acquisition in ("spread_per_cost", "random"):
         options = ActiveLearningOptions(
             acquisition=acquisition,
@@ -77,7 +78,13 @@ def main() -> None:
             training=training,
         )
         _, history, reason = active_learning(
-            pool, label, options, teacher=model.teacher, validation=validation, progress=print
+            pool,
+            label,
+            options,
+            teacher=model.teacher,
+            validation=validation,
+            progress=print,
+            graph_cache=graph_cache,
         )
         curves[acquisition] = [asdict(r) for r in history]
     rule = ActiveLearningOptions().min_gain_meV_per_cpu_s

@@ -137,8 +137,10 @@ def active_learning(
     teacher: str,
     validation: Sequence[Example] = (),
     progress: Callable[[str], None] | None = None,
+    graph_cache: dict[str, Any] | None = None,
 ) -> tuple[NativeEnergyEnsemble, list[RoundRecord], str]:
-    """Run the loop (see the module docstring).
+    """Run the loop (see the module docstring). ``graph_cache`` (key -> slot graph) may be shared by
+    several loops over the same pool (a comparison of acquisitions).
 
     Returns:
         The last ensemble, one record per round, and why the loop stopped.
@@ -154,7 +156,7 @@ def active_learning(
     spent_s = atoms_labelled = 0.0
     ensemble: NativeEnergyEnsemble | None = None
     history: list[RoundRecord] = []
-    graph_cache: dict[str, Any] = {}  # slot graphs, built once per structure for every round
+    graph_cache = {} if graph_cache is None else graph_cache  # slot graphs, built once per structure
     for round_index in range(options.max_rounds):
         new_rows, seconds = label(chosen)
         rows.extend(new_rows)
