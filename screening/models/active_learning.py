@@ -171,9 +171,12 @@ def active_learning(
             examples, training, teacher=teacher, start=ensemble, graph_cache=graph_cache
         )
         remaining = [i for i in ids if i not in labelled]
-        spread = (
-            ensemble.predict([pool[i] for i in remaining]).spread_eV * 1000 if remaining else np.array([])
-        )
+        spread = np.array([])
+        if remaining:  # the members' disagreement needs no teacher pass
+            outputs, _ = ensemble.member_outputs(
+                [pool[i] for i in remaining], keys=[f"{i}/mean" for i in remaining], graph_cache=graph_cache
+            )
+            spread = outputs.std(axis=0) * 1000
         usable = np.isfinite(spread)
         if options.acquisition == "random":
             order = [int(i) for i in rng.permutation(len(remaining)) if usable[i]]
