@@ -120,7 +120,7 @@ def main() -> None:
         [
             TITLE,
             "",
-            f"`nice .venv/bin/python benchmarks/bench_active_learning.py --model-dir {args.model_dir} --write` "
+            f"`nice .venv/bin/python benchmarks/bench_active_learning.py {' '.join(sys.argv[1:])}` "
             f"(code {code_revision()}). Pool: the {len(pool)} training-family parents of the shipped model "
             f"(teacher cost of labelling all: {total_s:.0f} CPU-s); error: mean gap to the teacher on the "
             f"{len(validation)} disordered test-family parents. {args.initial} random parents first, then "
