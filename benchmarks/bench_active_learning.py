@@ -88,10 +88,7 @@ def main() -> None:
         )
         curves[acquisition] = [asdict(r) for r in history]
     rule = ActiveLearningOptions().min_gain_meV_per_cpu_s
-    stop = next(
-        (r for r in curves["spread_per_cost"] if r["expected_gain_meV_per_cpu_s"] < rule),
-        curves["spread_per_cost"][-1],
-    )
+    fired = next((r for r in curves["spread_per_cost"] if r["expected_gain_meV_per_cpu_s"] < rule), None)
     out_json = Path(__file__).parent / "results" / "active-learning-curves.json"
     out_json.write_text(json.dumps(curves, indent=1) + "\n")
 
@@ -132,10 +129,17 @@ def main() -> None:
             *lines,
             "",
             f"At {common:.0f} teacher CPU-s (what both spent): test MAE {mae_at('spread_per_cost', common):.1f} "
-            f"meV/atom with spread per cost, {mae_at('random', common):.1f} with random acquisition. The "
-            f"stopping rule (expected gain < {rule:g} meV/atom per teacher CPU-s) would have stopped spread/cost "
-            f"after round {stop['round']} ({stop['n_labelled']} labelled, {stop['teacher_cpu_s']:.0f} CPU-s, "
-            f"test MAE {stop['validation_mae_meV']:.1f} meV/atom).",
+            f"meV/atom with spread per cost, {mae_at('random', common):.1f} with random acquisition; at "
+            f"{common / 2:.0f} CPU-s, {mae_at('spread_per_cost', common / 2):.1f} and "
+            f"{mae_at('random', common / 2):.1f}. The "
+            f"stopping rule (expected gain < {rule:g} meV/atom per teacher CPU-s) "
+            + (
+                f"would have stopped spread/cost after round {fired['round']} ({fired['n_labelled']} labelled, "
+                f"{fired['teacher_cpu_s']:.0f} CPU-s, test MAE {fired['validation_mae_meV']:.1f} meV/atom)."
+                if fired
+                else "had not fired when the budget was spent (expected gain of the last round "
+                f"{curves['spread_per_cost'][-1]['expected_gain_meV_per_cpu_s']:.2g} meV/atom per CPU-s)."
+            ),
         ]
     )
     publish(TITLE, section + "\n", args.write)
