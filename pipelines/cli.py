@@ -539,7 +539,9 @@ def learn(
     n_samples: Annotated[int, typer.Option(help="Labelled configurations per disordered parent.")] = 8,
     seed: Annotated[int, typer.Option(help="Seed of the draws, configurations and members.")] = 0,
     members: Annotated[int, typer.Option(help="Ensemble members.")] = 5,
-    epochs: Annotated[int, typer.Option(help="Epochs of the first round (later rounds: 10).")] = 40,
+    epochs: Annotated[
+        int, typer.Option(help="Epochs per round (later rounds continue from the previous weights).")
+    ] = 60,
     hidden: Annotated[int, typer.Option(help="Width of the network.")] = 32,
     scheduler: Annotated[str | None, typer.Option(help="Existing scheduler, tcp://host:8786.")] = None,
     cluster: Annotated[str | None, typer.Option(help="auto, local, cuda or slurm.")] = None,

@@ -54,7 +54,8 @@ class ActiveLearningOptions:
         budget_cpu_s: teacher CPU seconds at most (the round that crosses it is the last).
         min_gain_meV_per_cpu_s: the stopping threshold on expected error reduction per teacher CPU-second.
         later_epochs: epochs of each member in rounds after the first (they continue from the previous
-            weights); None: ``training.epochs``.
+            weights); None: ``training.epochs`` (measured: 3 more epochs per round left the members
+            undertrained and the learning curve flat; 40 made it fall, BENCHMARKS.md).
         n_samples: configurations per disordered parent (the teacher's cost and labels).
         seed: of the initial draw, the random acquisition and the training.
         training: the ensemble's training options.
@@ -66,7 +67,7 @@ class ActiveLearningOptions:
     max_rounds: int = 20
     budget_cpu_s: float = math.inf
     min_gain_meV_per_cpu_s: float = 1e-3
-    later_epochs: int | None = 10
+    later_epochs: int | None = None
     n_samples: int = 8
     seed: int = 0
     training: NativeTrainingOptions = field(default_factory=NativeTrainingOptions)
