@@ -109,6 +109,17 @@ def check_model_folder(
             )
 
 
+def cluster_run_settings(
+    structures: Path, out: Path, science: dict[str, Any], cluster: dict[str, Any] | None
+) -> RunSettings:
+    """Run settings of a training's cluster work: the cluster options (``workers``, ``scheduler``,
+    ``cluster``, ``partition_size``...) as they are, ``device`` moved into the science settings."""
+    extra = dict(cluster or {})
+    if "device" in extra:
+        science = {**science, "device": extra.pop("device")}
+    return RunSettings(structures=structures, out=out, science=science, **extra)
+
+
 def structures_table(structures: list[Path], out: Path, echo: Callable[[str], None]) -> Path:
     """A structures table: the one given, or the given files ingested into ``out/structures``."""
     if len(structures) == 1 and dataset_table_name(structures[0]) == "structures":
@@ -262,10 +273,7 @@ def train_conductivity(
     out.mkdir(parents=True, exist_ok=True)
     table_path = structures_table(structures, out, echo)
     science = {"transport_method": "learned", "model": options.features.feature_model}
-    extra = dict(cluster or {})
-    if "device" in extra:
-        science["device"] = extra.pop("device")
-    settings = RunSettings(structures=table_path, out=out, science=science, **extra)
+    settings = cluster_run_settings(table_path, out, science, cluster)
     start = time.perf_counter()
     features = compute_features(settings, out / "features", echo)
     times["features"] = time.perf_counter() - start

@@ -23,8 +23,7 @@ import pyarrow as pa
 from pymatgen.core import Structure
 
 from pipelines.cluster import open_client
-from pipelines.settings import RunSettings
-from pipelines.train import check_model_folder
+from pipelines.train import check_model_folder, cluster_run_settings
 from pipelines.worker import label_parents
 from screening.errors import InputError
 from screening.io import (
@@ -75,13 +74,13 @@ def gather_parents(
     from screening.sources.bundled import iter_bundled_rows
     from screening.sources.files import iter_file_rows
 
+    table = out / "structures"
+    check_output_directory(table)  # refused before any file is parsed
     rows = list(iter_file_rows(files, progress=True)) if files else []
     if bundled:
         rows.extend(iter_bundled_rows())
     if not rows:
         raise InputError("no structures: give --structures files or folders, and/or --bundled")
-    table = out / "structures"
-    check_output_directory(table)
     write_dataset(rows, table, source="training")
     ok = [row for row in rows if row[Col.STATUS] == "ok"]
     echo(f"parents: {len(ok)} of {len(rows)} structures ingested ok -> {table}")
@@ -116,11 +115,7 @@ def teacher_cluster(
     from distributed import as_completed
     from tqdm.auto import tqdm
 
-    science = {"model": settings.teacher}
-    extra = dict(cluster)
-    if "device" in extra:
-        science["device"] = extra.pop("device")
-    run_settings = RunSettings(structures=structures_table, out=scratch, science=science, **extra)
+    run_settings = cluster_run_settings(structures_table, scratch, {"model": settings.teacher}, cluster)
     with open_client(run_settings) as (client, info):
 
         def label(parents: list[tuple[str, Structure]], labels_dir: Path) -> list[dict[str, Any]]:
