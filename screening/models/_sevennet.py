@@ -37,7 +37,7 @@ from torch_geometric.data import Batch
 from screening.errors import InputError, MissingInputError
 from screening.graphs import NeighborList
 from screening.models.base import EnergyModel
-from screening.models.disorder import DEFAULT_MIN_DISTANCE_A
+from screening.models.disorder import DEFAULT_MIN_DISTANCE_A, split_position_pairs
 from screening.occupancy import N_ELEMENTS, site_occupancies
 
 #: Key of the per-site occupancy vectors (over the model's type map) in a SevenNet graph.
@@ -261,11 +261,10 @@ class SevenNetModel(EnergyModel):
         occupancy = data[_OCCUPANCY_KEY].double()
         occupied = occupancy.sum(dim=1)
         data[_SPECIES_KEY] = (occupancy / occupied.clamp_min(1e-12).unsqueeze(1)).float()
-        partial = occupied < 1.0 - 1e-9
-        split = (
-            torch.from_numpy(neighbors.distances_A < exclusion_A)
-            & partial[neighbors.center]
-            & partial[neighbors.neighbor]
+        split = torch.from_numpy(
+            split_position_pairs(
+                neighbors.distances_A, neighbors.center, neighbors.neighbor, occupied.numpy(), exclusion_A
+            )
         )
         data[_EDGE_WEIGHT_KEY] = torch.where(split, 0.0, occupied[neighbors.neighbor]).float()
         batch = Batch.from_data_list([data]).to(self.device)

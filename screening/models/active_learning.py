@@ -36,6 +36,7 @@ from screening.models.native_energy import (
     NativeTrainingOptions,
     distillation_examples,
     fit_native_ensemble,
+    structure_key,
 )
 
 #: Label ids -> (label rows, teacher CPU seconds spent on them).
@@ -120,14 +121,14 @@ def validation_mae_meV(
     example's base energy as recorded with its labels)."""
     if not validation:
         return math.nan
-    outputs, _ = ensemble.member_outputs(
+    prediction = ensemble.predict(
         [e.structure for e in validation],
-        keys=[f"validation:{e.key}" for e in validation],
+        base_eV=[e.base_eV_per_atom for e in validation],
+        keys=[e.key for e in validation],
         graph_cache=graph_cache,
     )
-    predicted = np.array([e.base_eV_per_atom for e in validation]) + outputs.mean(axis=0)
     target = np.array([e.teacher_eV_per_atom for e in validation])
-    return float(np.nanmean(np.abs(predicted - target)) * 1000)
+    return float(np.nanmean(np.abs(prediction.energy_per_atom_eV - target)) * 1000)
 
 
 def active_learning(
@@ -175,7 +176,9 @@ def active_learning(
         spread = np.array([])
         if remaining:  # the members' disagreement needs no teacher pass
             outputs, _ = ensemble.member_outputs(
-                [pool[i] for i in remaining], keys=[f"{i}/mean" for i in remaining], graph_cache=graph_cache
+                [pool[i] for i in remaining],
+                keys=[structure_key(i) for i in remaining],
+                graph_cache=graph_cache,
             )
             spread = outputs.std(axis=0) * 1000
         usable = np.isfinite(spread)

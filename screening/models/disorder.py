@@ -230,6 +230,21 @@ def sample_configurations(
     return ConfigurationSample(configurations, scaling, composition_error)
 
 
+def split_position_pairs(
+    distances_A: np.ndarray,
+    center: np.ndarray,
+    neighbor: np.ndarray,
+    occupied: np.ndarray,
+    min_distance_A: float = DEFAULT_MIN_DISTANCE_A,
+) -> np.ndarray:
+    """Which neighbour pairs of a parent cell are split positions that no sampled configuration fills
+    together: both sites partially occupied (``occupied``, each site's summed occupancy, below 1 by more
+    than round-off) and closer than ``min_distance_A``. Shape of ``distances_A``; what one-pass models
+    of the disordered cell use to follow the sampler's rule."""
+    partial = np.asarray(occupied, dtype=float) < 1.0 - 1e-9
+    return (np.asarray(distances_A) < min_distance_A) & partial[center] & partial[neighbor]
+
+
 def _conflicts(supercell: Structure, partial_sites: list[int], min_distance_A: float) -> dict[int, set[int]]:
     """Pairs of partially occupied sites closer than ``min_distance_A`` (at most one may hold an atom)."""
     if not partial_sites or min_distance_A <= 0:

@@ -50,33 +50,27 @@ def configuration_structure(row: dict[str, Any]) -> Structure:
 
 
 def _row(
-    parent_id: str, k: int, ordered: bool, structure: Structure, energy: float, cpu_s: float, teacher: str
-) -> dict:
+    parent_id: str,
+    ordered: bool,
+    teacher: str,
+    *,
+    configuration: int = -1,
+    structure: Structure | None = None,
+    energy: float = float("nan"),
+    cpu_s: float = 0.0,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """One label row (:data:`LABEL_COLUMNS`): a labelled configuration, or (no structure) a parent that
+    failed with ``error``."""
     return {
         "parent_id": parent_id,
-        "configuration": k,
+        "configuration": configuration,
         "parent_is_ordered": ordered,
-        "lattice_A": structure.lattice.matrix.reshape(-1).tolist(),
-        "atomic_numbers": [int(z) for z in structure.atomic_numbers],
-        "frac_coords": structure.frac_coords.reshape(-1).tolist(),
+        "lattice_A": [] if structure is None else structure.lattice.matrix.reshape(-1).tolist(),
+        "atomic_numbers": [] if structure is None else [int(z) for z in structure.atomic_numbers],
+        "frac_coords": [] if structure is None else structure.frac_coords.reshape(-1).tolist(),
         "energy_per_atom_eV": float(energy),
         "teacher_cpu_s": float(cpu_s),
-        "base_energy_per_atom_eV": float("nan"),
-        "teacher": teacher,
-        "error": None,
-    }
-
-
-def _failed_row(parent_id: str, ordered: bool, teacher: str, error: str) -> dict:
-    return {
-        "parent_id": parent_id,
-        "configuration": -1,
-        "parent_is_ordered": ordered,
-        "lattice_A": [],
-        "atomic_numbers": [],
-        "frac_coords": [],
-        "energy_per_atom_eV": float("nan"),
-        "teacher_cpu_s": 0.0,
         "base_energy_per_atom_eV": float("nan"),
         "teacher": teacher,
         "error": error,
@@ -123,12 +117,19 @@ def teacher_labels(
     rows = []
     for (index, k, structure), energy in zip(jobs, energies, strict=True):
         if index not in errors:
-            cpu_s = cpu_per_atom_s * len(structure)
             rows.append(
-                _row(ids[index], k, structures[index].is_ordered, structure, energy, cpu_s, teacher.name)
+                _row(
+                    ids[index],
+                    structures[index].is_ordered,
+                    teacher.name,
+                    configuration=k,
+                    structure=structure,
+                    energy=energy,
+                    cpu_s=cpu_per_atom_s * len(structure),
+                )
             )
     rows.extend(
-        _failed_row(ids[index], structures[index].is_ordered, teacher.name, error)
+        _row(ids[index], structures[index].is_ordered, teacher.name, error=error)
         for index, error in sorted(errors.items())
     )
     _add_alchemical_energies(teacher, structures, ids, rows)

@@ -80,8 +80,7 @@ class NativeTrainingOptions:
     base: Literal["alchemical", "none"] = "alchemical"
 
     def __post_init__(self) -> None:
-        if self.base not in BASES:
-            raise InputError(f"base must be one of {', '.join(BASES)}, got {self.base!r}")
+        check_base(self.base)
 
     def constructor(self) -> dict[str, Any]:
         return {
@@ -98,6 +97,18 @@ class NativeTrainingOptions:
 
 #: How the ensemble's energy is built (see the module docstring).
 BASES = ("alchemical", "none")
+
+
+def check_base(base: str) -> None:
+    """Refuse a base that is not one of :data:`BASES`."""
+    if base not in BASES:
+        raise InputError(f"base must be one of {', '.join(BASES)}, got {base!r}")
+
+
+def structure_key(parent_id: str, configuration: int | None = None) -> str:
+    """The name of a training or pool structure that stays the same across trainings (graph caches): a
+    parent (``configuration`` None) or one of its labelled configurations."""
+    return f"{parent_id}/{'mean' if configuration is None else configuration}"
 
 
 @dataclass(frozen=True)
@@ -117,7 +128,7 @@ class Example:
     @property
     def key(self) -> str:
         """A name of the example's structure that stays the same across trainings (graph caches)."""
-        return f"{self.parent_id}/{'mean' if self.is_parent_mean else self.configuration}"
+        return structure_key(self.parent_id, None if self.is_parent_mean else self.configuration)
 
     @property
     def target_eV_per_atom(self) -> float:
@@ -135,8 +146,7 @@ def distillation_examples(
     alchemical energy recorded with their labels (``base_energy_per_atom_eV``; a parent without one is
     skipped); the correction is 0 on ordered configurations by construction, so they teach nothing.
     """
-    if base not in BASES:
-        raise InputError(f"base must be one of {', '.join(BASES)}, got {base!r}")
+    check_base(base)
     examples: list[Example] = []
     energies: dict[str, list[float]] = {}
     base_of: dict[str, float] = {}
@@ -348,8 +358,7 @@ class NativeEnergyEnsemble:
     ) -> None:
         if not members:
             raise InputError("an ensemble needs at least one member")
-        if base not in BASES:
-            raise InputError(f"base must be one of {', '.join(BASES)}, got {base!r}")
+        check_base(base)
         if any(member.correction != (base != "none") for member in members):
             raise InputError(
                 f"members predicting {'energies' if base != 'none' else 'corrections'} for base {base!r}"
@@ -411,10 +420,13 @@ class NativeEnergyEnsemble:
         *,
         teacher_model: Any = None,
         base_eV: Sequence[float] | None = None,
+        keys: Sequence[str] | None = None,
+        graph_cache: dict[str, Any] | None = None,
     ) -> NativePrediction:
         """Energies of ordered or disordered structures: the base (one teacher pass, ``alchemical``; or
-        ``base_eV`` when already known) plus the members' mean output; the spread is the members'."""
-        outputs, errors = self.member_outputs(structures)
+        ``base_eV`` when already known) plus the members' mean output; the spread is the members'.
+        ``keys`` and ``graph_cache`` as for :meth:`member_outputs`."""
+        outputs, errors = self.member_outputs(structures, keys=keys, graph_cache=graph_cache)
         if base_eV is not None:
             base = np.asarray(base_eV, dtype=float)
         else:

@@ -36,7 +36,7 @@ from torch import nn
 from torch_geometric.data import Batch, Data
 
 from screening.graphs import neighbor_list
-from screening.models.disorder import DEFAULT_MIN_DISTANCE_A
+from screening.models.disorder import DEFAULT_MIN_DISTANCE_A, split_position_pairs
 from screening.occupancy import N_ELEMENTS, VACANCY_INDEX, site_occupancies
 
 #: Default neighbour cutoff (angstrom) of the native model.
@@ -74,8 +74,10 @@ def occupancy_graph(
     first_slot = occupancy.indptr[:-1]
 
     neighbors = neighbor_list(structure, cutoff_A)
-    partial = np.asarray(occupancy.sum(axis=1)).reshape(-1) < 1.0 - 1e-9
-    excluded = (neighbors.distances_A < exclusion_A) & partial[neighbors.center] & partial[neighbors.neighbor]
+    occupied = np.asarray(occupancy.sum(axis=1)).reshape(-1)
+    excluded = split_position_pairs(
+        neighbors.distances_A, neighbors.center, neighbors.neighbor, occupied, exclusion_A
+    )
     # every slot of the centre site receives from every slot of the neighbour site
     pairs = n_slots[neighbors.center] * n_slots[neighbors.neighbor]
     edge = np.repeat(np.arange(len(neighbors)), pairs)
