@@ -82,8 +82,8 @@ def attribute(
     """
     if not members:
         raise InputError("no model to attribute")
-    graph = members[0].graph(structure)
-    weights = graph.slot_weight.double()
+    graph = _as_double(members[0].graph(structure))
+    weights = graph.slot_weight
     reference = (
         torch.zeros_like(weights)
         if reference_weights is None
@@ -100,14 +100,14 @@ def attribute(
     for member in members:
         model = copy.deepcopy(member).double().eval()  # float64: quadrature, not round-off, sets the error
         with torch.no_grad():
-            energy, contributions = _cell_energy(model, _as_double(graph), weights)
-            reference_total += float(_cell_energy(model, _as_double(graph), reference)[0])
+            energy, contributions = _cell_energy(model, graph, weights)
+            reference_total += float(_cell_energy(model, graph, reference)[0])
         total += float(energy)
         site_energy += np.bincount(graph.slot_site.numpy(), contributions.numpy(), minlength=n_sites)
         path_gradient = torch.zeros_like(weights)
         for alpha, weight in zip(alphas, alpha_weights, strict=True):
             point = (reference + float(alpha) * (weights - reference)).requires_grad_(True)
-            (gradient,) = torch.autograd.grad(_cell_energy(model, _as_double(graph), point)[0], point)
+            (gradient,) = torch.autograd.grad(_cell_energy(model, graph, point)[0], point)
             path_gradient += float(weight) * gradient
         slot_ig = ((weights - reference) * path_gradient).detach().numpy()
         gradients += np.bincount(graph.slot_site.numpy(), slot_ig, minlength=n_sites)
@@ -116,11 +116,10 @@ def attribute(
 
 
 def _as_double(graph):
-    copy = graph.clone()
-    copy.edge_length = copy.edge_length.double()
-    copy.edge_open = copy.edge_open.double()
-    copy.slot_weight = copy.slot_weight.double()
-    return copy
+    """The slot graph with its real-valued tensors in float64 (the models are evaluated in float64)."""
+    for key in ("edge_length", "edge_open", "slot_weight"):
+        graph[key] = graph[key].double()
+    return graph
 
 
 def _main_element(site) -> str:
