@@ -1,4 +1,4 @@
-"""The ``screening`` command: ``ingest``, ``run``, ``rank``, ``demo``, ``train conductivity`` and ``train energy``.
+"""The ``screening`` command: ``ingest``, ``run``, ``rank``, ``demo``, ``train conductivity``, ``train energy`` and ``learn``.
 
 The one module of the command line, above both packages: it parses options into the settings objects
 and calls the Python API of :mod:`pipelines` and :mod:`screening`; nothing imports it (``pyproject.toml``
