@@ -253,12 +253,38 @@ def run_isolated(
     return [r for r in results if r is not None]
 
 
+#: Set by ``--cleanup-steps``: the framework relaxation every forked worker runs before the barrier
+#: (``coordinate_cleanup="relax"`` with SevenNet-0 loaded once in the parent), or ``None`` for none.
+CLEANUP: dict[str, Any] | None = None
+
+
+def cleanup_settings(max_steps: int) -> dict[str, Any]:
+    """``compute_transport`` keywords of a framework relaxation of ``max_steps`` steps with SevenNet-0.
+
+    The Frenkel energy stays the bond-valence estimate, so that the clean-up is the only change.
+    """
+    import torch
+
+    from screening.models import load_model
+    from screening.transport.cleanup import CleanupOptions
+
+    torch.set_num_threads(1)
+    return {
+        "energy_model": load_model("sevennet-0", device="cpu"),
+        "coordinate_cleanup": "relax",
+        "cleanup_options": CleanupOptions(max_steps=max_steps),
+        "frenkel_method": "bvse",
+    }
+
+
 def _transport_job(row: Mapping[str, Any]) -> dict[str, Any]:
     from screening.structures import row_to_structure
     from screening.transport import compute_transport
 
     structure = row_to_structure(row)
-    result = compute_transport(structure, mobile_ion=MOBILE_ION, temperature_K=TEMPERATURE_K)
+    result = compute_transport(
+        structure, mobile_ion=MOBILE_ION, temperature_K=TEMPERATURE_K, **(CLEANUP or {})
+    )
     return {str(k): v for k, v in result.items()}
 
 
@@ -847,6 +873,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "working tree",
     )
     parser.add_argument("--notes", default="", help="a sentence about this run, printed under the section")
+    parser.add_argument(
+        "--cleanup-steps",
+        type=int,
+        default=0,
+        help="relax the framework with SevenNet-0 for at most this many steps before each barrier (0: no "
+        "clean-up, the product's default)",
+    )
     args = parser.parse_args(argv)
     slug = slugify(args.label)
     if args.limit is not None and args.write:
@@ -856,6 +889,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the workers are killed on the way out
     code, folder = use_code(args.code_rev, with_bvlain=not args.no_bvlain)
     print(f"code: {code}", file=sys.stderr)
+    if args.cleanup_steps > 0:
+        global CLEANUP
+        CLEANUP = cleanup_settings(args.cleanup_steps)
     try:
         return _run(args, slug, code)
     finally:

@@ -117,3 +117,16 @@ def test_section_is_appended_then_replaced_and_keeps_other_sections():
     twice = bench.write_section(once + "\n## Later\n\nkept\n", bench.SECTION_TITLE + "\n\ntwo\n")
     assert "one" not in twice and "two" in twice and twice.endswith("## Later\n\nkept\n")
     assert twice.startswith(text)
+
+
+def test_cleanup_steps_relax_the_framework_before_the_barrier(monkeypatch):
+    from screening.sources.bundled import iter_bundled_rows
+
+    row = next(r for r in iter_bundled_rows() if r["id"] == "bundled-Li2O")
+    plain = bench._transport_job(row)
+    monkeypatch.setattr(bench, "CLEANUP", bench.cleanup_settings(2))
+    cleaned = bench._transport_job(row)
+    assert not any("relaxed" in note for note in plain["transport_notes"])
+    assert any("framework relaxed with sevennet-0" in note for note in cleaned["transport_notes"])
+    assert "Frenkel energy from bvse" in cleaned["transport_notes"]  # the clean-up is the only change
+    assert cleaned["status"] == plain["status"] == "ok"
