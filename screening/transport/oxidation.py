@@ -11,10 +11,16 @@ A structure whose every species already carries an oxidation state is used as it
    more electronegative than the cations and the most common states win. Where no integer choice is
    neutral, one element may be of mixed valence: a mixture of two of its states in the proportion that
    makes the composition neutral (Co3+/Co4+ in Li0.5CoO2, Mn3+/Mn4+ in LiMn2O4), written on its sites as
-   an occupancy-weighted mixture of the two ions, which is the average valence of equivalent sites;
+   an occupancy-weighted mixture of the two ions, which is the average valence of equivalent sites.
+   Hypothetical (delithiated) phases may then use any known positive state of a cation; rare anionic
+   states (Ta-, P3- next to O2-) are never taken to make a composition neutral;
 4. compositions that are not exactly neutral as published (Li-deficient garnets, doped argyrodites whose
    CIF lost a dopant) take the closest assignment within 10 % of the cation charge, with a note giving the
-   imbalance.
+   imbalance;
+5. compositions with more anion charge than that (deeply delithiated hypothetical phases, or files that
+   lost cations): the anion takes the holes, mixing its usual state with the next one up (O2-/O-, anion
+   redox) on its sites, with a note. The bond-valence landscape does not depend on the anion's charge (the
+   O- ions use the Li-O2- Morse pair), so this only records the imbalance.
 
 A structure for which none of these gives an answer raises :class:`OxidationStateError` with the reason.
 """
@@ -132,31 +138,49 @@ def guess_element_states(composition: Composition, *, fixed_charge: float = 0.0)
         raise OxidationStateError(f"no known oxidation states for {', '.join(missing)}")
     x = np.array([amounts[s] for s in symbols])
     exact, closest = _solve(symbols, candidates, x, fixed_charge, composition)
-    if exact is None:  # hypothetical (e.g. delithiated) phases: any known state may take part
-        extended = [
-            sorted(set(c) | {int(q) for q in Element(sym).oxidation_states})
-            for sym, c in zip(symbols, candidates, strict=True)
-        ]
-        if extended != candidates:
-            exact, _ = _solve(symbols, extended, x, fixed_charge, composition)
+    # hypothetical (e.g. delithiated) phases: any known cation state may take part
+    extended = [
+        sorted(set(c) | {int(q) for q in Element(sym).oxidation_states if q > 0})
+        for sym, c in zip(symbols, candidates, strict=True)
+    ]
+    if exact is None and extended != candidates:
+        exact, closest_extended = _solve(symbols, extended, x, fixed_charge, composition)
+        if closest is None or abs(closest.imbalance) > MAX_CHARGE_IMBALANCE:
+            closest = closest_extended or closest
     if exact is not None:
         return exact
-    if closest is not None:
+    if closest is not None and abs(closest.imbalance) <= MAX_CHARGE_IMBALANCE:
         return closest
-    raise OxidationStateError(
-        f"no charge-neutral combination of common oxidation states for {composition.formula}"
-    )
+    holes = _anion_holes(symbols, extended, x, fixed_charge, composition)
+    if holes is not None:
+        return holes
+    reason = f"no charge-neutral combination of common oxidation states for {composition.formula}"
+    if closest is not None:
+        ions = " ".join(f"{s}{q:+d}" for s, q in closest.states.items())
+        reason += (
+            f": the closest ({ions}) leaves a net charge of {closest.imbalance:+.0%} of the cation charge, "
+            f"more than the {MAX_CHARGE_IMBALANCE:.0%} that rounded occupancies explain "
+            "(atoms missing from the file?)"
+        )
+    raise OxidationStateError(reason)
 
 
-def _solve(
+class _Combinations(NamedTuple):
+    """Every combination of candidate states (rows), with its ICSD score, sanity and net charge."""
+
+    combos: np.ndarray  # (rows, elements) states
+    log_counts: np.ndarray  # sum of log(1 + ICSD occurrences) of the row's ions
+    sensible: np.ndarray  # anions more electronegative than cations, both present
+    net: np.ndarray  # net charge of the composition, e
+
+
+def _combinations(
     symbols: list[str],
     candidates: list[list[int]],
     x: np.ndarray,
     fixed_charge: float,
     composition: Composition,
-) -> tuple[ElementStates | None, ElementStates | None]:
-    """The best neutral assignment (integer, else one mixed-valence element) and the closest imbalanced
-    one within :data:`MAX_CHARGE_IMBALANCE` (None where there is none)."""
+) -> _Combinations:
     if math.prod(len(c) for c in candidates) > MAX_COMBINATIONS:
         raise OxidationStateError(f"too many oxidation-state combinations for {composition.reduced_formula}")
     chi = np.array([Element(s).X if not math.isnan(Element(s).X) else 0.0 for s in symbols])
@@ -176,7 +200,19 @@ def _solve(
     sensible = chi_anion >= chi_cation
     if len(symbols) > 1:
         sensible &= (combos < 0).any(axis=1) & (combos > 0).any(axis=1)
-    net = combos @ x + fixed_charge
+    return _Combinations(combos, log_counts, sensible, combos @ x + fixed_charge)
+
+
+def _solve(
+    symbols: list[str],
+    candidates: list[list[int]],
+    x: np.ndarray,
+    fixed_charge: float,
+    composition: Composition,
+) -> tuple[ElementStates | None, ElementStates | None]:
+    """The best neutral assignment (integer, else one mixed-valence element) and the closest imbalanced
+    one (None where no combination is sensible; the caller judges its imbalance)."""
+    combos, log_counts, sensible, net = _combinations(symbols, candidates, x, fixed_charge, composition)
     positive = np.maximum(np.where(combos > 0, combos, 0.0) @ x, 1.0)
 
     def states_of(row: int) -> dict[str, int]:
@@ -190,11 +226,24 @@ def _solve(
     if mixed is not None:
         return mixed, None
     imbalance = np.abs(net) / positive
-    close = sensible & (imbalance <= MAX_CHARGE_IMBALANCE)
-    if not close.any():
+    if not sensible.any():
         return None, None
-    best = np.flatnonzero(close)[np.argmin(imbalance[close] - 1e-6 * log_counts[close])]
+    best = np.flatnonzero(sensible)[np.argmin(imbalance[sensible] - 1e-6 * log_counts[sensible])]
     return None, ElementStates(states_of(best), imbalance=float(net[best] / positive[best]))
+
+
+def _anion_holes(
+    symbols: list[str],
+    candidates: list[list[int]],
+    x: np.ndarray,
+    fixed_charge: float,
+    composition: Composition,
+) -> ElementStates | None:
+    """Over-oxidised compositions (more anion charge than the cations' known states can balance, as in
+    deeply delithiated hypothetical phases): the anion takes the holes, mixing its usual state ``q`` with
+    ``q + 1`` (O2-/O-, anion redox), the cations keep integer states. None where that does not help."""
+    combos, log_counts, sensible, net = _combinations(symbols, candidates, x, fixed_charge, composition)
+    return _mixed_valence(symbols, candidates, x, combos, net, log_counts, sensible, anion_holes=True)
 
 
 def _mixed_valence(
@@ -205,12 +254,21 @@ def _mixed_valence(
     net: np.ndarray,
     log_counts: np.ndarray,
     sensible: np.ndarray,
+    *,
+    anion_holes: bool = False,
 ) -> ElementStates | None:
-    """The best neutral assignment with one element mixing two of its positive states, or None."""
+    """The best neutral assignment with one element mixing two of its positive states, or None; with
+    ``anion_holes`` instead an anion element mixing its most common negative state ``q`` with ``q + 1``."""
     best: tuple[float, ElementStates] | None = None
     for m, symbol in enumerate(symbols):
-        positive_states = sorted({q for q in candidates[m] if q > 0})
-        for lower, upper in itertools.pairwise(positive_states):
+        if anion_holes:
+            if symbol not in ANION_ELEMENTS:
+                continue
+            usual = min(Element(symbol).common_oxidation_states)
+            pairs = [(usual, usual + 1)] if usual + 1 < 0 else []
+        else:
+            pairs = list(itertools.pairwise(sorted({q for q in candidates[m] if q > 0})))
+        for lower, upper in pairs:
             rows = sensible & (combos[:, m] == lower)
             if not rows.any():
                 continue
@@ -350,10 +408,13 @@ def assign_oxidation_states(structure: Structure) -> OxidationAssignment:
     else:
         if states.mixed is not None:
             element, upper, fraction = states.mixed
-            notes.append(
+            note = (
                 f"mixed valence: {element} {1 - fraction:.2f} x {states.states[element]:+d} + "
                 f"{fraction:.2f} x {upper:+d} (mean {states.mean_states()[element]:+.2f})"
             )
+            if upper < 0:
+                note += ": holes on the anion (over-oxidised as given, or cations missing from the file)"
+            notes.append(note)
         if states.imbalance:
             notes.append(
                 f"composition not charge neutral as given: net charge {states.imbalance:+.1%} of the cation charge"
