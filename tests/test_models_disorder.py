@@ -126,5 +126,27 @@ def test_split_sites_never_hold_two_atoms_at_once() -> None:
 
 
 def test_impossible_exclusion_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="closer than 1 angstrom"):
-        sample_configurations(_split_site_cell(0.75), 1, seed=0)  # 1.5 Li per pair of split sites
+    # 1.5 Li per pair of split sites: a third of the Li (a fifth of the atoms) cannot be placed
+    with pytest.raises(
+        ValueError, match=r"closer than 1 angstrom .* 3 atoms on 4 positions of Li0.75 but no more than 2 fit"
+    ):
+        sample_configurations(_split_site_cell(0.75), 1, seed=0, max_supercell_sites=12)
+
+
+def test_slightly_overfilled_split_positions_lose_only_the_atoms_that_cannot_fit() -> None:
+    """Published LGPS-like refinements put Li 0.54 on both positions of a pair 0.4 A apart (1.08 atoms per
+    pair): the sampler places one Li per pair, keeps everything else, and reports the difference."""
+    lattice = Lattice.cubic(8.0)
+    grid = [[x, y, z] for x in (0.25, 0.75) for y in (0.25, 0.75) for z in (0.25, 0.75)]
+    parent = Structure(lattice, [{"Li": 0.55}, {"Li": 0.55}] + ["Cl"] * 8, [[0, 0, 0], [0.05, 0, 0], *grid])
+    sample = sample_configurations(parent, 3, seed=0)
+    multiplier = int(np.prod(sample.supercell_scaling))
+    assert multiplier == 20  # 0.55 x 20 = 11 Li per position group: 22 asked for on 20 pairs
+    for configuration in sample.structures:
+        assert configuration.composition == Composition({"Li": multiplier, "Cl": 8 * multiplier})
+        li = [site for site in configuration if site.specie.symbol == "Li"]
+        distances = np.array([[a.distance(b) for b in li] for a in li]) + 100 * np.eye(len(li))
+        assert distances.min() > 1.0
+    li_fraction_parent = 1.1 / 9.1
+    li_fraction_sampled = 20 / 180
+    assert sample.composition_error == pytest.approx(li_fraction_parent - li_fraction_sampled)
