@@ -11,7 +11,8 @@ bonds by 0.2-0.4 A). :func:`check_structure` therefore sorts what it finds into 
   occupied sites on top of each other (closer than :data:`OVERLAP_FRACTION` of the sum of their covalent
   radii, and never closer than :data:`MIN_SITE_DISTANCE_A`).
 * ``warnings``: it is kept, with a note. Split positions whose occupancies add up to more than one
-  (they must sometimes both be filled); contacts shorter than :data:`COVALENT_FRACTION` of the covalent
+  (they must sometimes both be filled), and groups of three or more split positions asking for more atoms
+  than they hold at once (three O 0.5 positions 0.7 A apart: 1.5 O where one fits); contacts shorter than :data:`COVALENT_FRACTION` of the covalent
   radii between sites that are sometimes occupied together; split positions closer than
   :data:`MIN_SITE_DISTANCE_A`; a composition that differs from the published formula; bond-valence sums
   off the oxidation states (when the structure carries them).
@@ -198,6 +199,7 @@ def _pair_findings(structure: Structure) -> tuple[list[str], list[str]]:
         f"closer than {SPLIT_SITE_DISTANCE_A:g} A, so at most one holds an atom, but their occupancies "
         "add up to more than 1",
     )
+    warnings += _overfilled_groups(structure, occupancies, centres, neighbours, distances_A)
     warnings += message(
         "short",
         "short contacts",
@@ -210,6 +212,67 @@ def _pair_findings(structure: Structure) -> tuple[list[str], list[str]]:
         f"closer than {MIN_SITE_DISTANCE_A:g} A, never occupied together",
     )
     return problems, warnings
+
+
+def _overfilled_groups(
+    structure: Structure,
+    occupancies: np.ndarray,
+    centres: np.ndarray,
+    neighbours: np.ndarray,
+    distances_A: np.ndarray,
+) -> list[str]:
+    """Groups of three or more split positions (partially occupied sites linked by distances below
+    :data:`SPLIT_SITE_DISTANCE_A`) whose occupancies add up to more atoms than the group can hold at once,
+    the most sites no two of which are linked: a triangle of O 0.5 positions 0.7 A apart asks for 1.5 O
+    where one fits. Pairs are the pair check's; groups above :data:`_MAX_GROUP_SITES` are not searched."""
+    partial = occupancies < _FULL
+    links: dict[int, set[int]] = {}
+    for i, j, d_A in zip(centres.tolist(), neighbours.tolist(), distances_A.tolist(), strict=True):
+        if i != j and partial[i] and partial[j] and d_A < SPLIT_SITE_DISTANCE_A:
+            links.setdefault(i, set()).add(j)
+            links.setdefault(j, set()).add(i)
+    found: list[str] = []
+    seen: set[int] = set()
+    for start in sorted(links):
+        if start in seen:
+            continue
+        group, stack = set(), [start]
+        while stack:
+            site = stack.pop()
+            if site not in group:
+                group.add(site)
+                stack.extend(links[site] - group)
+        seen |= group
+        if not 3 <= len(group) <= _MAX_GROUP_SITES:
+            continue
+        asked = float(occupancies[sorted(group)].sum())
+        fits = _most_unlinked(frozenset(group), links)
+        if asked > fits + PAIR_OCCUPANCY_TOLERANCE:
+            sites = ", ".join(f"{i} ({structure[i].species_string})" for i in sorted(group))
+            found.append(f"sites {sites}: occupancies adding up to {asked:.3g}, room for {fits}")
+    if not found:
+        return []
+    return [
+        f"split positions overfilled: {len(found)} group(s) of 3 or more positions closer than "
+        f"{SPLIT_SITE_DISTANCE_A:g} A to each other, whose occupancies add up to more atoms than the group "
+        "can hold at once: " + _listed(found)
+    ]
+
+
+#: Largest group of linked split positions searched for the atoms it can hold.
+_MAX_GROUP_SITES = 24
+
+
+def _most_unlinked(sites: frozenset[int], links: dict[int, set[int]]) -> int:
+    """The largest number of ``sites`` no two of which are linked (a maximum independent set, by
+    branching on the most linked site: fast for the small groups split positions form)."""
+    if not sites:
+        return 0
+    site = max(sites, key=lambda s: (len(links[s] & sites), -s))
+    if not links[site] & sites:
+        return len(sites)
+    without = _most_unlinked(sites - {site}, links)
+    return max(without, 1 + _most_unlinked(sites - {site} - links[site], links))
 
 
 def composition_mismatch(

@@ -64,6 +64,28 @@ def test_overfilled_split_positions_are_kept_with_a_warning(tmp_path: Path) -> N
     assert "1.08" in row[Col.WARNINGS][0]
 
 
+def test_a_group_of_split_positions_asking_for_more_atoms_than_it_holds_is_a_warning(tmp_path: Path) -> None:
+    """Three Li 0.5 positions 0.7 A apart pairwise add up to 1 (no pair is overfilled) but ask for 1.5 Li
+    where one fits, which the configuration sampler cannot realise: ingest keeps the row and says so. A
+    chain of four such positions 0.8 A apart holds two (its ends are 2.4 A apart) and asks for two."""
+    side_A = 0.7
+    triangle = [[0, 0, 0], [side_A, 0, 0], [side_A / 2, side_A * math.sqrt(3) / 2, 0]]
+    structure = Structure(
+        CUBIC_6A, [{"Li": 0.5}] * 3 + ["Cl"], [*triangle, [3.0, 3.0, 3.0]], coords_are_cartesian=True
+    )
+    row = json_row(tmp_path, structure)
+    assert row[Col.STATUS] == "ok", row[Col.ERROR]
+    assert kinds(row[Col.WARNINGS]) == ["split positions overfilled"]
+    assert "1 group(s) of 3 or more positions" in row[Col.WARNINGS][0]
+    assert "adding up to 1.5, room for 1" in row[Col.WARNINGS][0]
+
+    chain = [[0.8 * k, 0, 0] for k in range(4)]
+    structure = Structure(
+        CUBIC_6A, [{"Li": 0.5}] * 4 + ["Cl"], [*chain, [3.0, 3.0, 3.0]], coords_are_cartesian=True
+    )
+    assert json_row(tmp_path, structure)[Col.WARNINGS] == []
+
+
 def test_noisy_short_bond_of_fully_occupied_atoms_is_a_warning(tmp_path: Path) -> None:
     # NASICON-like P-O 1.11 A (0.64 of the covalent radii): OBELiX coordinate noise, not a broken crystal
     structure = Structure(CUBIC_6A, ["P", "O"], [[0, 0, 0], [1.11 / 6, 0, 0]])
