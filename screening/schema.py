@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.3.0"
+SCHEMA_VERSION = "1.4.0"
 METADATA_KEY = b"screening"
 
 #: Status values of a row in any table.
@@ -82,6 +82,9 @@ class Col(StrEnum):
     CONFIG_ENTROPY_TERM = "config_entropy_term_eV"
     DISORDER_STRATEGY = "disorder_strategy"
     N_CONFIGURATIONS = "n_configurations"
+    #: largest atom-fraction difference between the sampled configurations and the published composition
+    #: (supercell rounding, atoms of overfilled split positions left out; ``sample`` only)
+    SAMPLED_COMPOSITION_ERROR = "sampled_composition_error"
     #: epistemic spread of the occupancy-native ensemble on a disordered structure (``native``/``auto``)
     NATIVE_SPREAD = "native_spread_eV"
     #: the energy model's own error scale on e_above_hull (``screening.thermo.model_error``), included in
@@ -312,6 +315,7 @@ RESULTS_SCHEMA = pa.schema(
         pa.field(Col.CONFIG_ENTROPY_TERM, pa.float64()),
         pa.field(Col.DISORDER_STRATEGY, pa.string()),
         pa.field(Col.N_CONFIGURATIONS, pa.int32()),
+        pa.field(Col.SAMPLED_COMPOSITION_ERROR, pa.float64()),
         pa.field(Col.NATIVE_SPREAD, pa.float64()),
         pa.field(Col.E_ABOVE_HULL_MODEL_STD, pa.float64()),
         # transport

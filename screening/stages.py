@@ -112,6 +112,8 @@ def _stability(
         return False
     out[Col.DISORDER_STRATEGY] = prediction.disorder_strategy
     out[Col.N_CONFIGURATIONS] = prediction.n_configurations
+    if prediction.disorder_strategy == "sample":
+        out[Col.SAMPLED_COMPOSITION_ERROR] = prediction.composition_error
     out[Col.NATIVE_SPREAD] = prediction.native_spread_eV
     if prediction.error:
         _fail(out, STAGE_STABILITY, prediction.error)

@@ -80,6 +80,11 @@ def test_local_cluster_run_equals_direct_calls(clean_run, direct_results):
     assert lif[Col.ECW_LOW] == 0.0 and lif[Col.ECW_HIGH] > 5.5 and lif[Col.ECW_OXIDATION_PRODUCTS] == "F2"
     assert lif[Col.ELECTRONIC_CONDUCTOR] == False and lif[Col.COST] > 0  # noqa: E712 - numpy bool
     assert lif[Col.E_ABOVE_HULL_STD] >= lif[Col.E_ABOVE_HULL_MODEL_STD] == pytest.approx(0.0602, abs=1e-4)
+    # the sampled solid solution says how far its configurations are from the published composition
+    by_id = results.set_index(Col.ID)
+    assert by_id.loc["t-li-na-f", Col.DISORDER_STRATEGY] == "sample"
+    assert by_id.loc["t-li-na-f", Col.SAMPLED_COMPOSITION_ERROR] == 0.0  # Li0.5Na0.5F: exactly representable
+    assert pd.isna(lif[Col.SAMPLED_COMPOSITION_ERROR])  # ordered: nothing sampled
 
 
 def test_manifest_records_config_versions_model_and_one_load_per_worker(clean_run):
