@@ -11,11 +11,11 @@ bonds by 0.2-0.4 A). :func:`check_structure` therefore sorts what it finds into 
   occupied sites on top of each other (closer than :data:`OVERLAP_FRACTION` of the sum of their covalent
   radii, and never closer than :data:`MIN_SITE_DISTANCE_A`).
 * ``warnings``: it is kept, with a note. Split positions whose occupancies add up to more than one
-  (they must sometimes both be filled), and groups of three or more split positions asking for more atoms
-  than they hold at once (three O 0.5 positions 0.7 A apart: 1.5 O where one fits); contacts shorter than :data:`COVALENT_FRACTION` of the covalent
-  radii between sites that are sometimes occupied together; split positions closer than
-  :data:`MIN_SITE_DISTANCE_A`; a composition that differs from the published formula; bond-valence sums
-  off the oxidation states (when the structure carries them).
+  (they must sometimes both be filled), and groups of three or more split positions asking for more
+  atoms than they hold at once (three O 0.5 positions 0.7 A apart: 1.5 O where one fits); contacts
+  shorter than :data:`COVALENT_FRACTION` of the covalent radii between sites that are sometimes occupied
+  together; split positions closer than :data:`MIN_SITE_DISTANCE_A`; a composition that differs from the
+  published formula; bond-valence sums off the oxidation states (when the structure carries them).
 
 Each message starts with a short fixed phrase naming its kind (``"split positions overfilled: ..."``,
 ``"short contacts: ..."``), so that warnings can be counted by kind.

@@ -87,11 +87,22 @@ def _rounded_counts(key: tuple[tuple[str, float], ...], n_sites: int) -> tuple[d
     occupied = math.fsum(occ for _, occ in key)
     norm = max(1.0, occupied)  # occupancies summing a hair above 1 (CIF round-off) leave no vacancy
     targets = np.array([n_sites * occ / norm for _, occ in key] + [n_sites * (1.0 - occupied / norm)])
-    counts = np.floor(targets + 1e-9).astype(int)
-    remainder = targets - counts
-    for index in np.argsort(-remainder, kind="stable")[: n_sites - int(counts.sum())]:
-        counts[index] += 1
+    counts = _largest_remainder(targets, n_sites)
     return dict(zip(labels, counts.tolist(), strict=True)), float(np.max(np.abs(counts - targets)))
+
+
+def _largest_remainder(targets: np.ndarray, total: int) -> np.ndarray:
+    """Integers summing to ``total`` (the sum of ``targets``): each target rounded down, then one more for
+    the largest remainders, ties in order."""
+    counts = np.floor(targets + 1e-9).astype(int)
+    for index in np.argsort(-(targets - counts), kind="stable")[: total - int(counts.sum())]:
+        counts[index] += 1
+    return counts
+
+
+def _atom_labels(counts: dict[str, int]) -> list[str]:
+    """One label per atom of a group's ``counts`` (vacancies left out)."""
+    return [label for label, count in counts.items() if label != _VACANCY for _ in range(count)]
 
 
 def _composition_error(groups: dict[tuple, list[int]], multiplier: int) -> tuple[float, float]:
@@ -226,7 +237,7 @@ def sample_configurations(
     )
     rng = np.random.default_rng(seed)
     frac_coords = supercell.frac_coords
-    n_wanted = sum(count for _, counts, _ in groups for label, count in counts.items() if label != _VACANCY)
+    n_wanted = sum(len(_atom_labels(counts)) for _, counts, _ in groups)
     configurations = []
     for _ in range(n_samples):
         species, short = _draw(groups, conflicts, len(supercell), rng)
@@ -322,8 +333,7 @@ def _draw(
         complete = True
         chosen_by_group: list[tuple[list[int], list[str]]] = []
         for _sites, counts, _partial in groups:
-            atoms = [label for label, count in counts.items() if label != _VACANCY for _ in range(count)]
-            chosen_by_group.append(([], atoms))
+            chosen_by_group.append(([], _atom_labels(counts)))
         order = [(g, site) for g, (sites, _, _) in enumerate(groups) for site in sites]
         for position in rng.permutation(len(order)):
             g, site = order[position]
@@ -346,12 +356,10 @@ def _draw(
     species = [_VACANCY] * n_sites
     short: list[tuple[int, int, int]] = []
     for g, ((_sites, counts, _partial), chosen) in enumerate(zip(groups, best[1], strict=True)):
-        wanted = sum(count for label, count in counts.items() if label != _VACANCY)
-        atoms = _cut_in_proportion(counts, len(chosen)) if len(chosen) < wanted else None
-        if atoms is None:
-            atoms = [label for label, count in counts.items() if label != _VACANCY for _ in range(count)]
-        else:
-            short.append((g, wanted, len(chosen)))
+        atoms = _atom_labels(counts)
+        if len(chosen) < len(atoms):
+            short.append((g, len(atoms), len(chosen)))
+            atoms = _cut_in_proportion(counts, len(chosen))
         for site, label in zip(chosen, rng.permutation(atoms), strict=True):
             species[site] = str(label)
     return species, short
@@ -362,8 +370,5 @@ def _cut_in_proportion(counts: dict[str, int], n_atoms: int) -> list[str]:
     them, largest remainders first: the atoms of a short group that do fit."""
     labels = [label for label, count in counts.items() if label != _VACANCY and count]
     wanted = np.array([counts[label] for label in labels], dtype=float)
-    targets = wanted * n_atoms / wanted.sum()
-    kept = np.floor(targets + 1e-9).astype(int)
-    for index in np.argsort(-(targets - kept), kind="stable")[: n_atoms - int(kept.sum())]:
-        kept[index] += 1
-    return [label for label, count in zip(labels, kept.tolist(), strict=True) for _ in range(count)]
+    kept = _largest_remainder(wanted * n_atoms / wanted.sum(), n_atoms)
+    return _atom_labels(dict(zip(labels, kept.tolist(), strict=True)))
