@@ -29,7 +29,8 @@ from screening.schema import STATUS_FAILED, STATUS_OK, VACANCY, Col
 #: Number of hash buckets the structures table is partitioned into.
 DEFAULT_N_BUCKETS = 16
 
-#: Occupancies may exceed 1 by this much (rounding in published CIFs) before a site counts as overfull.
+#: Occupancies may exceed 1 by this much (rounding in published CIFs) before a site counts as overfull,
+#: and fall short of 1 by this much before it counts as partially occupied.
 OCCUPANCY_TOLERANCE = 1e-3
 
 _Specie = Element | Species
@@ -38,6 +39,12 @@ _Specie = Element | Species
 def bucket_of(structure_id: str, n_buckets: int = DEFAULT_N_BUCKETS) -> int:
     """Stable hash bucket of an id (crc32, the same on every machine and Python process)."""
     return zlib.crc32(structure_id.encode()) % n_buckets
+
+
+def is_partially_occupied(total_occupancy: np.ndarray | float) -> np.ndarray:
+    """Whether each site's summed occupancy is below one by more than the rounding of published CIFs
+    (a mixed site refined to Y 0.075 + Zr 0.924 is full)."""
+    return np.asarray(total_occupancy, dtype=float) < 1.0 - OCCUPANCY_TOLERANCE
 
 
 def _oxidation_state(specie: _Specie) -> float | None:

@@ -20,11 +20,12 @@ bonds by 0.2-0.4 A). :func:`check_structure` therefore sorts what it finds into 
 Each message starts with a short fixed phrase naming its kind (``"split positions overfilled: ..."``,
 ``"short contacts: ..."``), so that warnings can be counted by kind.
 
-Split positions are defined as the configuration sampler
-(:func:`screening.models.disorder.sample_configurations`) treats them: two partially occupied sites
-closer than :data:`SPLIT_SITE_DISTANCE_A` hold at most one atom between them. Where their occupancies add
-up to more than one, an ordered configuration cannot both respect that and reproduce the published
-occupancies of the pair, which is what the ``split positions overfilled`` warning says.
+Split positions are those of :mod:`screening.split_positions`, the definition the configuration sampler
+(:func:`screening.models.disorder.sample_configurations`) follows: two partially occupied sites closer
+than :data:`~screening.split_positions.SPLIT_POSITION_DISTANCE_A` hold at most one atom between them.
+Where their occupancies add up to more than one, an ordered configuration cannot both respect that and
+reproduce the published occupancies of the pair, which is what the ``split positions overfilled`` warning
+says.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ import numpy as np
 from pymatgen.analysis.local_env import CovalentRadius
 from pymatgen.core import Composition, Element, Structure
 
-from screening.structures import OCCUPANCY_TOLERANCE, failed_row, structure_to_row
+from screening.split_positions import SPLIT_POSITION_DISTANCE_A, split_position_pairs
+from screening.structures import OCCUPANCY_TOLERANCE, failed_row, is_partially_occupied, structure_to_row
 
 #: Split positions closer than this hold at most one atom between them; two fully occupied sites are
 #: never allowed closer than this (angstrom).
@@ -52,11 +54,6 @@ OVERLAP_FRACTION = 0.55
 #: this fraction of the sum of their covalent radii make a short contact (a warning).
 COVALENT_FRACTION = 0.7
 
-#: Two partially occupied sites closer than this are alternative (split) positions of one atom: the
-#: configuration sampler never fills both (the same value as
-#: :data:`screening.models.disorder.DEFAULT_MIN_DISTANCE_A`; a test keeps them equal).
-SPLIT_SITE_DISTANCE_A = 1.0
-
 #: Two sites count as sometimes occupied together only when their occupancies add up to more than
 #: 1 + this; below it the sum is within the usual uncertainty of refined occupancies (garnet 24d/96h Li
 #: refine to 0.564 + 0.442).
@@ -70,9 +67,6 @@ COMPOSITION_TOLERANCE_ATOMS = 0.02
 _MAX_REPORTED = 3
 
 _FALLBACK_COVALENT_RADIUS_A = 1.5
-
-#: Occupancy at or above which a site counts as fully occupied.
-_FULL = 1.0 - OCCUPANCY_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -153,8 +147,10 @@ def _pair_findings(structure: Structure) -> tuple[list[str], list[str]]:
     """Problems and warnings about pairs of sites that are close (see the module docstring)."""
     radii_A = np.array([_site_radius_A(site) for site in structure])
     occupancies = np.array([site.species.num_atoms for site in structure])
-    cutoff_A = max(SPLIT_SITE_DISTANCE_A, COVALENT_FRACTION * 2 * float(radii_A.max()))
+    partial = is_partially_occupied(occupancies)
+    cutoff_A = max(SPLIT_POSITION_DISTANCE_A, COVALENT_FRACTION * 2 * float(radii_A.max()))
     centres, neighbours, _, distances_A = structure.get_neighbor_list(cutoff_A)
+    split = split_position_pairs(distances_A, centres, neighbours, occupancies)
     kinds: dict[str, list[tuple[float, str]]] = {}
 
     def note(kind: str, i: int, j: int, d_A: float, detail: str) -> None:
@@ -164,19 +160,20 @@ def _pair_findings(structure: Structure) -> tuple[list[str], list[str]]:
         )
         kinds.setdefault(kind, []).append((d_A, text))
 
-    for i, j, d_A in zip(centres.tolist(), neighbours.tolist(), distances_A.tolist(), strict=True):
+    pairs = zip(centres.tolist(), neighbours.tolist(), distances_A.tolist(), split.tolist(), strict=True)
+    for i, j, d_A, is_split in pairs:
         if i > j:
             continue  # each pair once (periodic images of a site with itself have i == j)
         radii_sum_A = radii_A[i] + radii_A[j]
         occ_i, occ_j = occupancies[i], occupancies[j]
         together = occ_i + occ_j > 1 + PAIR_OCCUPANCY_TOLERANCE
-        if occ_i >= _FULL and occ_j >= _FULL:
+        if not partial[i] and not partial[j]:
             overlap_A = max(MIN_SITE_DISTANCE_A, OVERLAP_FRACTION * radii_sum_A)
             if d_A < overlap_A:
                 note("overlap", i, j, d_A, f" (minimum {overlap_A:.2f} A)")
             elif d_A < COVALENT_FRACTION * radii_sum_A:
                 note("short", i, j, d_A, f" (usual minimum {COVALENT_FRACTION * radii_sum_A:.2f} A)")
-        elif together and occ_i < _FULL and occ_j < _FULL and d_A < SPLIT_SITE_DISTANCE_A:
+        elif together and is_split:
             note("overfilled", i, j, d_A, f", occupancies adding up to {occ_i + occ_j:.3g}")
         elif together and d_A < max(MIN_SITE_DISTANCE_A, COVALENT_FRACTION * radii_sum_A):
             limit_A = max(MIN_SITE_DISTANCE_A, COVALENT_FRACTION * radii_sum_A)
@@ -196,10 +193,10 @@ def _pair_findings(structure: Structure) -> tuple[list[str], list[str]]:
     warnings = message(
         "overfilled",
         "split positions overfilled",
-        f"closer than {SPLIT_SITE_DISTANCE_A:g} A, so at most one holds an atom, but their occupancies "
+        f"closer than {SPLIT_POSITION_DISTANCE_A:g} A, so at most one holds an atom, but their occupancies "
         "add up to more than 1",
     )
-    warnings += _overfilled_groups(structure, occupancies, centres, neighbours, distances_A)
+    warnings += _overfilled_groups(structure, occupancies, centres[split], neighbours[split])
     warnings += message(
         "short",
         "short contacts",
@@ -215,20 +212,15 @@ def _pair_findings(structure: Structure) -> tuple[list[str], list[str]]:
 
 
 def _overfilled_groups(
-    structure: Structure,
-    occupancies: np.ndarray,
-    centres: np.ndarray,
-    neighbours: np.ndarray,
-    distances_A: np.ndarray,
+    structure: Structure, occupancies: np.ndarray, centres: np.ndarray, neighbours: np.ndarray
 ) -> list[str]:
-    """Groups of three or more split positions (partially occupied sites linked by distances below
-    :data:`SPLIT_SITE_DISTANCE_A`) whose occupancies add up to more atoms than the group can hold at once,
-    the most sites no two of which are linked: a triangle of O 0.5 positions 0.7 A apart asks for 1.5 O
-    where one fits. Pairs are the pair check's; groups above :data:`_MAX_GROUP_SITES` are not searched."""
-    partial = occupancies < _FULL
+    """Groups of three or more split positions (sites linked by the split-position pairs ``centres`` -
+    ``neighbours``) whose occupancies add up to more atoms than the group can hold at once, the most sites
+    no two of which are linked: a triangle of O 0.5 positions 0.7 A apart asks for 1.5 O where one fits.
+    Groups above :data:`_MAX_GROUP_SITES` are not searched."""
     links: dict[int, set[int]] = {}
-    for i, j, d_A in zip(centres.tolist(), neighbours.tolist(), distances_A.tolist(), strict=True):
-        if i != j and partial[i] and partial[j] and d_A < SPLIT_SITE_DISTANCE_A:
+    for i, j in zip(centres.tolist(), neighbours.tolist(), strict=True):
+        if i != j:
             links.setdefault(i, set()).add(j)
             links.setdefault(j, set()).add(i)
     found: list[str] = []
@@ -254,7 +246,7 @@ def _overfilled_groups(
         return []
     return [
         f"split positions overfilled: {len(found)} group(s) of 3 or more positions closer than "
-        f"{SPLIT_SITE_DISTANCE_A:g} A to each other, whose occupancies add up to more atoms than the group "
+        f"{SPLIT_POSITION_DISTANCE_A:g} A to each other, whose occupancies add up to more atoms than the group "
         "can hold at once: " + _listed(found)
     ]
 

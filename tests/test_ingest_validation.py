@@ -10,10 +10,9 @@ import pyarrow as pa
 from pymatgen.core import Composition, Lattice, Species, Structure
 
 from screening.io import read_table, write_dataset
-from screening.models.disorder import DEFAULT_MIN_DISTANCE_A
 from screening.schema import STRUCTURES_SCHEMA, Col
 from screening.sources.files import iter_file_rows
-from screening.validation import SPLIT_SITE_DISTANCE_A, check_structure, validate_structure
+from screening.validation import check_structure, validate_structure
 
 CUBIC_6A = Lattice.cubic(6.0)
 
@@ -27,10 +26,6 @@ def json_row(tmp_path: Path, structure: Structure) -> dict:
     path.write_text(json.dumps(structure.as_dict()))
     (row,) = iter_file_rows([path])
     return row
-
-
-def test_split_positions_are_defined_as_the_configuration_sampler_does() -> None:
-    assert SPLIT_SITE_DISTANCE_A == DEFAULT_MIN_DISTANCE_A
 
 
 def test_garnet_24d_96h_pair_over_one_is_a_short_contact_warning(tmp_path: Path) -> None:

@@ -37,8 +37,8 @@ from torch_geometric.data import Batch
 from screening.errors import InputError, MissingInputError
 from screening.graphs import NeighborList
 from screening.models.base import EnergyModel
-from screening.models.disorder import DEFAULT_MIN_DISTANCE_A, split_position_pairs
 from screening.occupancy import N_ELEMENTS, site_occupancies
+from screening.split_positions import SPLIT_POSITION_DISTANCE_A, split_position_pairs
 
 #: Key of the per-site occupancy vectors (over the model's type map) in a SevenNet graph.
 _OCCUPANCY_KEY = "site_occupancy"
@@ -250,7 +250,7 @@ class SevenNetModel(EnergyModel):
 
     @torch.no_grad()
     def alchemical_site_energies_eV(
-        self, structure: Structure, *, exclusion_A: float = DEFAULT_MIN_DISTANCE_A
+        self, structure: Structure, *, exclusion_A: float = SPLIT_POSITION_DISTANCE_A
     ) -> np.ndarray:
         """The alchemical pass of :meth:`alchemical_energy_per_atom` split per site: each site's energy,
         already weighted by its occupancy (eV, shape ``(n_sites,)``); they sum to the cell's energy."""
@@ -271,7 +271,7 @@ class SevenNetModel(EnergyModel):
         return self._alchemical_model(batch)[KEY.ATOMIC_ENERGY].double().reshape(-1).cpu().numpy()
 
     def alchemical_energy_per_atom(
-        self, structures: list[Structure], *, exclusion_A: float = DEFAULT_MIN_DISTANCE_A
+        self, structures: list[Structure], *, exclusion_A: float = SPLIT_POSITION_DISTANCE_A
     ) -> tuple[np.ndarray, list[str | None]]:
         """Route (a) of the occupancy-native comparison: one pass of the potential with alchemical
         weighting (the species embedding of an occupied site, messages scaled by the sender's occupancy,

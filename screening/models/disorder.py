@@ -23,6 +23,7 @@ from pymatgen.core import Structure
 
 from screening.errors import InputError
 from screening.graphs import perpendicular_widths_A
+from screening.split_positions import SPLIT_POSITION_DISTANCE_A, split_position_pairs
 
 #: Largest supercell (in sites, before vacancies are removed) searched for an exact composition.
 DEFAULT_MAX_SUPERCELL_SITES = 256
@@ -31,9 +32,6 @@ DEFAULT_MAX_SUPERCELL_SITES = 256
 #: cation-cation distance, so that neighbouring sites are not periodic images of each other.
 DEFAULT_MIN_WIDTH_A = 8.0
 
-#: Two atoms on partially occupied sites are never placed closer than this (angstrom): split sites such
-#: as the 96h pairs of garnets, 0.7 A apart, hold at most one atom each in any physical configuration.
-DEFAULT_MIN_DISTANCE_A = 1.0
 #: Random sequential placements tried per configuration before giving up.
 MAX_PLACEMENT_TRIES = 200
 #: Split positions whose published occupancies add up to more than one atom (a refinement's rounding, or
@@ -200,7 +198,7 @@ def sample_configurations(
     seed: int = 0,
     max_supercell_sites: int = DEFAULT_MAX_SUPERCELL_SITES,
     min_width_A: float = DEFAULT_MIN_WIDTH_A,
-    min_distance_A: float = DEFAULT_MIN_DISTANCE_A,
+    min_distance_A: float = SPLIT_POSITION_DISTANCE_A,
 ) -> ConfigurationSample:
     """Draw ``n_samples`` ordered configurations of a disordered structure.
 
@@ -211,8 +209,8 @@ def sample_configurations(
             independently of any other structure evaluated alongside.
         max_supercell_sites: largest supercell searched for an exact composition.
         min_width_A: wanted smallest perpendicular width of the supercell (see :func:`choose_supercell`).
-        min_distance_A: atoms on partially occupied sites closer than this exclude each other (0: no
-            exclusion, plain random permutations).
+        min_distance_A: split positions (:mod:`screening.split_positions`: partially occupied sites
+            closer than this) hold one atom at a time (0: no exclusion, plain random permutations).
 
     Returns:
         The configurations, the supercell used and the composition error.
@@ -228,16 +226,11 @@ def sample_configurations(
     )
     supercell = structure.copy()
     supercell.make_supercell(scaling)
-    groups = [
-        (sites, _rounded_counts(key, len(sites))[0], math.fsum(occ for _, occ in key) < 1.0)
-        for key, sites in _site_groups(supercell).items()
-    ]
-    conflicts = _conflicts(
-        supercell, [site for sites, _, partial in groups if partial for site in sites], min_distance_A
-    )
+    groups = [(sites, _rounded_counts(key, len(sites))[0]) for key, sites in _site_groups(supercell).items()]
+    conflicts = _conflicts(supercell, min_distance_A)
     rng = np.random.default_rng(seed)
     frac_coords = supercell.frac_coords
-    n_wanted = sum(len(_atom_labels(counts)) for _, counts, _ in groups)
+    n_wanted = sum(len(_atom_labels(counts)) for _, counts in groups)
     configurations = []
     for _ in range(n_samples):
         species, short = _draw(groups, conflicts, len(supercell), rng)
@@ -262,7 +255,7 @@ def _fraction_error(parent: Structure, configuration: Structure) -> float:
 def _shortfall_message(
     structure: Structure,
     supercell: Structure,
-    groups: list[tuple[list[int], dict[str, int], bool]],
+    groups: list[tuple[list[int], dict[str, int]]],
     short: list[tuple[int, int, int]],
     min_distance_A: float,
 ) -> str:
@@ -282,36 +275,23 @@ def _shortfall_message(
     )
 
 
-def split_position_pairs(
-    distances_A: np.ndarray,
-    center: np.ndarray,
-    neighbor: np.ndarray,
-    occupied: np.ndarray,
-    min_distance_A: float = DEFAULT_MIN_DISTANCE_A,
-) -> np.ndarray:
-    """Which neighbour pairs of a parent cell are split positions that no sampled configuration fills
-    together: both sites partially occupied (``occupied``, each site's summed occupancy, below 1 by more
-    than round-off) and closer than ``min_distance_A``. Shape of ``distances_A``; what one-pass models
-    of the disordered cell use to follow the sampler's rule."""
-    partial = np.asarray(occupied, dtype=float) < 1.0 - 1e-9
-    return (np.asarray(distances_A) < min_distance_A) & partial[center] & partial[neighbor]
-
-
-def _conflicts(supercell: Structure, partial_sites: list[int], min_distance_A: float) -> dict[int, set[int]]:
-    """Pairs of partially occupied sites closer than ``min_distance_A`` (at most one may hold an atom)."""
-    if not partial_sites or min_distance_A <= 0:
+def _conflicts(supercell: Structure, min_distance_A: float) -> dict[int, set[int]]:
+    """Each site's split positions (:func:`screening.split_positions.split_position_pairs`): the sites
+    that may not hold an atom while it does."""
+    if min_distance_A <= 0:
         return {}
-    partial = set(partial_sites)
-    centers, neighbors, _, _ = supercell.get_neighbor_list(min_distance_A)
+    centers, neighbors, _, distances_A = supercell.get_neighbor_list(min_distance_A)
+    total_occupancy = np.array([site.species.num_atoms for site in supercell])
+    split = split_position_pairs(distances_A, centers, neighbors, total_occupancy, min_distance_A)
     conflicts: dict[int, set[int]] = {}
-    for i, j in zip(centers.tolist(), neighbors.tolist(), strict=True):
-        if i != j and i in partial and j in partial:
+    for i, j in zip(centers[split].tolist(), neighbors[split].tolist(), strict=True):
+        if i != j:
             conflicts.setdefault(i, set()).add(j)
     return conflicts
 
 
 def _draw(
-    groups: list[tuple[list[int], dict[str, int], bool]],
+    groups: list[tuple[list[int], dict[str, int]]],
     conflicts: dict[int, set[int]],
     n_sites: int,
     rng: np.random.Generator,
@@ -332,9 +312,9 @@ def _draw(
         occupied: set[int] = set()
         complete = True
         chosen_by_group: list[tuple[list[int], list[str]]] = []
-        for _sites, counts, _partial in groups:
+        for _sites, counts in groups:
             chosen_by_group.append(([], _atom_labels(counts)))
-        order = [(g, site) for g, (sites, _, _) in enumerate(groups) for site in sites]
+        order = [(g, site) for g, (sites, _) in enumerate(groups) for site in sites]
         for position in rng.permutation(len(order)):
             g, site = order[position]
             chosen, atoms = chosen_by_group[g]
@@ -355,7 +335,7 @@ def _draw(
     assert best is not None
     species = [_VACANCY] * n_sites
     short: list[tuple[int, int, int]] = []
-    for g, ((_sites, counts, _partial), chosen) in enumerate(zip(groups, best[1], strict=True)):
+    for g, ((_sites, counts), chosen) in enumerate(zip(groups, best[1], strict=True)):
         atoms = _atom_labels(counts)
         if len(chosen) < len(atoms):
             short.append((g, len(atoms), len(chosen)))

@@ -6,9 +6,9 @@ the site *given that it holds that element*; messages from a neighbouring slot a
 slot's occupancy, which is the expectation over the neighbour's independent occupation. Periodic images
 count as independent sites (a site's own image included), as they are in the ``sample`` strategy's
 supercells, which are wider than the cutoff; so the energy per atom of a cell and of its supercells is
-the same. Two partially occupied sites closer than ``exclusion_A`` (split positions) are never occupied
-together in a sampled configuration (:data:`screening.models.disorder.DEFAULT_MIN_DISTANCE_A`), so their
-slots exchange nothing.
+the same. Two partially occupied sites closer than ``exclusion_A`` (split positions,
+:mod:`screening.split_positions`) are never occupied together in a sampled configuration, so their slots
+exchange nothing.
 
 The energy of a cell is ``E = sum_s w_s eps_s + 1/2 sum_(s<-t) w_s w_t F(a_s, a_t, r_st)``: occupancy-
 weighted site energies of the final hidden states plus an explicit pair term. With no interaction layer
@@ -36,8 +36,8 @@ from torch import nn
 from torch_geometric.data import Batch, Data
 
 from screening.graphs import neighbor_list
-from screening.models.disorder import DEFAULT_MIN_DISTANCE_A, split_position_pairs
 from screening.occupancy import N_ELEMENTS, VACANCY_INDEX, site_occupancies
+from screening.split_positions import SPLIT_POSITION_DISTANCE_A, split_position_pairs
 
 #: Default neighbour cutoff (angstrom) of the native model.
 DEFAULT_NATIVE_CUTOFF_A = 5.0
@@ -46,7 +46,7 @@ DEFAULT_NATIVE_CUTOFF_A = 5.0
 def occupancy_graph(
     structure: Structure,
     cutoff_A: float = DEFAULT_NATIVE_CUTOFF_A,
-    exclusion_A: float = DEFAULT_MIN_DISTANCE_A,
+    exclusion_A: float = SPLIT_POSITION_DISTANCE_A,
 ) -> Data:
     """The slot graph of a structure (see the module docstring).
 
@@ -141,7 +141,7 @@ class OccupancyEnergyNet(nn.Module):
         n_interactions: int = 2,
         n_radial: int = 16,
         cutoff_A: float = DEFAULT_NATIVE_CUTOFF_A,
-        exclusion_A: float = DEFAULT_MIN_DISTANCE_A,
+        exclusion_A: float = SPLIT_POSITION_DISTANCE_A,
         n_elements: int = N_ELEMENTS,
         correction: bool = False,
     ) -> None:

@@ -56,7 +56,7 @@ from pymatgen.core import PeriodicSite, Species, Structure
 from pymatgen.optimization.neighbors import find_points_in_spheres
 
 from screening.errors import ScreeningError
-from screening.structures import OCCUPANCY_TOLERANCE
+from screening.structures import OCCUPANCY_TOLERANCE, is_partially_occupied
 from screening.transport.bv_params import COVALENT_RADIUS_A, PRINCIPAL_QUANTUM_NUMBER, SOFTBV_PAIRS
 from screening.transport.pair_sums import GridJob, PairTerms, PointPairSum, grid_pair_sums
 
@@ -184,7 +184,7 @@ def mobile_ion_site_co_occupants(structure: Structure, mobile_ion: str, rc_mobil
         return excluded
     radius_of: dict[int, float] = {}
     for i, site in enumerate(structure):
-        if i in excluded or site.species.num_atoms >= 1.0 - OCCUPANCY_TOLERANCE:
+        if i in excluded or not is_partially_occupied(site.species.num_atoms):
             continue
         cations = [sp for sp in site.species if isinstance(sp, Species) and (sp.oxi_state or 0) > 0]
         if cations:
