@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -91,6 +92,29 @@ def lost_certainty(results: pd.DataFrame, threshold_eV: float, mobile_ion: str) 
     return int((before >= CERTAIN).sum()), int((after >= CERTAIN).sum()), lost
 
 
+def candidate_table(frame: pd.DataFrame, first: tuple[str, Callable[[pd.Series], str]]) -> list[str]:
+    """Markdown rows of ranked candidates or near misses; ``first`` names and fills the first column."""
+    title, cell = first
+
+    def number(row: pd.Series, column: str, spec: str) -> str:
+        value = row.get(column)
+        return "-" if value is None or pd.isna(value) else format(value, spec)
+
+    lines = [
+        f"| {title} | formula | E_hull ± std (eV/atom) | p_stable | margin | log10 σ | window (V) | USD/kg | HHI |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for _, row in frame.iterrows():
+        lines.append(
+            f"| {cell(row)} | {row[Col.ID].removeprefix('bundled-')} | {number(row, Col.E_ABOVE_HULL, '+.3f')} ± "
+            f"{number(row, Col.E_ABOVE_HULL_STD, '.3f')} | {number(row, Col.P_STABLE, '.3f')} | "
+            f"{number(row, Col.STABILITY_MARGIN, '.1f')} | {number(row, Col.LOG10_SIGMA, '.1f')} | "
+            f"{number(row, Col.ECW_LOW, '.2f')}-{number(row, Col.ECW_HIGH, '.2f')} | "
+            f"{number(row, Col.COST, '.0f')} | {number(row, Col.HHI_PRODUCTION, '.0f')} |"
+        )
+    return lines
+
+
 def demo_report(run_dir: str) -> str:
     from pipelines.rank import rank_run
     from pipelines.rundir import RunDir
@@ -117,23 +141,17 @@ def demo_report(run_dir: str) -> str:
     )
     ranked = ranking.ranked
     margins = ranked[Col.STABILITY_MARGIN].to_numpy(float)
+    margin_range = f"{np.nanmin(margins):.1f}-{np.nanmax(margins):.1f}" if np.isfinite(margins).any() else "-"
     parts.append(
-        f"Ranked: {len(ranked)} of {int(funnel['in'].iloc[0])}; stability margins "
-        f"{np.nanmin(margins):.1f}-{np.nanmax(margins):.1f} error scales; "
+        f"Ranked: {len(ranked)} of {int(funnel['in'].iloc[0])}; stability margins {margin_range} error scales; "
         f"electronic conductors in the ranking: {int(ranked[Col.ELECTRONIC_CONDUCTOR].fillna(False).sum())}; "
         f"without a window: {int(ranked[Col.ECW_LOW].isna().sum())}.\n"
     )
-    parts.append(
-        "| rank | formula | E_hull ± std (eV/atom) | p_stable | margin | log10 σ | window (V) | USD/kg | HHI |"
-    )
-    parts.append("|---|---|---|---|---|---|---|---|---|")
-    for _, row in ranked.head(10).iterrows():
-        parts.append(
-            f"| {row[Col.RANK]} | {row[Col.ID].removeprefix('bundled-')} | {row[Col.E_ABOVE_HULL]:+.3f} ± "
-            f"{row[Col.E_ABOVE_HULL_STD]:.3f} | {row[Col.P_STABLE]:.3f} | {row[Col.STABILITY_MARGIN]:.1f} | "
-            f"{row[Col.LOG10_SIGMA]:.1f} | {row[Col.ECW_LOW]:.2f}-{row[Col.ECW_HIGH]:.2f} | "
-            f"{row[Col.COST]:.0f} | {row[Col.HHI_PRODUCTION]:.0f} |"
-        )
+    if len(ranked):
+        parts += candidate_table(ranked.head(10), first=("rank", lambda row: str(row[Col.RANK])))
+    elif ranking.near_misses is not None and len(ranking.near_misses):
+        parts.append("Nearest misses (what the demo prints when no candidate passes; not candidates):\n")
+        parts += candidate_table(ranking.near_misses, first=("removed by", lambda row: row["removed_by"]))
     flagged = results[results[Col.ELECTRONIC_CONDUCTOR].fillna(False).astype(bool)]
     parts.append(
         "\nFlagged electronic conductors (bundled set): "
