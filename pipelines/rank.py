@@ -94,7 +94,7 @@ def rank_run(
             "set_aside_incomplete_hull": aside[Col.ID].tolist(),
         }
         run_dir.write_manifest(manifest)
-    misses = near_misses(results, funnel, NEAR_MISSES)
+    misses = near_misses(funnel, NEAR_MISSES)
     return Ranking(ranked, aside, funnel, settings, misses)
 
 

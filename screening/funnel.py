@@ -151,11 +151,14 @@ class FunnelResult:
             ``ranking_flags`` added).
         table: one row per stage: ``stage``, ``criterion``, ``in``, ``removed``, ``out``.
         removed: stage -> ids it removed.
+        scored: every row of the results with ``p_stable`` and ``stability_margin_std`` added (what
+            :func:`near_misses` shows of the rows the filters removed).
     """
 
     kept: pd.DataFrame
     table: pd.DataFrame
     removed: dict[str, list[str]] = field(default_factory=dict)
+    scored: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def records(self) -> list[dict[str, Any]]:
         """The table as JSON-ready rows, each with the ids its stage removed."""
@@ -306,7 +309,7 @@ def apply_funnel(results: pd.DataFrame, settings: FunnelSettings, *, mobile_ion:
         rows[-1]["out"] = int(alive.sum())
     kept = frame.loc[alive].copy()
     kept[Col.RANKING_FLAGS] = _flags(kept)
-    return FunnelResult(kept=kept, table=pd.DataFrame(rows), removed=removed)
+    return FunnelResult(kept=kept, table=pd.DataFrame(rows), removed=removed, scored=frame)
 
 
 def rank_candidates(
@@ -349,11 +352,12 @@ def set_aside_for_incomplete_hull(results: pd.DataFrame, funnel: FunnelResult) -
 _JUDGING_STAGES_AFTER = "complete hull"
 
 
-def near_misses(results: pd.DataFrame, funnel: FunnelResult, n: int) -> pd.DataFrame:
+def near_misses(funnel: FunnelResult, n: int) -> pd.DataFrame:
     """Up to ``n`` candidates that a filter removed after the hull check, nearest first: those removed
     by a later stage came further through the funnel; within a stage, higher log10 sigma first. Columns:
-    the result columns and ``removed_by`` (stage: criterion). Not candidates: what a scientist looks at
-    next when the funnel leaves few or none."""
+    the result columns, ``p_stable``, ``stability_margin_std`` and ``removed_by`` (stage: criterion). Not
+    candidates: what a scientist looks at next when the funnel leaves few or none."""
+    results = funnel.scored
     stages = list(funnel.removed)
     later = stages[stages.index(_JUDGING_STAGES_AFTER) + 1 :] if _JUDGING_STAGES_AFTER in stages else []
     criteria = dict(zip(funnel.table["stage"], funnel.table["criterion"], strict=True))

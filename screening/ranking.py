@@ -165,6 +165,7 @@ def format_near_misses(misses: pd.DataFrame) -> str:
         Col.CHEMICAL_FORMULA_REDUCED: "formula",
         "removed_by": "removed by",
         Col.E_ABOVE_HULL: "E_hull eV/at",
+        Col.P_STABLE: "p_stable",
         Col.LOG10_SIGMA: "log10 sigma S/cm",
         Col.P_SUPERIONIC: "p_superionic",
         Col.ECW_LOW: "ECW low V",

@@ -255,14 +255,22 @@ def test_near_misses_are_the_candidates_the_last_filters_removed_latest_first():
     _, funnel = rank_candidates(
         frame, FunnelSettings(exclude_elements=["Pb"], max_cost_USD_per_kg=100), mobile_ion="Li"
     )
-    misses = near_misses(frame, funnel, 10)
+    misses = near_misses(funnel, 10)
     # cost removed germanium last; then the window (nitride at -2.0 before nasicon at -2.5, then the one
     # without a window), then the electronic filter; lead fell at the element filter, before the hull: no miss
     assert misses[Col.ID].tolist() == ["germanium", "nitride", "nasicon", "no window", "cathode"]
     assert misses["removed_by"].iloc[0].startswith("cost: ")
-    assert near_misses(frame, funnel, 2)[Col.ID].tolist() == ["germanium", "nitride"]
+    assert near_misses(funnel, 2)[Col.ID].tolist() == ["germanium", "nitride"]
+    # they passed the stability stage, and show by how much (the funnel's own p_stable)
+    by_id = frame.set_index(Col.ID)
+    expected = probability_stable(
+        by_id.loc[misses[Col.ID], Col.E_ABOVE_HULL].to_numpy(float),
+        by_id.loc[misses[Col.ID], Col.E_ABOVE_HULL_STD].to_numpy(float),
+        FunnelSettings().max_e_above_hull_eV,
+    )
+    assert np.allclose(misses[Col.P_STABLE].to_numpy(float), expected) and (expected >= 0.5).all()
     text = format_near_misses(misses)
-    assert "nearest misses (5" in text and "germanium" in text and "cost: " in text
+    assert "nearest misses (5" in text and "germanium" in text and "cost: " in text and "p_stable" in text
 
 
 def test_p_superionic_where_known_else_the_log10_sigma_threshold():
