@@ -253,28 +253,35 @@ def run_isolated(
     return [r for r in results if r is not None]
 
 
-#: Set by ``--cleanup-steps``: the framework relaxation every forked worker runs before the barrier
-#: (``coordinate_cleanup="relax"`` with SevenNet-0 loaded once in the parent), or ``None`` for none.
-CLEANUP: dict[str, Any] | None = None
+#: Set by ``--cleanup-steps`` and ``--frenkel-method``: what every forked worker passes to
+#: ``compute_transport`` besides the structure (SevenNet-0 loaded once in the parent), or ``None`` for the
+#: call without a potential (bond-valence Frenkel energy, coordinates as given).
+TRANSPORT_KEYWORDS: dict[str, Any] | None = None
 
 
-def cleanup_settings(max_steps: int) -> dict[str, Any]:
-    """``compute_transport`` keywords of a framework relaxation of ``max_steps`` steps with SevenNet-0.
-
-    The Frenkel energy stays the bond-valence estimate, so that the clean-up is the only change.
-    """
+def transport_keywords(cleanup_steps: int = 0, frenkel_method: str = "bvse") -> dict[str, Any] | None:
+    """``compute_transport`` keywords with SevenNet-0: a framework relaxation of at most
+    ``cleanup_steps`` steps before the barrier (0: none), and the Frenkel energy of an ordered, fully
+    occupied sublattice from ``frenkel_method`` (``bvse``, or ``potential``: the relaxed defect supercell,
+    the default of ``transport_method: bvse`` in a run). ``None`` when neither needs the potential."""
+    if cleanup_steps <= 0 and frenkel_method == "bvse":
+        return None
     import torch
 
     from screening.models import load_model
     from screening.transport.cleanup import CleanupOptions
 
     torch.set_num_threads(1)
-    return {
+    keywords: dict[str, Any] = {
         "energy_model": load_model("sevennet-0", device="cpu"),
-        "coordinate_cleanup": "relax",
-        "cleanup_options": CleanupOptions(max_steps=max_steps),
-        "frenkel_method": "bvse",
+        "frenkel_method": frenkel_method,
     }
+    if cleanup_steps > 0:
+        keywords |= {
+            "coordinate_cleanup": "relax",
+            "cleanup_options": CleanupOptions(max_steps=cleanup_steps),
+        }
+    return keywords
 
 
 def _transport_job(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -283,7 +290,7 @@ def _transport_job(row: Mapping[str, Any]) -> dict[str, Any]:
 
     structure = row_to_structure(row)
     result = compute_transport(
-        structure, mobile_ion=MOBILE_ION, temperature_K=TEMPERATURE_K, **(CLEANUP or {})
+        structure, mobile_ion=MOBILE_ION, temperature_K=TEMPERATURE_K, **(TRANSPORT_KEYWORDS or {})
     )
     return {str(k): v for k, v in result.items()}
 
@@ -880,6 +887,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="relax the framework with SevenNet-0 for at most this many steps before each barrier (0: no "
         "clean-up, the product's default)",
     )
+    parser.add_argument(
+        "--frenkel-method",
+        choices=("bvse", "potential"),
+        default="bvse",
+        help="Frenkel energy of ordered, fully occupied sublattices: bond valence (the rows so far) or "
+        "SevenNet-0 on a relaxed defect supercell (a run's default with transport_method: bvse)",
+    )
     args = parser.parse_args(argv)
     slug = slugify(args.label)
     if args.limit is not None and args.write:
@@ -889,9 +903,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the workers are killed on the way out
     code, folder = use_code(args.code_rev, with_bvlain=not args.no_bvlain)
     print(f"code: {code}", file=sys.stderr)
-    if args.cleanup_steps > 0:
-        global CLEANUP
-        CLEANUP = cleanup_settings(args.cleanup_steps)
+    global TRANSPORT_KEYWORDS
+    TRANSPORT_KEYWORDS = transport_keywords(args.cleanup_steps, args.frenkel_method)
     try:
         return _run(args, slug, code)
     finally:

@@ -124,9 +124,17 @@ def test_cleanup_steps_relax_the_framework_before_the_barrier(monkeypatch):
 
     row = next(r for r in iter_bundled_rows() if r["id"] == "bundled-Li2O")
     plain = bench._transport_job(row)
-    monkeypatch.setattr(bench, "CLEANUP", bench.cleanup_settings(2))
+    assert bench.transport_keywords() is None  # the plain rows call the product without a potential
+    monkeypatch.setattr(bench, "TRANSPORT_KEYWORDS", bench.transport_keywords(cleanup_steps=2))
     cleaned = bench._transport_job(row)
     assert not any("relaxed" in note for note in plain["transport_notes"])
     assert any("framework relaxed with sevennet-0" in note for note in cleaned["transport_notes"])
     assert "Frenkel energy from bvse" in cleaned["transport_notes"]  # the clean-up is the only change
     assert cleaned["status"] == plain["status"] == "ok"
+
+
+def test_frenkel_method_potential_passes_the_potential_without_a_clean_up():
+    keywords = bench.transport_keywords(frenkel_method="potential")
+    assert keywords is not None and keywords["frenkel_method"] == "potential"
+    assert keywords["energy_model"].name == "sevennet-0"
+    assert "coordinate_cleanup" not in keywords  # the Frenkel source is the only change
