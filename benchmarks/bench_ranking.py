@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -92,9 +91,9 @@ def lost_certainty(results: pd.DataFrame, threshold_eV: float, mobile_ion: str) 
     return int((before >= CERTAIN).sum()), int((after >= CERTAIN).sum()), lost
 
 
-def candidate_table(frame: pd.DataFrame, first: tuple[str, Callable[[pd.Series], str]]) -> list[str]:
-    """Markdown rows of ranked candidates or near misses; ``first`` names and fills the first column."""
-    title, cell = first
+def candidate_table(frame: pd.DataFrame, first_column: str, title: str) -> list[str]:
+    """Markdown rows of ranked candidates or near misses, ``first_column`` (the rank, or the filter that
+    removed a near miss) shown first under ``title``."""
 
     def number(row: pd.Series, column: str, spec: str) -> str:
         value = row.get(column)
@@ -106,7 +105,7 @@ def candidate_table(frame: pd.DataFrame, first: tuple[str, Callable[[pd.Series],
     ]
     for _, row in frame.iterrows():
         lines.append(
-            f"| {cell(row)} | {row[Col.ID].removeprefix('bundled-')} | {number(row, Col.E_ABOVE_HULL, '+.3f')} ± "
+            f"| {row[first_column]} | {row[Col.ID].removeprefix('bundled-')} | {number(row, Col.E_ABOVE_HULL, '+.3f')} ± "
             f"{number(row, Col.E_ABOVE_HULL_STD, '.3f')} | {number(row, Col.P_STABLE, '.3f')} | "
             f"{number(row, Col.STABILITY_MARGIN, '.1f')} | {number(row, Col.LOG10_SIGMA, '.1f')} | "
             f"{number(row, Col.ECW_LOW, '.2f')}-{number(row, Col.ECW_HIGH, '.2f')} | "
@@ -148,10 +147,10 @@ def demo_report(run_dir: str) -> str:
         f"without a window: {int(ranked[Col.ECW_LOW].isna().sum())}.\n"
     )
     if len(ranked):
-        parts += candidate_table(ranked.head(10), first=("rank", lambda row: str(row[Col.RANK])))
+        parts += candidate_table(ranked.head(10), Col.RANK, "rank")
     elif ranking.near_misses is not None and len(ranking.near_misses):
         parts.append("Nearest misses (what the demo prints when no candidate passes; not candidates):\n")
-        parts += candidate_table(ranking.near_misses, first=("removed by", lambda row: row["removed_by"]))
+        parts += candidate_table(ranking.near_misses, "removed_by", "removed by")
     flagged = results[results[Col.ELECTRONIC_CONDUCTOR].fillna(False).astype(bool)]
     parts.append(
         "\nFlagged electronic conductors (bundled set): "
