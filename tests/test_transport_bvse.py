@@ -146,6 +146,42 @@ def test_shortest_hop_includes_self_images_and_skips_split_sites():
     assert shortest_hop_A(split, lattice, 1.0) == pytest.approx(2.0)
 
 
+def test_frenkel_interstitial_is_a_minimum_away_from_every_ion_not_a_slope_into_a_site():
+    """A grid minimum of the migration landscape 2 A from the ion lies on the slope of the defect-energy
+    landscape down to the ion's own site; refined, it would land on the site and make E_F = 0. The true
+    interstitial is the well in the cell's centre: E_F is its depth below the site's, 2 - 1 eV."""
+    from screening.transport.bvse import frenkel_energy_eV
+
+    lattice = np.eye(3) * 10.0
+    site, shoulder, centre = np.zeros(3), np.array([0.2, 0.0, 0.0]), np.full(3, 0.5)
+
+    def distances_A(points_frac: np.ndarray, centre_frac: np.ndarray) -> np.ndarray:
+        delta = np.atleast_2d(points_frac) - centre_frac
+        delta -= np.rint(delta)
+        return np.linalg.norm(delta @ lattice, axis=-1)
+
+    def defect_energy(points_frac: np.ndarray) -> np.ndarray:
+        return -2.0 * np.exp(-(distances_A(points_frac, site) ** 2) / 4.5) - np.exp(
+            -(distances_A(points_frac, centre) ** 2) / 0.5
+        )
+
+    grid = np.stack(np.meshgrid(*[np.arange(20) / 20] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+    migration = -np.exp(-(distances_A(grid, shoulder) ** 2) / 8) - np.exp(
+        -(distances_A(grid, centre) ** 2) / 8
+    )
+    estimate = frenkel_energy_eV(
+        migration.reshape(20, 20, 20),
+        np.ones((20, 20, 20), dtype=bool),
+        site[None, :],
+        lattice,
+        defect_energy=defect_energy,
+        exclusion_A=1.0,
+        saddle_eV=0.0,
+    )
+    assert estimate.energy_eV == pytest.approx(1.0, abs=0.01)
+    assert distances_A(estimate.interstitial_frac, centre)[0] < 0.05
+
+
 # --- compute_transport -------------------------------------------------------------------------------
 
 

@@ -192,6 +192,7 @@ def bvse_barriers(
         defect_energy=defect_energy,
         exclusion_A=min_jump_distance_A,
         saddle_eV=float(result.threshold_eV[0]),
+        occupied_frac=frac,
     )
     return BVSEResult(
         ea_eV=ea_1d,
@@ -261,6 +262,7 @@ def frenkel_energy_eV(
     defect_energy: Callable[[np.ndarray], np.ndarray],
     exclusion_A: float,
     saddle_eV: float,
+    occupied_frac: np.ndarray | None = None,
 ) -> FrenkelEstimate:
     """Frenkel-pair formation energy of the mobile ion from its site-energy landscape.
 
@@ -269,9 +271,12 @@ def frenkel_energy_eV(
     of the other mobile ions (which the migration landscape leaves out): ``E_F = E_interstitial -
     E_site`` with both from ``defect_energy``. The site is the least bound ion on the network, its energy
     the minimum near its position; interstitials are the local minima of the network landscape at least
-    ``exclusion_A`` from every mobile-ion position, refined off the grid. Without such a minimum the
+    ``exclusion_A`` from every mobile-ion position, refined off the grid, and still that far after the
+    refinement: a grid minimum of the migration landscape can lie on the slope of the defect-energy
+    landscape down to an occupied site (whose own ion the repulsion leaves out), and sliding there would
+    make the "pair" a move from one occupied site to another, E_F <= 0. Without such a minimum the
     interstitial is the lowest point of the saddle region (network points below ``saddle_eV``) far from
-    the sites. Lattice relaxation around the defects and their attraction are neglected, so this is an
+    the mobile ions. Lattice relaxation around the defects and their attraction are neglected, so this is an
     upper-bound estimate (:mod:`screening.transport.defects` relaxes with the potential); never negative.
 
     Args:
@@ -282,28 +287,31 @@ def frenkel_energy_eV(
         defect_energy: landscape plus mobile-ion repulsion (eV) at fractional points (n, 3).
         exclusion_A: minima closer than this to a site belong to that site, angstrom.
         saddle_eV: the 1D percolation threshold (absolute), eV.
+        occupied_frac: every mobile-ion position, on the network or not (default ``site_frac``):
+            interstitials keep ``exclusion_A`` from all of them.
     """
     from scipy.ndimage import minimum_filter
 
     shape = np.array(energy_eV.shape)
+    occupied = site_frac if occupied_frac is None else occupied_frac
+
+    def away_from_the_ions(points_frac: np.ndarray) -> np.ndarray:
+        return _periodic_distances_A(points_frac, occupied, lattice_matrix_A).min(axis=1) >= exclusion_A
+
     sites = [_refined_minimum(defect_energy, frac, lattice_matrix_A) for frac in site_frac]
     least_bound = int(np.argmax([value for value, _ in sites]))
     e_site = sites[least_bound][0]
     is_minimum = (minimum_filter(energy_eV, size=3, mode="wrap") == energy_eV) & on_network
     candidates = np.argwhere(is_minimum)
     if len(candidates):
-        far = (
-            _periodic_distances_A(candidates / shape, site_frac, lattice_matrix_A).min(axis=1) >= exclusion_A
-        )
-        candidates = candidates[far]
-    if len(candidates):
-        refined = [_refined_minimum(defect_energy, c / shape, lattice_matrix_A) for c in candidates]
+        candidates = candidates[away_from_the_ions(candidates / shape)]
+    refined = [_refined_minimum(defect_energy, c / shape, lattice_matrix_A) for c in candidates]
+    refined = [(value, frac) for value, frac in refined if away_from_the_ions(frac[None, :] % 1.0)[0]]
+    if refined:
         best_value, best_frac = min(refined, key=lambda vf: vf[0])
-    else:  # no interstitial minimum: the lowest point of the saddle region, far from the sites
+    else:  # no interstitial minimum: the lowest point of the saddle region, far from the ions
         near_saddle = np.argwhere(on_network & (energy_eV <= saddle_eV))
-        far = (
-            _periodic_distances_A(near_saddle / shape, site_frac, lattice_matrix_A).min(axis=1) >= exclusion_A
-        )
+        far = away_from_the_ions(near_saddle / shape)
         points = (near_saddle[far] if far.any() else near_saddle) / shape
         values = defect_energy(points)
         best_value, best_frac = float(values.min()), points[int(np.argmin(values))]
