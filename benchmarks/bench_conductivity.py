@@ -620,7 +620,8 @@ def render_section(
         "S/cm (AUC scored by predicted log10 sigma). Ea MAE over the entries with a measured Ea "
         "(`activation_energy_eV`, 101 in OBELiX) and a predicted one. Per-structure predictions: "
         "`benchmarks/results/conductivity-<label>.csv`. Machine: 2 shared CPU cores, one process per "
-        f"structure, {workers} at a time, one thread each, {timeout_s:g} s limit per structure.",
+        f"structure, {workers} at a time, one thread each, {timeout_s:g} s limit per structure in the latest run "
+        "(earlier rows kept their own; a timed-out structure counts as missing).",
         "",
         TABLE_HEADER,
         *rows,
