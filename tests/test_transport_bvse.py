@@ -150,15 +150,13 @@ def test_frenkel_interstitial_is_a_minimum_away_from_every_ion_not_a_slope_into_
     """A grid minimum of the migration landscape 2 A from the ion lies on the slope of the defect-energy
     landscape down to the ion's own site; refined, it would land on the site and make E_F = 0. The true
     interstitial is the well in the cell's centre: E_F is its depth below the site's, 2 - 1 eV."""
-    from screening.transport.bvse import frenkel_energy_eV
+    from screening.transport.bvse import _periodic_distances_A, frenkel_energy_eV
 
     lattice = np.eye(3) * 10.0
     site, shoulder, centre = np.zeros(3), np.array([0.2, 0.0, 0.0]), np.full(3, 0.5)
 
     def distances_A(points_frac: np.ndarray, centre_frac: np.ndarray) -> np.ndarray:
-        delta = np.atleast_2d(points_frac) - centre_frac
-        delta -= np.rint(delta)
-        return np.linalg.norm(delta @ lattice, axis=-1)
+        return _periodic_distances_A(np.atleast_2d(points_frac), centre_frac[None, :], lattice)[:, 0]
 
     def defect_energy(points_frac: np.ndarray) -> np.ndarray:
         return -2.0 * np.exp(-(distances_A(points_frac, site) ** 2) / 4.5) - np.exp(

@@ -29,8 +29,7 @@ def _number(text: str) -> float | None:
     return _SPECIAL.get(text.strip().lower())
 
 
-# CIF: a small tokenizer, only to split blocks and to say in words what is wrong with a broken file
-# (pymatgen answers "integer modulo by zero" for a truncated loop and drops negative occupancies).
+# CIF: a small tokenizer, only to split blocks and to say in words what is wrong with a broken file.
 
 _CIF_TOKEN = re.compile(r"""'.*?'(?=\s|$)|".*?"(?=\s|$)|\S+""")
 
