@@ -3,7 +3,8 @@
 A structure whose every species already carries an oxidation state is used as it is. Otherwise:
 
 1. peroxide and superoxide anions are recognised by their O-O (S-S) bond: two fully occupied O sites
-   closer than 1.6 A are O- (peroxide, O2 2-) or, below 1.4 A, O-1/2 (superoxide, O2 -);
+   closer than 1.6 A, each the other's nearest neighbour, are O- (peroxide, O2 2-) or, below 1.4 A,
+   O-1/2 (superoxide, O2 -);
 2. ordered structures without such bonds: pymatgen's ``BVAnalyzer`` (site-resolved, so mixed valence such
    as Fe2+/Fe3+ in magnetite is kept);
 3. any structure, ordered or disordered: one state per element, chosen among the element's common (then
@@ -319,8 +320,15 @@ def _mean_states(structure: Structure) -> dict[str, float]:
 
 
 def peroxide_sites(structure: Structure) -> dict[int, float]:
-    """Site index -> charge of fully occupied O (S) sites bonded to another such site (O2 2-, O2 -, S2 2-)."""
+    """Site index -> charge of fully occupied O (S) sites bonded to another such site (O2 2-, O2 -, S2 2-).
+
+    A bond is an X-X pair closer than :data:`PEROXIDE_BOND_A` that is the shortest contact of both anions:
+    in a peroxide the partner is the anion's nearest neighbour (Li2O2: O-O 1.55 A, Li-O 1.96 A; pyrite:
+    S-S 2.16 A, Fe-S 2.26 A). An O-O pair shortened by coordinate noise in an oxoanion framework (1.598 A
+    between two O of a NASICON, each 1.5 A from its P) is not a bond: each O has a cation closer.
+    """
     charges: dict[int, float] = {}
+    all_frac = structure.frac_coords
     for element, bond_A in PEROXIDE_BOND_A.items():
         indices = [
             i
@@ -329,14 +337,12 @@ def peroxide_sites(structure: Structure) -> dict[int, float]:
         ]
         if len(indices) < 2:
             continue
-        frac = structure.frac_coords[indices]
-        delta = frac[:, None, :] - frac[None, :, :]
-        delta -= np.rint(delta)
-        distances = np.linalg.norm(delta @ structure.lattice.matrix, axis=-1)
-        np.fill_diagonal(distances, np.inf)
+        distances = structure.lattice.get_all_distances(all_frac[indices], all_frac)
+        distances[np.arange(len(indices)), indices] = np.inf
+        partner_distances = distances[:, indices]
         for row, index in enumerate(indices):
-            shortest = float(distances[row].min())
-            if shortest < bond_A:
+            shortest = float(partner_distances[row].min())
+            if shortest < bond_A and shortest <= float(distances[row].min()):
                 charges[index] = -0.5 if element == "O" and shortest < SUPEROXIDE_BOND_A else -1.0
     return charges
 
