@@ -6,7 +6,8 @@ A structure whose every species already carries an oxidation state is used as it
    closer than 1.6 A, each the other's nearest neighbour, are O- (peroxide, O2 2-) or, below 1.4 A,
    O-1/2 (superoxide, O2 -);
 2. ordered structures without such bonds: pymatgen's ``BVAnalyzer`` (site-resolved, so mixed valence such
-   as Fe2+/Fe3+ in magnetite is kept);
+   as Fe2+/Fe3+ in magnetite is kept), unless it puts an anion above its usual state (O-, from
+   bond-valence sums of distorted coordinates), which only an anion-anion bond can justify;
 3. any structure, ordered or disordered: one state per element, chosen among the element's common (then
    ICSD) oxidation states so that the composition, possibly fractional, is charge neutral, the anions are
    more electronegative than the cations and the most common states win. Where no integer choice is
@@ -347,6 +348,22 @@ def peroxide_sites(structure: Structure) -> dict[int, float]:
     return charges
 
 
+def oxidised_anions(structure: Structure) -> list[str]:
+    """Anion species of ``structure`` above their element's usual state (O-, S-, N2-), as strings.
+
+    Without an anion-anion bond (:func:`peroxide_sites`) an anion of an ionic compound is at its most
+    negative common state; bond-valence sums that say otherwise come from distorted coordinates (OBELiX
+    ``4ba``, LiGe2(PO4)3 with 0.1 A noise: O-1.5 next to P3+ instead of O2- next to P5+).
+    """
+    odd = set()
+    for site in structure:
+        for specie in site.species:
+            state = getattr(specie, "oxi_state", 0) or 0
+            if state < 0 and state > min(Element(specie.symbol).common_oxidation_states, default=state):
+                odd.add(str(specie))
+    return sorted(odd)
+
+
 def _decorate(structure: Structure, states: ElementStates, fixed: dict[int, float]) -> Structure:
     """``structure`` with the states on every species; the mixed element's sites split into its two ions."""
     species = []
@@ -397,9 +414,16 @@ def assign_oxidation_states(structure: Structure) -> OxidationAssignment:
     if plain.is_ordered and not fixed:
         try:
             decorated = BVAnalyzer().get_oxi_state_decorated_structure(plain)
-            return OxidationAssignment(decorated, True, _mean_states(decorated))
         except ValueError as exc:
             reasons.append(f"BVAnalyzer: {exc}")
+        else:
+            oxidised = oxidised_anions(decorated)
+            if not oxidised:
+                return OxidationAssignment(decorated, True, _mean_states(decorated))
+            notes.append(
+                f"bond-valence sums gave {', '.join(oxidised)} without an anion-anion bond: states from "
+                "the composition instead"
+            )
     rest = Composition(
         {
             el: sum(site.species.get(el, 0.0) for i, site in enumerate(plain) if i not in fixed)
