@@ -6,8 +6,8 @@ A structure whose every species already carries an oxidation state is used as it
    closer than 1.6 A, each the other's nearest neighbour, are O- (peroxide, O2 2-) or, below 1.4 A,
    O-1/2 (superoxide, O2 -);
 2. ordered structures without such bonds: pymatgen's ``BVAnalyzer`` (site-resolved, so mixed valence such
-   as Fe2+/Fe3+ in magnetite is kept), unless it puts an anion above its usual state (O-, from
-   bond-valence sums of distorted coordinates), which only an anion-anion bond can justify;
+   as Fe2+/Fe3+ in magnetite is kept), unless it puts an anion above its usual state (O-), which only
+   an anion-anion bond can justify (such sums come from distorted coordinates or hypothetical phases);
 3. any structure, ordered or disordered: one state per element, chosen among the element's common (then
    ICSD) oxidation states so that the composition, possibly fractional, is charge neutral, the anions are
    more electronegative than the cations and the most common states win. Where no integer choice is
@@ -353,7 +353,8 @@ def oxidised_anions(structure: Structure) -> list[str]:
 
     Without an anion-anion bond (:func:`peroxide_sites`) an anion of an ionic compound is at its most
     negative common state; bond-valence sums that say otherwise come from distorted coordinates (OBELiX
-    ``4ba``, LiGe2(PO4)3 with 0.1 A noise: O-1.5 next to P3+ instead of O2- next to P5+).
+    ``4ba``, LiGe2(PO4)3 with 0.1 A noise: O-1.5 next to P3+ instead of O2- next to P5+) or from a
+    hypothetical phase whose cations cannot balance the anions at their usual state.
     """
     odd = set()
     for site in structure:
