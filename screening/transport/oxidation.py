@@ -85,6 +85,12 @@ def _occurrence(symbol: str, state: int) -> int:
     return _icsd_occurrence().get(str(Species(symbol, state)), 0)
 
 
+def _usual_state(symbol: str) -> int | None:
+    """The element's most negative common oxidation state (O -2, N -3, H -1; None without common states):
+    the state of an anion that no anion-anion bond oxidises."""
+    return min(Element(symbol).common_oxidation_states, default=None)
+
+
 def _candidate_states(symbol: str) -> list[int]:
     """Common oxidation states first, then the other states seen in the ICSD (pymatgen's tables)."""
     element = Element(symbol)
@@ -266,7 +272,7 @@ def _mixed_valence(
         if anion_holes:
             if symbol not in ANION_ELEMENTS:
                 continue
-            usual = min(Element(symbol).common_oxidation_states)
+            usual = _usual_state(symbol)
             pairs = [(usual, usual + 1)] if usual + 1 < 0 else []
         else:
             pairs = list(itertools.pairwise(sorted({q for q in candidates[m] if q > 0})))
@@ -360,7 +366,8 @@ def oxidised_anions(structure: Structure) -> list[str]:
     for site in structure:
         for specie in site.species:
             state = getattr(specie, "oxi_state", 0) or 0
-            if state < 0 and state > min(Element(specie.symbol).common_oxidation_states, default=state):
+            usual = _usual_state(specie.symbol)
+            if state < 0 and usual is not None and state > usual:
                 odd.add(str(specie))
     return sorted(odd)
 
