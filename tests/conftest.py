@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
 from pymatgen.core import Lattice, Species, Structure
@@ -13,6 +14,13 @@ def pytest_configure(config):
     """Measurements the product remembers (the batch calibration) go to a folder of this test session,
     shared with the workers and commands it starts, never to the user's cache."""
     os.environ.setdefault("SCREENING_CACHE_DIR", tempfile.mkdtemp(prefix="screening-test-cache-"))
+
+
+@pytest.fixture(scope="session")
+def obelix_dir() -> Path:
+    """The OBELiX training split shipped in ``data/obelix-train`` (CC BY 4.0; its README): ``cifs/`` and
+    ``conductivity_train.csv``."""
+    return Path(__file__).resolve().parents[1] / "data" / "obelix-train"
 
 
 @pytest.fixture

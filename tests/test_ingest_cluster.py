@@ -20,16 +20,14 @@ from screening.io import read_structures, write_dataset
 from screening.schema import Col
 from screening.sources.files import discover_files, iter_file_rows
 
-OBELIX_CIFS = Path(__file__).resolve().parents[1] / "data" / "obelix-train" / "cifs"
-
 pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
-def cifs(tmp_path_factory) -> Path:
+def cifs(tmp_path_factory, obelix_dir) -> Path:
     """24 published CIFs (disordered, noisy) plus an unreadable one."""
     folder = tmp_path_factory.mktemp("cifs")
-    for path in sorted(OBELIX_CIFS.glob("*.cif"))[:24]:
+    for path in sorted((obelix_dir / "cifs").glob("*.cif"))[:24]:
         shutil.copy(path, folder / path.name)
     (folder / "broken.cif").write_text("data_x\n_cell_length_a 5\n")
     return folder

@@ -9,17 +9,16 @@ from screening.schema import Col
 from screening.sources.files import iter_file_rows
 
 # the project's own copy (data/obelix-train, CC BY 4.0, with its attribution), which every checkout has
-OBELIX = Path(__file__).resolve().parents[1] / "data" / "obelix-train"
 
 
-def test_obelix_training_cifs_ingest_with_their_disorder() -> None:
-    n_files = len(list((OBELIX / "cifs").glob("*.cif")))
-    rows = list(iter_file_rows([OBELIX / "cifs"], workers=2))
+def test_obelix_training_cifs_ingest_with_their_disorder(obelix_dir: Path) -> None:
+    n_files = len(list((obelix_dir / "cifs").glob("*.cif")))
+    rows = list(iter_file_rows([obelix_dir / "cifs"], workers=2))
     assert len(rows) == n_files == 254
     ok = {Path(row[Col.ID]).stem: row for row in rows if row[Col.STATUS] == "ok"}
     failed = {row[Col.ID]: row[Col.ERROR] for row in rows if row[Col.STATUS] != "ok"}
     assert len(ok) >= 252, failed
-    with (OBELIX / "conductivity_train.csv").open(newline="") as handle:
+    with (obelix_dir / "conductivity_train.csv").open(newline="") as handle:
         partial = {row["id"] for row in csv.DictReader(handle) if row["cif_has_partial_occupancy"] == "1"}
     assert {key for key in partial if key in ok and ok[key][Col.IS_ORDERED]} == set()  # disorder kept
     assert all(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 from pymatgen.core import Composition, Lattice, Structure
@@ -27,8 +26,6 @@ KT_300 = BOLTZMANN_eV_PER_K * 300.0
 
 #: Li2O2-like: an O2 dumbbell of 1.55 A between Li, in a 5 A cube.
 _DUMBBELL_COORDS = [[0, 0, 0], [0.5, 0.5, 0.0], [0.25, 0.25, 0.345], [0.25, 0.25, 0.655]]
-
-OBELIX_CIFS = Path(__file__).resolve().parents[1] / "data" / "obelix-train" / "cifs"
 
 
 # --- carriers ----------------------------------------------------------------------------------------
@@ -102,7 +99,7 @@ def test_peroxide_bonds_make_o_minus():
     assert any("peroxide" in note for note in assignment.notes)
 
 
-def test_an_o_o_pair_shortened_by_noise_next_to_its_cations_is_not_a_peroxide():
+def test_an_o_o_pair_shortened_by_noise_next_to_its_cations_is_not_a_peroxide(obelix_dir):
     # two O of one phosphate 1.59 A apart (coordinate noise), each 1.50 A from its P: the P is each O's
     # nearest neighbour, so the pair is no O2 2- bond and the O stay O2-
     structure = Structure(
@@ -114,14 +111,14 @@ def test_an_o_o_pair_shortened_by_noise_next_to_its_cations_is_not_a_peroxide():
     assert lengths == pytest.approx([1.47, 1.59], abs=0.01)
     assert peroxide_sites(structure) == {}
     # the NASICON of OBELiX (h7r) read 36 of its 72 O as peroxide before this rule
-    nasicon = Structure.from_file(OBELIX_CIFS / "h7r.cif")
+    nasicon = Structure.from_file(obelix_dir / "cifs" / "h7r.cif")
     assert peroxide_sites(nasicon) == {}
     assert assign_oxidation_states(nasicon).mean_states["O"] == -2.0
 
 
-def test_bond_valence_sums_that_oxidise_an_anion_give_way_to_the_composition():
+def test_bond_valence_sums_that_oxidise_an_anion_give_way_to_the_composition(obelix_dir):
     # OBELiX 4ba, LiGe2(PO4)3 with 0.1 A coordinate noise: BVAnalyzer's sums read O-1.5 and P3+
-    nasicon = Structure.from_file(OBELIX_CIFS / "4ba.cif")
+    nasicon = Structure.from_file(obelix_dir / "cifs" / "4ba.cif")
     assignment = assign_oxidation_states(nasicon)
     assert assignment.mean_states == {"Li": 1.0, "Ge": 4.0, "P": 5.0, "O": -2.0}
     assert any("bond-valence sums gave O" in note for note in assignment.notes)
