@@ -180,6 +180,69 @@ def test_frenkel_interstitial_is_a_minimum_away_from_every_ion_not_a_slope_into_
     assert distances_A(estimate.interstitial_frac, centre)[0] < 0.05
 
 
+def test_frenkel_site_is_the_least_bound_ion_at_its_lowest_split_position():
+    """Two ions, one of them split over two positions 1.6 A apart (a chain of split positions, as in
+    argyrodites). The split ion sits at its lower position (-3 eV, not the -2 eV one), so the least bound
+    ion is the other (-2.5 eV); each ion's energy comes from ``site_energy``, the interstitial's (0 eV in
+    the cell's centre) from ``defect_energy``."""
+    from screening.transport.bvse import frenkel_energy_eV
+
+    lattice = np.eye(3) * 10.0
+    sites = np.array([[0.1, 0.1, 0.1], [0.26, 0.1, 0.1], [0.1, 0.5, 0.1]])
+    own_minimum = {0: -3.0, 1: -2.0, 2: -2.5}
+
+    def site_energy(k: int, points_frac: np.ndarray) -> np.ndarray:
+        shift = np.linalg.norm((np.atleast_2d(points_frac) - sites[k]) @ lattice, axis=1)
+        return own_minimum[k] + shift**2
+
+    def defect_energy(points_frac: np.ndarray) -> np.ndarray:
+        return np.linalg.norm((np.atleast_2d(points_frac) - 0.5) @ lattice, axis=1) ** 2
+
+    grid = np.zeros((10, 10, 10))
+    grid[5, 5, 5] = -1.0
+    estimate = frenkel_energy_eV(
+        grid,
+        np.ones_like(grid, dtype=bool),
+        sites,
+        lattice,
+        defect_energy=defect_energy,
+        exclusion_A=1.0,
+        saddle_eV=0.0,
+        site_energy=site_energy,
+        ion_groups=[[0, 1], [2]],
+    )
+    assert estimate.energy_eV == pytest.approx(2.5, abs=1e-3)
+    np.testing.assert_allclose(estimate.site_frac, sites[2])
+    # every position its own ion: the split ion's upper position (-2 eV) would be the least bound
+    alone = frenkel_energy_eV(
+        grid,
+        np.ones_like(grid, dtype=bool),
+        sites,
+        lattice,
+        defect_energy=defect_energy,
+        exclusion_A=1.0,
+        saddle_eV=0.0,
+        site_energy=site_energy,
+    )
+    assert alone.energy_eV == pytest.approx(2.0, abs=1e-3)
+
+
+def test_split_partners_are_the_chained_positions_of_one_site_at_their_nearest_images():
+    """Positions 0.9 A apart chain into one site across the cell boundary (ends 1.8 A apart, beyond the
+    1 A split distance): each position's partners are the other two, at the images next to it."""
+    from screening.transport.bvse import _split_partners
+
+    lattice = np.eye(3) * 10.0
+    frac = np.array([[0.99, 0.5, 0.5], [0.08, 0.5, 0.5], [0.17, 0.5, 0.5], [0.6, 0.5, 0.5]])
+    partners = _split_partners(frac, lattice, 1.0)
+    rows, images = partners[0]
+    assert sorted(rows) == [1, 2]
+    np.testing.assert_allclose(np.sort(images[:, 0]), [1.08, 1.17])
+    rows, images = partners[2]
+    np.testing.assert_allclose(images[list(rows).index(0)], [-0.01, 0.5, 0.5])
+    assert len(partners[3][0]) == 0  # 4.3 A away: another site
+
+
 # --- compute_transport -------------------------------------------------------------------------------
 
 

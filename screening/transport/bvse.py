@@ -14,7 +14,7 @@ mobile-ion site lies in the network, all mobile-ion sites are used.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +23,7 @@ from pymatgen.core import Structure
 from pymatgen.optimization.neighbors import find_points_in_spheres
 
 from screening.errors import InputError, ScreeningError
+from screening.transport.carriers import split_site_groups
 from screening.transport.landscape import (
     DEFAULT_CUTOFF_A,
     DEFAULT_GRID_SPACING_A,
@@ -32,7 +33,7 @@ from screening.transport.landscape import (
     landscape_from_terms,
     mobile_ion_repulsion_terms,
 )
-from screening.transport.pair_sums import PointPairSum
+from screening.transport.pair_sums import PairTerms, PointPairSum
 from screening.transport.percolation import percolation_barriers, periodic_connectivity
 
 #: Mobile-ion sites closer than this (angstrom) are split positions of one site, not a hop.
@@ -167,13 +168,11 @@ def bvse_barriers(
     hop_frac = frac[on_network] if on_network.any() else frac
     jump = shortest_hop_A(hop_frac, structure.lattice.matrix, min_jump_distance_A)
 
+    repulsion = mobile_ion_repulsion_terms(
+        structure, mobile_ion, mobile_charge, exclude_within_A=min_jump_distance_A
+    )
     landscape_and_repulsion = PointPairSum(
-        [
-            *framework_pair_terms(terms),
-            mobile_ion_repulsion_terms(
-                structure, mobile_ion, mobile_charge, exclude_within_A=min_jump_distance_A
-            ),
-        ],
+        [*framework_pair_terms(terms), repulsion],
         structure.lattice.matrix,
         cutoff_A=cutoff_A,
         min_distance_A=MIN_DISTANCE_A,
@@ -184,12 +183,27 @@ def bvse_barriers(
         """Landscape plus the other mobile ions' repulsion at fractional points, eV."""
         return landscape_and_repulsion(structure.lattice.get_cartesian_coords(points_frac))
 
+    network_rows = np.flatnonzero(on_network) if on_network.any() else np.arange(len(frac))
+    own_partners = _split_partners(frac, structure.lattice.matrix, min_jump_distance_A)
+
+    def ion_energy(row: int, points_frac: np.ndarray) -> np.ndarray:
+        """``defect_energy`` of the ion of network site ``row``, without its own split positions' share."""
+        partner_rows, partner_frac = own_partners[network_rows[row]]
+        return defect_energy(points_frac) - _pair_energy_eV(
+            repulsion,
+            structure.lattice.get_cartesian_coords(points_frac),
+            structure.lattice.get_cartesian_coords(partner_frac),
+            partner_rows,
+        )
+
     frenkel = frenkel_energy_eV(
         energy,
         network.dimensionality_of_label[network.labels] > 0,
-        frac[on_network] if on_network.any() else frac,
+        frac[network_rows],
         structure.lattice.matrix,
         defect_energy=defect_energy,
+        site_energy=ion_energy,
+        ion_groups=split_site_groups(frac[network_rows], structure.lattice.matrix, min_jump_distance_A),
         exclusion_A=min_jump_distance_A,
         saddle_eV=float(result.threshold_eV[0]),
         occupied_frac=frac,
@@ -210,6 +224,34 @@ def bvse_barriers(
         frenkel=frenkel,
         notes=terms.notes,
     )
+
+
+def _split_partners(
+    frac: np.ndarray, lattice_matrix_A: np.ndarray, merge_within_A: float
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each mobile-ion position, the other positions of its physical site
+    (:func:`~screening.transport.carriers.split_site_groups`): their rows in ``frac`` and their images
+    nearest to it (fractional). They are where the same ion would otherwise be, never a second ion."""
+    partners = [(np.empty(0, dtype=int), np.empty((0, 3))) for _ in frac]
+    for group in split_site_groups(frac, lattice_matrix_A, merge_within_A):
+        for i in group:
+            rows = np.array([j for j in group if j != i], dtype=int)
+            delta = frac[rows] - frac[i]
+            partners[i] = (rows, frac[i] + delta - np.rint(delta))
+    return partners
+
+
+def _pair_energy_eV(
+    terms: PairTerms, points_A: np.ndarray, positions_A: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
+    """Energy (eV) at each point from the atoms ``rows`` of ``terms`` placed at ``positions_A`` only (one
+    image each), with the pair energy of ``terms``."""
+    if not len(rows):
+        return np.zeros(len(points_A))
+    distances = torch.cdist(
+        torch.as_tensor(points_A, dtype=torch.float64), torch.as_tensor(positions_A, dtype=torch.float64)
+    )
+    return terms.energy(distances, torch.as_tensor(terms.params[rows])).sum(dim=-1).numpy()
 
 
 @dataclass(frozen=True)
@@ -263,6 +305,8 @@ def frenkel_energy_eV(
     exclusion_A: float,
     saddle_eV: float,
     occupied_frac: np.ndarray | None = None,
+    site_energy: Callable[[int, np.ndarray], np.ndarray] | None = None,
+    ion_groups: Sequence[Sequence[int]] | None = None,
 ) -> FrenkelEstimate:
     """Frenkel-pair formation energy of the mobile ion from its site-energy landscape.
 
@@ -270,7 +314,8 @@ def frenkel_energy_eV(
     bond-valence picture, the difference of their site energies, each including the Coulomb repulsion
     of the other mobile ions (which the migration landscape leaves out): ``E_F = E_interstitial -
     E_site`` with both from ``defect_energy``. The site is the least bound ion on the network, its energy
-    the minimum near its position; interstitials are the local minima of the network landscape at least
+    the minimum near its position (the lowest of its split positions, whose repulsion on it is left out:
+    ``site_energy``, ``ion_groups``); interstitials are the local minima of the network landscape at least
     ``exclusion_A`` from every mobile-ion position, refined off the grid, and still that far after the
     refinement: a grid minimum of the migration landscape can lie on the slope of the defect-energy
     landscape down to an occupied site (whose own ion the repulsion leaves out), and sliding there would
@@ -289,6 +334,12 @@ def frenkel_energy_eV(
         saddle_eV: the 1D percolation threshold (absolute), eV.
         occupied_frac: every mobile-ion position, on the network or not (default ``site_frac``):
             interstitials keep ``exclusion_A`` from all of them.
+        site_energy: ``site_energy(k, points)``, the energy of the ion of site ``k`` (a row of
+            ``site_frac``) at fractional points: ``defect_energy`` without the repulsion of that ion's own
+            split positions, which are empty while it sits at one of them (default ``defect_energy``,
+            right where no split position lies farther than ``exclusion_A`` from its partners).
+        ion_groups: rows of ``site_frac`` that are the split positions of one ion; an ion sits at its
+            lowest position (default: each row its own ion).
     """
     from scipy.ndimage import minimum_filter
 
@@ -298,9 +349,16 @@ def frenkel_energy_eV(
     def away_from_the_ions(points_frac: np.ndarray) -> np.ndarray:
         return _periodic_distances_A(points_frac, occupied, lattice_matrix_A).min(axis=1) >= exclusion_A
 
-    sites = [_refined_minimum(defect_energy, frac, lattice_matrix_A) for frac in site_frac]
-    least_bound = int(np.argmax([value for value, _ in sites]))
-    e_site = sites[least_bound][0]
+    def energy_of_ion(k: int) -> Callable[[np.ndarray], np.ndarray]:
+        return defect_energy if site_energy is None else lambda points: site_energy(k, points)
+
+    positions = [
+        _refined_minimum(energy_of_ion(k), frac, lattice_matrix_A) for k, frac in enumerate(site_frac)
+    ]
+    groups = [[k] for k in range(len(site_frac))] if ion_groups is None else ion_groups
+    home_of_ion = [min(group, key=lambda k: positions[k][0]) for group in groups]  # its lowest position
+    least_bound = max(home_of_ion, key=lambda k: positions[k][0])
+    e_site = positions[least_bound][0]
     is_minimum = (minimum_filter(energy_eV, size=3, mode="wrap") == energy_eV) & on_network
     candidates = np.argwhere(is_minimum)
     if len(candidates):

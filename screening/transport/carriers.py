@@ -55,8 +55,11 @@ class Sublattice:
         return 1.0 - self.vacancy_fraction
 
 
-def _clusters(frac: np.ndarray, lattice_matrix_A: np.ndarray, merge_within_A: float) -> list[list[int]]:
-    """Groups of positions linked by periodic distances below ``merge_within_A`` (union-find)."""
+def split_site_groups(
+    frac: np.ndarray, lattice_matrix_A: np.ndarray, merge_within_A: float
+) -> list[list[int]]:
+    """The physical sites of a set of positions: groups linked by chains of periodic distances below
+    ``merge_within_A`` (union-find), so that one group holds the split positions of one ion."""
     parent = list(range(len(frac)))
 
     def root(i: int) -> int:
@@ -93,7 +96,7 @@ def mobile_sublattice(structure: Structure, mobile_ion: str, merge_within_A: flo
     ions = np.array(
         [sum(occ for sp, occ in structure[i].species.items() if sp.symbol == mobile_ion) for i in indices]
     )
-    groups = _clusters(frac, structure.lattice.matrix, merge_within_A)
+    groups = split_site_groups(frac, structure.lattice.matrix, merge_within_A)
     site_filling = np.array([min(1.0, float(filling[g].sum())) for g in groups])
     return Sublattice(
         n_sites=len(groups),
