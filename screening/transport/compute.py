@@ -117,7 +117,8 @@ def compute_transport(
         attempt_frequency_Hz: attempt frequency nu0 of the hopping model (bvse).
         haven_ratio: Haven ratio H_R in Nernst-Einstein.
         energy_model: the run's ``EnergyModel``; with ``frenkel_method="potential"`` it computes the
-            Frenkel energy of a fully occupied, ordered sublattice (:mod:`screening.transport.defects`).
+            Frenkel energy of a fully occupied sublattice (:mod:`screening.transport.defects`; a disordered
+            structure through one ordered configuration).
         frenkel_method: ``potential`` (the model, where given and applicable) or ``bvse`` (the landscape's
             estimate, always the fallback).
         defect_options: supercell and relaxation of the potential's defect calculation.
@@ -188,11 +189,7 @@ def compute_transport(
         notes += result.notes
         frenkel_eV, frenkel_source = result.frenkel_eV, "bvse"
         wants_potential = frenkel_method == "potential" and energy_model is not None
-        if (
-            wants_potential
-            and sublattice.vacancy_fraction < FULL_SUBLATTICE_VACANCIES
-            and structure.is_ordered
-        ):
+        if wants_potential and sublattice.vacancy_fraction < FULL_SUBLATTICE_VACANCIES:
             try:
                 frenkel_eV = frenkel_energy_with_potential_eV(
                     structure,
@@ -202,7 +199,9 @@ def compute_transport(
                     energy_model,
                     defect_options or DefectOptions(),
                 )
-                frenkel_source = energy_model.name
+                frenkel_source = energy_model.name + (
+                    "" if structure.is_ordered else " on one ordered configuration"
+                )
             except DefectError as exc:
                 notes.append(f"{exc}; the bond-valence Frenkel estimate is used")
         notes.append(f"Frenkel energy from {frenkel_source}")

@@ -9,6 +9,13 @@ supercell allows (so the pair does not recombine), the positions are relaxed at 
 crystal is relaxed first (positions, cell kept) and the supercell built from it, so the pair's energy
 holds no relaxation of the published coordinates; a pair that recombines during relaxation is refused. The bond-valence estimate of :func:`screening.transport.bvse.frenkel_energy_eV` lacks this
 relaxation and is the fallback where no potential is at hand.
+
+A disordered structure whose mobile-ion sublattice is nevertheless full (each ion spread over split
+positions, as in the argyrodites' 48h doublets; or disorder in the framework only) is represented by one
+ordered configuration drawn by the sampler the energy stage uses
+(:func:`screening.models.disorder.sample_configurations`: occupancies kept, split positions never both
+filled), seed ``configuration_seed``; the pair goes to the same Cartesian positions. One configuration is
+one draw of the local environment, not an ensemble average: the row says so.
 """
 
 from __future__ import annotations
@@ -38,11 +45,13 @@ class DefectOptions:
         supercell_min_length_A: smallest perpendicular width of the defect supercell, angstrom.
         fmax_eV_per_A: force threshold of the fixed-cell relaxation, eV/angstrom.
         max_steps: relaxation step cap.
+        configuration_seed: seed of the ordered configuration that stands for a disordered structure.
     """
 
     supercell_min_length_A: float = 7.0
     fmax_eV_per_A: float = 0.1
     max_steps: int = 60
+    configuration_seed: int = 0
 
 
 def _farthest_image(
@@ -58,6 +67,24 @@ def _farthest_image(
     return best  # type: ignore[return-value]
 
 
+def _one_configuration(
+    structure: Structure, site_frac: np.ndarray, interstitial_frac: np.ndarray, seed: int
+) -> tuple[Structure, np.ndarray, np.ndarray]:
+    """An ordered configuration of a disordered structure and the two positions in its cell's fractions."""
+    from screening.models.disorder import sample_configurations
+
+    try:
+        configuration = sample_configurations(structure, 1, seed=seed).structures[0]
+    except (ValueError, ScreeningError) as exc:
+        raise DefectError(f"no ordered configuration for the defect calculation: {exc}") from exc
+
+    def in_configuration(frac: np.ndarray) -> np.ndarray:
+        cartesian = structure.lattice.get_cartesian_coords(np.asarray(frac))
+        return configuration.lattice.get_fractional_coords(cartesian)
+
+    return configuration, in_configuration(site_frac), in_configuration(interstitial_frac)
+
+
 def frenkel_energy_with_potential_eV(
     structure: Structure,
     mobile_ion: str,
@@ -66,10 +93,11 @@ def frenkel_energy_with_potential_eV(
     energy_model: Any,
     options: DefectOptions = DefectOptions(),
 ) -> float:
-    """Frenkel-pair formation energy of ``mobile_ion`` in an ordered structure, eV (never negative).
+    """Frenkel-pair formation energy of ``mobile_ion``, eV (never negative).
 
     Args:
-        structure: ordered structure (oxidation states ignored).
+        structure: ordered structure, or a disordered one (then one ordered configuration of it, see the
+            module docstring); oxidation states ignored.
         mobile_ion: element symbol.
         site_frac: parent-cell fractional position of the site to vacate (the nearest mobile ion is taken).
         interstitial_frac: parent-cell fractional position of the interstitial.
@@ -77,13 +105,15 @@ def frenkel_energy_with_potential_eV(
         options: supercell and relaxation settings.
 
     Raises:
-        DefectError: the structure is disordered, or the calculator fails.
+        DefectError: no ordered configuration can be drawn, the pair recombines, or the calculator fails.
     """
     from ase.optimize import BFGS
     from pymatgen.io.ase import AseAtomsAdaptor
 
     if not structure.is_ordered:
-        raise DefectError("the potential's defect calculation needs an ordered structure")
+        structure, site_frac, interstitial_frac = _one_configuration(
+            structure, site_frac, interstitial_frac, options.configuration_seed
+        )
     plain = structure.copy()
     plain.remove_oxidation_states()
     calculator = energy_model.ase_calculator()
