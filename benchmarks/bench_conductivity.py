@@ -926,6 +926,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--limit is a trial run; it does not --write")
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
+    # torch.cuda.is_available() in this process (the libraries call it on import) would initialise CUDA,
+    # and a forked worker cannot use CUDA after that: ask NVML instead
+    os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the workers are killed on the way out
     code, folder = use_code(args.code_rev, with_bvlain=not args.no_bvlain, described_as=args.code_label)
     print(f"code: {code}", file=sys.stderr)
