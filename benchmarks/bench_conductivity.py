@@ -259,15 +259,11 @@ def run_isolated(
 TRANSPORT_KEYWORDS: dict[str, Any] | None = None
 
 
-def transport_keywords(
-    cleanup_steps: int = 0, frenkel_method: str = "bvse", device: str = "cpu"
-) -> dict[str, Any] | None:
+def transport_keywords(cleanup_steps: int = 0, frenkel_method: str = "bvse") -> dict[str, Any] | None:
     """``compute_transport`` keywords with SevenNet-0: a framework relaxation of at most
     ``cleanup_steps`` steps before the barrier (0: none), and the Frenkel energy of an ordered, fully
     occupied sublattice from ``frenkel_method`` (``bvse``, or ``potential``: the relaxed defect supercell,
-    the default of ``transport_method: bvse`` in a run). ``None`` when neither needs the potential. On a
-    CUDA ``device`` each forked worker loads its own copy (``energy_model`` None here): CUDA cannot be
-    initialised before a fork."""
+    the default of ``transport_method: bvse`` in a run). ``None`` when neither needs the potential."""
     if cleanup_steps <= 0 and frenkel_method == "bvse":
         return None
     import torch
@@ -277,8 +273,7 @@ def transport_keywords(
 
     torch.set_num_threads(1)
     keywords: dict[str, Any] = {
-        "energy_model": load_model("sevennet-0", device="cpu") if device == "cpu" else None,
-        "energy_model_device": device,
+        "energy_model": load_model("sevennet-0", device="cpu"),
         "frenkel_method": frenkel_method,
     }
     if cleanup_steps > 0:
@@ -294,13 +289,9 @@ def _transport_job(row: Mapping[str, Any]) -> dict[str, Any]:
     from screening.transport import compute_transport
 
     structure = row_to_structure(row)
-    keywords = dict(TRANSPORT_KEYWORDS or {})
-    device = keywords.pop("energy_model_device", "cpu")
-    if "energy_model" in keywords and keywords["energy_model"] is None:
-        from screening.models import load_model
-
-        keywords["energy_model"] = load_model("sevennet-0", device=device)
-    result = compute_transport(structure, mobile_ion=MOBILE_ION, temperature_K=TEMPERATURE_K, **keywords)
+    result = compute_transport(
+        structure, mobile_ion=MOBILE_ION, temperature_K=TEMPERATURE_K, **(TRANSPORT_KEYWORDS or {})
+    )
     return {str(k): v for k, v in result.items()}
 
 
@@ -369,9 +360,7 @@ def _git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=_REPO, check=True, capture_output=True).stdout.decode().strip()
 
 
-def use_code(
-    rev: str | None, *, with_bvlain: bool, described_as: str | None = None
-) -> tuple[str, Path | None]:
+def use_code(rev: str | None, *, with_bvlain: bool) -> tuple[str, Path | None]:
     """Import, before any worker is forked, every module the workers need, so that all of them run one
     version of the code even while files in the checkout are being edited.
 
@@ -379,8 +368,6 @@ def use_code(
         rev: a git revision: its ``screening`` package is extracted to a temporary folder that goes first on
             ``sys.path`` (the working tree's package is not imported at all). None: the working tree.
         with_bvlain: import bvlain too.
-        described_as: the description of the working tree's code, given by the caller (a copy without its
-            git history, on another machine); git is not asked.
 
     Returns:
         A description of the code (``"b99ac67"``, ``"b99ac67 + working-tree changes"``) and the temporary
@@ -397,8 +384,6 @@ def use_code(
             tar.extractall(folder, filter="data")
         sys.path.insert(0, str(folder))
         code = sha
-    elif described_as is not None:
-        code = described_as
     else:
         dirty = _git("status", "--porcelain", "--", "screening")
         code = _git("rev-parse", "--short", "HEAD") + (" + working-tree changes" if dirty else "")
@@ -621,7 +606,6 @@ def render_section(
     *,
     workers: int = 2,
     timeout_s: float = 300.0,
-    machine: str = "2 shared CPU cores",
 ) -> str:
     lines = [
         SECTION_TITLE,
@@ -635,8 +619,8 @@ def render_section(
         "structures with a published sigma (`_exp_sigma_rt_S_per_cm`). Superionic: measured sigma >= 1e-4 "
         "S/cm (AUC scored by predicted log10 sigma). Ea MAE over the entries with a measured Ea "
         "(`activation_energy_eV`, 101 in OBELiX) and a predicted one. Per-structure predictions: "
-        "`benchmarks/results/conductivity-<label>.csv`. "
-        f"Machine of the latest run: {machine}, one process per structure, {workers} at a time, one thread each, {timeout_s:g} s limit per structure in the latest run "
+        "`benchmarks/results/conductivity-<label>.csv`. Machine: 2 shared CPU cores, one process per "
+        f"structure, {workers} at a time, one thread each, {timeout_s:g} s limit per structure in the latest run "
         "(earlier rows kept their own; a timed-out structure counts as missing).",
         "",
         TABLE_HEADER,
@@ -911,44 +895,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="Frenkel energy of ordered, fully occupied sublattices: bond valence (the rows so far) or "
         "SevenNet-0 on a relaxed defect supercell (a run's default with transport_method: bvse)",
     )
-    parser.add_argument(
-        "--device",
-        choices=("cpu", "cuda"),
-        default="cpu",
-        help="where SevenNet-0 runs (clean-up, potential Frenkel energy); the bond-valence work stays on the CPU",
-    )
-    parser.add_argument(
-        "--code-label", default=None, help="describe the working tree's code (a copy without git history)"
-    )
     args = parser.parse_args(argv)
     slug = slugify(args.label)
     if args.limit is not None and args.write:
         parser.error("--limit is a trial run; it does not --write")
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
-    # torch.cuda.is_available() in this process (the libraries call it on import) would initialise CUDA,
-    # and a forked worker cannot use CUDA after that: ask NVML instead
-    os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the workers are killed on the way out
-    code, folder = use_code(args.code_rev, with_bvlain=not args.no_bvlain, described_as=args.code_label)
+    code, folder = use_code(args.code_rev, with_bvlain=not args.no_bvlain)
     print(f"code: {code}", file=sys.stderr)
     global TRANSPORT_KEYWORDS
-    TRANSPORT_KEYWORDS = transport_keywords(args.cleanup_steps, args.frenkel_method, args.device)
+    TRANSPORT_KEYWORDS = transport_keywords(args.cleanup_steps, args.frenkel_method)
     try:
         return _run(args, slug, code)
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _machine(device: str) -> str:
-    """The machine of this run, in words, for the section's header."""
-    cores = f"{os.cpu_count()} CPU cores"
-    if device == "cpu":
-        return cores
-    import torch
-
-    return f"{cores}, SevenNet-0 on one {torch.cuda.get_device_name()}"
 
 
 def _run(args: argparse.Namespace, slug: str, code: str) -> int:
@@ -1007,7 +969,6 @@ def _run(args: argparse.Namespace, slug: str, code: str) -> int:
             args.notes,
             workers=args.workers,
             timeout_s=args.timeout_s,
-            machine=_machine(args.device),
         )
         BENCHMARKS_MD.write_text(write_section(text, section))
         print(f"updated {BENCHMARKS_MD.name}", file=sys.stderr)
