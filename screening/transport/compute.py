@@ -117,8 +117,8 @@ def compute_transport(
         attempt_frequency_Hz: attempt frequency nu0 of the hopping model (bvse).
         haven_ratio: Haven ratio H_R in Nernst-Einstein.
         energy_model: the run's ``EnergyModel``; with ``frenkel_method="potential"`` it computes the
-            Frenkel energy of a fully occupied sublattice (:mod:`screening.transport.defects`; a disordered
-            structure through one ordered configuration).
+            Frenkel energy of a fully occupied, ordered sublattice (:mod:`screening.transport.defects`;
+            disordered ones too with ``defect_options.include_disordered``).
         frenkel_method: ``potential`` (the model, where given and applicable) or ``bvse`` (the landscape's
             estimate, always the fallback).
         defect_options: supercell and relaxation of the potential's defect calculation.
@@ -189,7 +189,12 @@ def compute_transport(
         notes += result.notes
         frenkel_eV, frenkel_source = result.frenkel_eV, "bvse"
         wants_potential = frenkel_method == "potential" and energy_model is not None
-        if wants_potential and sublattice.vacancy_fraction < FULL_SUBLATTICE_VACANCIES:
+        defects = defect_options or DefectOptions()
+        if (
+            wants_potential
+            and sublattice.vacancy_fraction < FULL_SUBLATTICE_VACANCIES
+            and (structure.is_ordered or defects.include_disordered)
+        ):
             try:
                 frenkel_eV = frenkel_energy_with_potential_eV(
                     structure,
@@ -197,7 +202,7 @@ def compute_transport(
                     result.frenkel.site_frac,
                     result.frenkel.interstitial_frac,
                     energy_model,
-                    defect_options or DefectOptions(),
+                    defects,
                 )
                 frenkel_source = energy_model.name + (
                     "" if structure.is_ordered else " on one ordered configuration"
