@@ -200,30 +200,25 @@ def test_frenkel_site_is_the_least_bound_ion_at_its_lowest_split_position():
 
     grid = np.zeros((10, 10, 10))
     grid[5, 5, 5] = -1.0
-    estimate = frenkel_energy_eV(
-        grid,
-        np.ones_like(grid, dtype=bool),
-        sites,
-        lattice,
-        defect_energy=defect_energy,
-        exclusion_A=1.0,
-        saddle_eV=0.0,
-        site_energy=site_energy,
-        ion_groups=[[0, 1], [2]],
-    )
+
+    def estimate_with(ion_groups):
+        return frenkel_energy_eV(
+            grid,
+            np.ones_like(grid, dtype=bool),
+            sites,
+            lattice,
+            defect_energy=defect_energy,
+            exclusion_A=1.0,
+            saddle_eV=0.0,
+            site_energy=site_energy,
+            ion_groups=ion_groups,
+        )
+
+    estimate = estimate_with([[0, 1], [2]])
     assert estimate.energy_eV == pytest.approx(2.5, abs=1e-3)
     np.testing.assert_allclose(estimate.site_frac, sites[2])
     # every position its own ion: the split ion's upper position (-2 eV) would be the least bound
-    alone = frenkel_energy_eV(
-        grid,
-        np.ones_like(grid, dtype=bool),
-        sites,
-        lattice,
-        defect_energy=defect_energy,
-        exclusion_A=1.0,
-        saddle_eV=0.0,
-        site_energy=site_energy,
-    )
+    alone = estimate_with(None)
     assert alone.energy_eV == pytest.approx(2.0, abs=1e-3)
 
 

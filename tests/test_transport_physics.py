@@ -15,6 +15,7 @@ from screening.constants import BOLTZMANN_eV_PER_K
 from screening.schema import Col
 from screening.transport import compute_transport
 from screening.transport.carriers import carrier_model, frenkel_fraction, mobile_sublattice
+from screening.transport.defects import DefectOptions
 from screening.transport.oxidation import (
     OxidationStateError,
     assign_oxidation_states,
@@ -194,6 +195,24 @@ def test_frenkel_energies_from_the_potential_and_the_binaries_below_li3n():
     assert rows["lithium nitride"][Col.DEFECT_FORMATION] < rows["lithium oxide"][Col.DEFECT_FORMATION]
     li3n = rows["lithium nitride"][Col.LOG10_SIGMA]
     assert li3n > rows["lithium oxide"][Col.LOG10_SIGMA] and li3n > rows["lithium sulfide"][Col.LOG10_SIGMA]
+
+    # Li2O refined with every Li split over two positions 0.6 A apart (a full sublattice of split sites):
+    # opted in, one ordered configuration relaxes back to the crystal, and so does its Frenkel energy
+    oxide = by_name["lithium oxide"]
+    split = Structure(oxide.lattice, [], [])
+    for site in oxide:
+        if site.specie.symbol == "Li":
+            for shift in (-0.3, 0.3):
+                split.append({"Li": 0.5}, site.coords + [shift, 0, 0], coords_are_cartesian=True)
+        else:
+            split.append(site.species, site.frac_coords)
+    row = compute_transport(
+        split, temperature_K=300.0, energy_model=model, defect_options=DefectOptions(include_disordered=True)
+    )
+    assert "Frenkel energy from sevennet-0 on one ordered configuration" in row[Col.TRANSPORT_NOTES]
+    assert row[Col.DEFECT_FORMATION] == pytest.approx(rows["lithium oxide"][Col.DEFECT_FORMATION], abs=0.25)
+    by_default = compute_transport(split, temperature_K=300.0, energy_model=model)
+    assert "Frenkel energy from bvse" in by_default[Col.TRANSPORT_NOTES]
 
 
 def test_a_disordered_structure_enters_the_defect_calculation_as_one_ordered_configuration():
