@@ -216,8 +216,9 @@ def test_frenkel_energies_from_the_potential_and_the_binaries_below_li3n():
 
 
 def test_a_disordered_structure_enters_the_defect_calculation_as_one_ordered_configuration():
-    """The configuration keeps the composition and the split-position rule, and the vacancy and the
-    interstitial keep their Cartesian positions in its (larger) cell; the same seed gives the same cell."""
+    """The configuration is a diagonal supercell of the parent (so parent-cell positions keep their
+    meaning), keeps the composition and never fills both halves of a split pair; the same seed gives the
+    same configuration."""
     from screening.transport.defects import _one_configuration
 
     parent = Structure(
@@ -225,17 +226,12 @@ def test_a_disordered_structure_enters_the_defect_calculation_as_one_ordered_con
         [{"Li": 1.0}, {"Li": 0.5}, {"Li": 0.5}, "Cl"],
         [[0, 0, 0], [0.5, 0.5, 0.4], [0.5, 0.5, 0.6], [0.5, 0, 0]],  # split pair 0.84 A apart
     )
-    site, interstitial = np.array([0.0, 0.0, 0.0]), np.array([0.25, 0.25, 0.25])
-    configuration, site_c, interstitial_c = _one_configuration(parent, site, interstitial, seed=0)
+    configuration, parent_cells = _one_configuration(parent, seed=0)
+    np.testing.assert_allclose(configuration.lattice.matrix, parent.lattice.matrix * parent_cells[:, None])
     assert configuration.is_ordered
     assert configuration.composition.reduced_formula == "Li2Cl"
-    np.testing.assert_allclose(
-        configuration.lattice.get_cartesian_coords(interstitial_c),
-        parent.lattice.get_cartesian_coords(interstitial),
-    )
-    np.testing.assert_allclose(configuration.lattice.get_cartesian_coords(site_c), [0, 0, 0], atol=1e-12)
     li = configuration.cart_coords[[s.specie.symbol == "Li" for s in configuration]]
     distances = np.linalg.norm(li[:, None] - li[None], axis=-1)[np.triu_indices(len(li), 1)]
     assert distances.min() > 1.0  # never both halves of a split pair
-    again, *_ = _one_configuration(parent, site, interstitial, seed=0)
+    again, _ = _one_configuration(parent, seed=0)
     np.testing.assert_allclose(again.cart_coords, configuration.cart_coords)

@@ -14,7 +14,8 @@ A disordered structure whose mobile-ion sublattice is nevertheless full (each io
 positions, as in the argyrodites' 48h doublets; or disorder in the framework only) is represented by one
 ordered configuration drawn by the sampler the energy stage uses
 (:func:`screening.models.disorder.sample_configurations`: occupancies kept, split positions never both
-filled), seed ``configuration_seed``; the pair goes to the same Cartesian positions. One configuration is
+filled), seed ``configuration_seed``; the pair goes to the same positions of the parent cell, the
+interstitial to its image farthest from the vacancy, as for an ordered structure. One configuration is
 one draw of the local environment, not an ensemble average: the row says so. This is opt-in
 (``include_disordered``): the configuration's cell is at least 8 A wide (about 100 atoms for an argyrodite,
 one to two minutes of relaxations on a CPU core), and it is not yet measured against experiment on the
@@ -75,22 +76,15 @@ def _farthest_image(
     return best  # type: ignore[return-value]
 
 
-def _one_configuration(
-    structure: Structure, site_frac: np.ndarray, interstitial_frac: np.ndarray, seed: int
-) -> tuple[Structure, np.ndarray, np.ndarray]:
-    """An ordered configuration of a disordered structure and the two positions in its cell's fractions."""
+def _one_configuration(structure: Structure, seed: int) -> tuple[Structure, np.ndarray]:
+    """An ordered configuration of a disordered structure and its diagonal supercell of the parent cell."""
     from screening.models.disorder import sample_configurations
 
     try:
-        configuration = sample_configurations(structure, 1, seed=seed).structures[0]
+        sample = sample_configurations(structure, 1, seed=seed)
     except (ValueError, ScreeningError) as exc:
         raise DefectError(f"no ordered configuration for the defect calculation: {exc}") from exc
-
-    def in_configuration(frac: np.ndarray) -> np.ndarray:
-        cartesian = structure.lattice.get_cartesian_coords(np.asarray(frac))
-        return configuration.lattice.get_fractional_coords(cartesian)
-
-    return configuration, in_configuration(site_frac), in_configuration(interstitial_frac)
+    return sample.structures[0], np.array(sample.supercell_scaling)
 
 
 def frenkel_energy_with_potential_eV(
@@ -107,7 +101,8 @@ def frenkel_energy_with_potential_eV(
         structure: ordered structure, or a disordered one (then one ordered configuration of it, see the
             module docstring); oxidation states ignored.
         mobile_ion: element symbol.
-        site_frac: parent-cell fractional position of the site to vacate (the nearest mobile ion is taken).
+        site_frac: parent-cell fractional position of the site to vacate (the nearest mobile ion is taken;
+            for a disordered structure, the parent is the disordered cell).
         interstitial_frac: parent-cell fractional position of the interstitial.
         energy_model: an ``EnergyModel`` of the registry (its ASE calculator is used).
         options: supercell and relaxation settings.
@@ -118,10 +113,9 @@ def frenkel_energy_with_potential_eV(
     from ase.optimize import BFGS
     from pymatgen.io.ase import AseAtomsAdaptor
 
+    parent_cells = np.ones(3, dtype=int)  # parent cells along each axis of the structure computed on
     if not structure.is_ordered:
-        structure, site_frac, interstitial_frac = _one_configuration(
-            structure, site_frac, interstitial_frac, options.configuration_seed
-        )
+        structure, parent_cells = _one_configuration(structure, options.configuration_seed)
     plain = structure.copy()
     plain.remove_oxidation_states()
     calculator = energy_model.ase_calculator()
@@ -132,9 +126,10 @@ def frenkel_energy_with_potential_eV(
         cell.calc = calculator
         BFGS(cell, logfile=None).run(fmax=options.fmax_eV_per_A, steps=options.max_steps)
         plain = AseAtomsAdaptor.get_structure(cell)
-        multiples = np.array(supercell_multiples(plain, options.supercell_min_length_A))
-        e_perfect = float(cell.get_potential_energy()) * int(np.prod(multiples))
-        supercell = plain * multiples
+        cell_multiples = np.array(supercell_multiples(plain, options.supercell_min_length_A))
+        e_perfect = float(cell.get_potential_energy()) * int(np.prod(cell_multiples))
+        supercell = plain * cell_multiples
+        multiples = cell_multiples * parent_cells  # parent cells along each axis of the defect supercell
         site = np.asarray(site_frac) % 1.0 / multiples
         mobile = [i for i, s in enumerate(supercell) if s.specie.symbol == mobile_ion]
         distances = [
