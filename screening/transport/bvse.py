@@ -33,7 +33,7 @@ from screening.transport.landscape import (
     landscape_from_terms,
     mobile_ion_repulsion_terms,
 )
-from screening.transport.pair_sums import PairTerms, PointPairSum
+from screening.transport.pair_sums import CUTOFF_TOLERANCE_A, PairTerms, PointPairSum
 from screening.transport.percolation import percolation_barriers, periodic_connectivity
 
 #: Mobile-ion sites closer than this (angstrom) are split positions of one site, not a hop.
@@ -194,6 +194,7 @@ def bvse_barriers(
             structure.lattice.get_cartesian_coords(points_frac),
             structure.lattice.get_cartesian_coords(partner_frac),
             partner_rows,
+            cutoff_A,
         )
 
     frenkel = frenkel_energy_eV(
@@ -242,16 +243,18 @@ def _split_partners(
 
 
 def _pair_energy_eV(
-    terms: PairTerms, points_A: np.ndarray, positions_A: np.ndarray, rows: np.ndarray
+    terms: PairTerms, points_A: np.ndarray, positions_A: np.ndarray, rows: np.ndarray, cutoff_A: float
 ) -> np.ndarray:
     """Energy (eV) at each point from the atoms ``rows`` of ``terms`` placed at ``positions_A`` only (one
-    image each), with the pair energy of ``terms``."""
+    image each), with the pair energy of ``terms`` and the pair sum's cutoff (what the sum counted)."""
     if not len(rows):
         return np.zeros(len(points_A))
     distances = torch.cdist(
         torch.as_tensor(points_A, dtype=torch.float64), torch.as_tensor(positions_A, dtype=torch.float64)
     )
-    return terms.energy(distances, torch.as_tensor(terms.params[rows])).sum(dim=-1).numpy()
+    energy = terms.energy(distances, torch.as_tensor(terms.params[rows]))
+    counted = distances <= cutoff_A + CUTOFF_TOLERANCE_A
+    return torch.where(counted, energy, torch.zeros_like(energy)).sum(dim=-1).numpy()
 
 
 @dataclass(frozen=True)
