@@ -226,10 +226,11 @@ def test_split_partners_are_the_chained_positions_of_one_site_at_their_nearest_i
     """Positions 0.9 A apart chain into one site across the cell boundary (ends 1.8 A apart, beyond the
     1 A split distance): each position's partners are the other two, at the images next to it."""
     from screening.transport.bvse import _split_partners
+    from screening.transport.carriers import split_site_groups
 
     lattice = np.eye(3) * 10.0
     frac = np.array([[0.99, 0.5, 0.5], [0.08, 0.5, 0.5], [0.17, 0.5, 0.5], [0.6, 0.5, 0.5]])
-    partners = _split_partners(frac, lattice, 1.0)
+    partners = _split_partners(frac, split_site_groups(frac, lattice, 1.0))
     rows, images = partners[0]
     assert sorted(rows) == [1, 2]
     np.testing.assert_allclose(np.sort(images[:, 0]), [1.08, 1.17])

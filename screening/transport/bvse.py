@@ -184,7 +184,10 @@ def bvse_barriers(
         return landscape_and_repulsion(structure.lattice.get_cartesian_coords(points_frac))
 
     network_rows = np.flatnonzero(on_network) if on_network.any() else np.arange(len(frac))
-    own_partners = _split_partners(frac, structure.lattice.matrix, min_jump_distance_A)
+    groups = split_site_groups(frac, structure.lattice.matrix, min_jump_distance_A)
+    own_partners = _split_partners(frac, groups)
+    row_of = {int(site): row for row, site in enumerate(network_rows)}
+    ion_groups = [rows for g in groups if (rows := [row_of[i] for i in g if i in row_of])]
 
     def ion_energy(row: int, points_frac: np.ndarray) -> np.ndarray:
         """``defect_energy`` of the ion of network site ``row``, without its own split positions' share."""
@@ -204,7 +207,7 @@ def bvse_barriers(
         structure.lattice.matrix,
         defect_energy=defect_energy,
         site_energy=ion_energy,
-        ion_groups=split_site_groups(frac[network_rows], structure.lattice.matrix, min_jump_distance_A),
+        ion_groups=ion_groups,
         exclusion_A=min_jump_distance_A,
         saddle_eV=float(result.threshold_eV[0]),
         occupied_frac=frac,
@@ -227,14 +230,12 @@ def bvse_barriers(
     )
 
 
-def _split_partners(
-    frac: np.ndarray, lattice_matrix_A: np.ndarray, merge_within_A: float
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """For each mobile-ion position, the other positions of its physical site
-    (:func:`~screening.transport.carriers.split_site_groups`): their rows in ``frac`` and their images
+def _split_partners(frac: np.ndarray, groups: list[list[int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each mobile-ion position, the other positions of its physical site (``groups``, from
+    :func:`~screening.transport.carriers.split_site_groups`): their rows in ``frac`` and their images
     nearest to it (fractional). They are where the same ion would otherwise be, never a second ion."""
     partners = [(np.empty(0, dtype=int), np.empty((0, 3))) for _ in frac]
-    for group in split_site_groups(frac, lattice_matrix_A, merge_within_A):
+    for group in groups:
         for i in group:
             rows = np.array([j for j in group if j != i], dtype=int)
             delta = frac[rows] - frac[i]
