@@ -253,29 +253,36 @@ def run_isolated(
     return [r for r in results if r is not None]
 
 
-#: Set by ``--cleanup-steps`` and ``--frenkel-method``: what every forked worker passes to
+#: Set by ``--cleanup-steps``, ``--frenkel-method`` and ``--include-disordered``: what every forked worker passes to
 #: ``compute_transport`` besides the structure (SevenNet-0 loaded once in the parent), or ``None`` for the
 #: call without a potential (bond-valence Frenkel energy, coordinates as given).
 TRANSPORT_KEYWORDS: dict[str, Any] | None = None
 
 
-def transport_keywords(cleanup_steps: int = 0, frenkel_method: str = "bvse") -> dict[str, Any] | None:
+def transport_keywords(
+    cleanup_steps: int = 0, frenkel_method: str = "bvse", include_disordered: bool = False
+) -> dict[str, Any] | None:
     """``compute_transport`` keywords with SevenNet-0: a framework relaxation of at most
     ``cleanup_steps`` steps before the barrier (0: none), and the Frenkel energy of an ordered, fully
     occupied sublattice from ``frenkel_method`` (``bvse``, or ``potential``: the relaxed defect supercell,
-    the default of ``transport_method: bvse`` in a run). ``None`` when neither needs the potential."""
+    the default of ``transport_method: bvse`` in a run), with ``include_disordered`` of a disordered one
+    too (on one ordered configuration, ``DefectOptions.include_disordered``). ``None`` when nothing needs
+    the potential."""
     if cleanup_steps <= 0 and frenkel_method == "bvse":
         return None
     import torch
 
     from screening.models import load_model
     from screening.transport.cleanup import CleanupOptions
+    from screening.transport.defects import DefectOptions
 
     torch.set_num_threads(1)
     keywords: dict[str, Any] = {
         "energy_model": load_model("sevennet-0", device="cpu"),
         "frenkel_method": frenkel_method,
     }
+    if include_disordered:
+        keywords["defect_options"] = DefectOptions(include_disordered=True)
     if cleanup_steps > 0:
         keywords |= {
             "coordinate_cleanup": "relax",
@@ -895,6 +902,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="Frenkel energy of ordered, fully occupied sublattices: bond valence (the rows so far) or "
         "SevenNet-0 on a relaxed defect supercell (a run's default with transport_method: bvse)",
     )
+    parser.add_argument(
+        "--include-disordered",
+        action="store_true",
+        help="with --frenkel-method potential: disordered structures with a full Li sublattice too, on one "
+        "ordered configuration (defects: {include_disordered: true}; off in the product by default)",
+    )
     args = parser.parse_args(argv)
     slug = slugify(args.label)
     if args.limit is not None and args.write:
@@ -905,7 +918,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     code, folder = use_code(args.code_rev, with_bvlain=not args.no_bvlain)
     print(f"code: {code}", file=sys.stderr)
     global TRANSPORT_KEYWORDS
-    TRANSPORT_KEYWORDS = transport_keywords(args.cleanup_steps, args.frenkel_method)
+    if args.include_disordered and args.frenkel_method != "potential":
+        parser.error("--include-disordered needs --frenkel-method potential")
+    TRANSPORT_KEYWORDS = transport_keywords(args.cleanup_steps, args.frenkel_method, args.include_disordered)
     try:
         return _run(args, slug, code)
     finally:

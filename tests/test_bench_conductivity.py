@@ -138,3 +138,11 @@ def test_frenkel_method_potential_passes_the_potential_without_a_clean_up():
     assert keywords is not None and keywords["frenkel_method"] == "potential"
     assert keywords["energy_model"].name == "sevennet-0"
     assert "coordinate_cleanup" not in keywords  # the Frenkel source is the only change
+
+
+def test_include_disordered_asks_the_potential_for_disordered_structures_too():
+    keywords = bench.transport_keywords(frenkel_method="potential", include_disordered=True)
+    assert keywords is not None and keywords["defect_options"].include_disordered
+    assert "defect_options" not in bench.transport_keywords(frenkel_method="potential")  # product default
+    with pytest.raises(SystemExit):  # the bond-valence estimate has no disordered variant to switch on
+        bench.main(["--label", "x", "--include-disordered"])
