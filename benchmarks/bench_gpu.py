@@ -39,6 +39,7 @@ sys.path.insert(0, str(_REPO / "benchmarks"))
 from bench_inference import ordered_cells  # noqa: E402
 from bvse_oracle import bundled_li_structures  # noqa: E402
 from report import code_revision, publish  # noqa: E402
+from timing import best_of  # noqa: E402
 
 from screening.models import load_model  # noqa: E402
 from screening.models.batch_calibration import calibration_for, memory_limit_bytes  # noqa: E402
@@ -47,29 +48,6 @@ from screening.transport.landscape import bvse_landscape  # noqa: E402
 
 TITLE = "## On a GPU"
 CPU_REFERENCE_CELLS = 32
-
-
-def _best_wall_s(run: Callable[[], object], repeats: int, *, cuda: bool) -> tuple[object, float]:
-    """(last result, best wall seconds), the device synchronised around each run."""
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        if cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        result = run()
-        if cuda:
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return result, best
-
-
-def _best_cpu_s(run: Callable[[], object], repeats: int) -> tuple[object, float]:
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        start = time.process_time()
-        result = run()
-        best = min(best, time.process_time() - start)
-    return result, best
 
 
 def potential_rows(models: list[str], n_structures: int, caps: list[int], repeats: int) -> list[str]:
@@ -92,7 +70,7 @@ def potential_rows(models: list[str], n_structures: int, caps: list[int], repeat
             runs[label] = lambda m=model, c=cap: m.predict_energy_per_atom(structures, max_atoms_per_batch=c)
         for label, run in runs.items():
             torch.cuda.reset_peak_memory_stats()
-            energies, wall_s = _best_wall_s(run, repeats, cuda=True)
+            energies, wall_s = best_of(run, repeats, cuda=True)
             peak_MiB = torch.cuda.max_memory_allocated() / 2**20
             diff = float(np.max(np.abs(np.asarray(energies)[:CPU_REFERENCE_CELLS] - reference)))
             rows.append(
@@ -128,11 +106,11 @@ def landscape_rows(repeats: int) -> list[str]:
     """The bench_landscape cell's landscape on the GPU against one CPU thread, and the whole barrier."""
     torch.set_num_threads(1)
     name, cell = min(dict(bundled_li_structures()).items(), key=lambda item: abs(len(item[1]) - 100))
-    cpu_energy, cpu_s = _best_cpu_s(lambda: bvse_landscape(cell, "Li", 1), repeats)
+    cpu_energy, cpu_s = best_of(lambda: bvse_landscape(cell, "Li", 1), repeats, cpu=True)
     bvse_landscape(cell, "Li", 1, device="cuda")  # warm-up
-    gpu_energy, gpu_s = _best_wall_s(lambda: bvse_landscape(cell, "Li", 1, device="cuda"), repeats, cuda=True)
-    _, cpu_barrier_s = _best_cpu_s(lambda: bvse_barriers(cell, "Li", 1), repeats)
-    _, gpu_barrier_s = _best_wall_s(lambda: bvse_barriers(cell, "Li", 1, device="cuda"), repeats, cuda=True)
+    gpu_energy, gpu_s = best_of(lambda: bvse_landscape(cell, "Li", 1, device="cuda"), repeats, cuda=True)
+    _, cpu_barrier_s = best_of(lambda: bvse_barriers(cell, "Li", 1), repeats, cpu=True)
+    _, gpu_barrier_s = best_of(lambda: bvse_barriers(cell, "Li", 1, device="cuda"), repeats, cuda=True)
     worst = float(np.abs(np.asarray(gpu_energy) - np.asarray(cpu_energy)).max())
     return [
         "",

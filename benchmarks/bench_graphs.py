@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pymatgen.core
 import torch
 from pymatgen.core import Lattice, Structure
 
+from benchmarks.timing import best_of
 from screening.graphs import DEFAULT_CUTOFF_A, batch_graphs, neighbor_list, structure_to_graph
 from screening.occupancy import site_occupancies
 
@@ -76,17 +76,6 @@ def bundled_structures() -> list[Structure]:
     return [row_to_structure(row) for row in rows if row[Col.STATUS] == STATUS_OK]
 
 
-def _best_seconds(
-    fn: Callable[[], object], repeats: int, clock: Callable[[], float] = time.perf_counter
-) -> float:
-    times = []
-    for _ in range(repeats):
-        start = clock()
-        fn()
-        times.append(clock() - start)
-    return min(times)
-
-
 def measure(structures: Sequence[Structure], cutoff_A: float, repeats: int, batch_size: int = 64) -> dict:
     """Timings (best of ``repeats``) of graph construction and its parts over ``structures``."""
     ok, graphs, failures = [], [], 0
@@ -97,14 +86,12 @@ def measure(structures: Sequence[Structure], cutoff_A: float, repeats: int, batc
         except ValueError:
             failures += 1
     n_atoms = sum(len(s) for s in ok)
-    graph_s = _best_seconds(lambda: [structure_to_graph(s, cutoff_A) for s in ok], repeats)
-    graph_cpu_s = _best_seconds(
-        lambda: [structure_to_graph(s, cutoff_A) for s in ok], repeats, time.process_time
-    )
-    neighbors_s = _best_seconds(lambda: [neighbor_list(s, cutoff_A) for s in ok], repeats)
-    occupancy_s = _best_seconds(lambda: [site_occupancies(s) for s in ok], repeats)
+    graph_s = best_of(lambda: [structure_to_graph(s, cutoff_A) for s in ok], repeats)[1]
+    graph_cpu_s = best_of(lambda: [structure_to_graph(s, cutoff_A) for s in ok], repeats, cpu=True)[1]
+    neighbors_s = best_of(lambda: [neighbor_list(s, cutoff_A) for s in ok], repeats)[1]
+    occupancy_s = best_of(lambda: [site_occupancies(s) for s in ok], repeats)[1]
     chunks = [graphs[k : k + batch_size] for k in range(0, len(graphs), batch_size)]
-    batch_s = _best_seconds(lambda: [batch_graphs(c) for c in chunks], repeats)
+    batch_s = best_of(lambda: [batch_graphs(c) for c in chunks], repeats)[1]
     n_edges = sum(g.edge_index.shape[1] for g in graphs)
     return {
         "structures": len(ok),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ sys.path.insert(0, str(_REPO / "tests"))
 sys.path.insert(0, str(_REPO / "benchmarks"))
 from bvse_oracle import bundled_li_structures, grid_frac_coords, oracle_site_energy_eV  # noqa: E402
 from report import code_revision, publish  # noqa: E402
+from timing import best_of  # noqa: E402
 
 from screening.transport.bvse import bvse_barriers  # noqa: E402
 from screening.transport.landscape import (  # noqa: E402
@@ -35,26 +35,6 @@ from screening.transport.landscape import (  # noqa: E402
 )
 
 TITLE = "## BVSE landscape as array code (issue 13)"
-
-
-def _best_cpu_seconds(run, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
-        run()
-        times.append(time.process_time() - start)
-    return min(times)
-
-
-def _best_wall_seconds(run, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        torch.cuda.synchronize()
-        start = time.perf_counter()
-        run()
-        torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def _oracle_grid(structure) -> np.ndarray:
@@ -71,9 +51,9 @@ def main() -> None:
     torch.set_num_threads(1)
     structures = dict(bundled_li_structures())
     name, cell = min(structures.items(), key=lambda item: abs(len(item[1]) - 100))
-    old = _best_cpu_seconds(lambda: _oracle_grid(cell))
-    new = _best_cpu_seconds(lambda: bvse_landscape(cell, "Li", 1))
-    barrier = _best_cpu_seconds(lambda: bvse_barriers(cell, "Li", 1))
+    old = best_of(lambda: _oracle_grid(cell), cpu=True)[1]
+    new = best_of(lambda: bvse_landscape(cell, "Li", 1), cpu=True)[1]
+    barrier = best_of(lambda: bvse_barriers(cell, "Li", 1), cpu=True)[1]
     worst, points = 0.0, 0
     for structure in structures.values():
         try:
@@ -99,8 +79,8 @@ def main() -> None:
         f"({points} points) | {worst:.1e} eV (target 1e-3) |",
     ]
     if torch.cuda.is_available():
-        gpu_landscape = _best_wall_seconds(lambda: bvse_landscape(cell, "Li", 1, device="cuda"))
-        gpu_barrier = _best_wall_seconds(lambda: bvse_barriers(cell, "Li", 1, device="cuda"))
+        gpu_landscape = best_of(lambda: bvse_landscape(cell, "Li", 1, device="cuda"), cuda=True)[1]
+        gpu_barrier = best_of(lambda: bvse_barriers(cell, "Li", 1, device="cuda"), cuda=True)[1]
         lines += [
             f"| landscape on {torch.cuda.get_device_name()} | {gpu_landscape:.3f} s |",
             f"| whole barrier, landscape on the GPU | {gpu_barrier:.3f} s (target well under 0.1 s) |",
