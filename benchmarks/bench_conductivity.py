@@ -27,6 +27,8 @@ to a temporary folder, instead of the working tree that others may be editing; e
 workers need is imported once before they are forked, so one run never mixes two versions of a file.
 Per-structure predictions go to ``benchmarks/results/conductivity-<label slug>.csv``; ``--write`` puts one
 table row per label into the section ``## Conductivity against experiment (physics only)`` of BENCHMARKS.md.
+While a run goes on, each finished structure is added to ``conductivity-<label slug>.journal.jsonl`` there;
+rerun the same command with ``--resume`` to continue a run that was cut short.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import csv
 import datetime
 import importlib.util
 import io
+import json
 import math
 import multiprocessing as mp
 import os
@@ -178,12 +181,14 @@ def run_isolated(
     memory_limit_GiB: float,
     names: Sequence[str],
     desc: str,
+    on_result: Callable[[int, dict], None] | None = None,
 ) -> list[dict]:
     """``fn(item)`` for every item, each in its own forked process, ``workers`` at a time.
 
     A call that raises gives ``{"status": "failed", "error": "Type: message"}``; one running longer than
     ``timeout_s`` of wall-clock time is killed and gives status ``timed out``; a process that dies
     (out of memory, a crash) gives status ``failed`` with its exit code. Every result has ``seconds``.
+    ``on_result(index, result)`` is called as each one finishes.
     """
     ctx = mp.get_context("fork")
     results: list[dict | None] = [None] * len(items)
@@ -203,6 +208,8 @@ def run_isolated(
             file=sys.stderr,
             flush=True,
         )
+        if on_result is not None:
+            on_result(index, result)
 
     try:
         while pending or running:
@@ -738,7 +745,9 @@ def _obelix_records(rows: Sequence[Mapping[str, Any]], labels: Mapping[str, Mapp
     return records
 
 
-def _bundled(workers: int, timeout_s: float, memory_limit_GiB: float) -> list[dict]:
+def _bundled(
+    workers: int, timeout_s: float, memory_limit_GiB: float, journal: Journal | None = None
+) -> list[dict]:
     from screening.sources.bundled import iter_bundled_rows
 
     rows = [
@@ -759,8 +768,40 @@ def _bundled(workers: int, timeout_s: float, memory_limit_GiB: float) -> list[di
         if row["status"] != STATUS_OK:
             record["status"] = STATUS_INGEST_FAILED
         records.append(record)
-    _predict(records, rows, workers, timeout_s, memory_limit_GiB, "bundled")
+    _predict(records, rows, workers, timeout_s, memory_limit_GiB, "bundled", journal)
     return records
+
+
+class Journal:
+    """Each structure's result as it finishes, one JSON line per structure, so that a run cut short (a
+    session's end, a killed job) continues with ``--resume`` instead of starting again: hours on 2 CPU
+    cores for the potential's Frenkel energies. A line counts only for the same ``run_key`` (code revision
+    and the settings that change a result); the file is removed once the run's CSV is written."""
+
+    def __init__(self, path: Path, run_key: str, *, resume: bool) -> None:
+        self.path, self.run_key = path, run_key
+        self.done: dict[tuple[str, str], dict] = {}
+        if resume and path.exists():
+            for line in path.read_text().splitlines():
+                entry = json.loads(line)
+                if entry["run"] == run_key:
+                    self.done[(entry["set"], entry["id"])] = entry["result"]
+            print(f"resume: {len(self.done)} structures from {path.name}", file=sys.stderr)
+        elif path.exists():
+            path.unlink()  # a new run of this label: the old journal is no part of it
+
+    def record(self, dataset: str, entry_id: str, result: Mapping[str, Any]) -> None:
+        entry = {"run": self.run_key, "set": dataset, "id": entry_id, "result": result}
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(entry, default=_json_value) + "\n")
+
+    def close(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _json_value(value: Any) -> Any:
+    """numpy scalars and arrays (what the transport rows hold besides Python values) for ``json``."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
 
 
 def _predict(
@@ -770,8 +811,22 @@ def _predict(
     timeout_s: float,
     memory_GiB: float,
     desc: str,
+    journal: Journal | None = None,
 ) -> None:
-    todo = [i for i, r in enumerate(records) if r["status"] != STATUS_INGEST_FAILED]
+    """The transport row of every ingested record, merged into it; results already in ``journal`` are
+    reused and new ones are added to it."""
+    done = journal.done if journal is not None else {}
+    todo = []
+    for i, record in enumerate(records):
+        if (record["set"], record["id"]) in done:
+            record.update(done[(record["set"], record["id"])])
+        elif record["status"] != STATUS_INGEST_FAILED:
+            todo.append(i)
+
+    def keep(index: int, result: dict) -> None:
+        if journal is not None:
+            journal.record(records[todo[index]]["set"], records[todo[index]]["id"], result)
+
     results = run_isolated(
         _transport_job,
         [rows[i] for i in todo],
@@ -780,6 +835,7 @@ def _predict(
         memory_limit_GiB=memory_GiB,
         names=[records[i]["id"] for i in todo],
         desc=desc,
+        on_result=keep,
     )
     for i, result in zip(todo, results, strict=True):
         records[i].update(result)
@@ -887,6 +943,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="measure the screening package as committed at this git revision (e.g. HEAD) instead of the "
         "working tree",
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run of this label: structures in its journal (same code and settings) "
+        "are not computed again",
+    )
     parser.add_argument("--notes", default="", help="a sentence about this run, printed under the section")
     parser.add_argument(
         "--cleanup-steps",
@@ -940,12 +1002,17 @@ def _run(args: argparse.Namespace, slug: str, code: str) -> int:
         f"ingest: {sum(r['status'] != STATUS_INGEST_FAILED for r in records)}/{len(records)} ok",
         file=sys.stderr,
     )
-    _predict(records, obelix_rows, args.workers, args.timeout_s, args.memory_limit_gib, "transport")
-    bundled_records = _bundled(args.workers, args.timeout_s, args.memory_limit_gib)
+    suffix = "" if args.limit is None else f"-limit{args.limit}"
+    settings = (args.cleanup_steps, args.frenkel_method, args.include_disordered, args.timeout_s)
+    journal = Journal(
+        RESULTS_DIR / f"conductivity-{slug}{suffix}.journal.jsonl", f"{code} {settings}", resume=args.resume
+    )
+    _predict(records, obelix_rows, args.workers, args.timeout_s, args.memory_limit_gib, "transport", journal)
+    bundled_records = _bundled(args.workers, args.timeout_s, args.memory_limit_gib, journal)
     for record in records + bundled_records:
         record["code"] = code
-    suffix = "" if args.limit is None else f"-limit{args.limit}"
     write_csv(RESULTS_DIR / f"conductivity-{slug}{suffix}.csv", records + bundled_records)
+    journal.close()
 
     def scored(recs: Sequence[dict], key: str = "log10_sigma_S_per_cm", sign: float = 1.0) -> dict:
         scores = [sign * predicted(r, key) for r in recs]

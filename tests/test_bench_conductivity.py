@@ -146,3 +146,34 @@ def test_include_disordered_asks_the_potential_for_disordered_structures_too():
     assert "defect_options" not in bench.transport_keywords(frenkel_method="potential")  # product default
     with pytest.raises(SystemExit):  # the bond-valence estimate has no disordered variant to switch on
         bench.main(["--label", "x", "--include-disordered"])
+
+
+def _records(n: int) -> list[dict]:
+    return [{"set": "obelix", "id": f"e{k}", "status": "ok"} for k in range(n)]
+
+
+def test_a_run_cut_short_resumes_from_its_journal_for_the_same_code_and_settings(tmp_path, monkeypatch):
+    path = tmp_path / "conductivity-x.journal.jsonl"
+    monkeypatch.setattr(bench, "_transport_job", lambda row: {"status": "ok", "sigma": np.float64(row["x"])})
+    first = _records(2)
+    bench._predict(
+        first, [{"x": 1.0}, {"x": 2.0}], 1, 60.0, 0.0, "t", bench.Journal(path, "rev a", resume=False)
+    )
+    assert len(path.read_text().splitlines()) == 2  # written as each structure finished
+
+    def must_not_run(row):
+        raise AssertionError("a journalled structure was computed again")
+
+    monkeypatch.setattr(bench, "_transport_job", must_not_run)
+    resumed = _records(2)
+    bench._predict(
+        resumed, [{"x": 1.0}, {"x": 2.0}], 1, 60.0, 0.0, "t", bench.Journal(path, "rev a", resume=True)
+    )
+    assert [r["sigma"] for r in resumed] == [1.0, 2.0] and all(r["status"] == "ok" for r in resumed)
+
+    assert bench.Journal(path, "rev b", resume=True).done == {}  # other code or settings: nothing reused
+    journal = bench.Journal(path, "rev a", resume=False)  # a new run of the label starts afresh
+    assert journal.done == {} and not path.exists()
+    journal.record("obelix", "e0", {"status": "ok"})
+    journal.close()  # the CSV holds the run now
+    assert not path.exists()
