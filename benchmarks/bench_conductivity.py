@@ -783,7 +783,10 @@ class Journal:
         self.done: dict[tuple[str, str], dict] = {}
         if resume and path.exists():
             for line in path.read_text().splitlines():
-                entry = json.loads(line)
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:  # the line being written when the run was killed
+                    continue
                 if entry["run"] == run_key:
                     self.done[(entry["set"], entry["id"])] = entry["result"]
             print(f"resume: {len(self.done)} structures from {path.name}", file=sys.stderr)

@@ -165,6 +165,8 @@ def test_a_run_cut_short_resumes_from_its_journal_for_the_same_code_and_settings
         raise AssertionError("a journalled structure was computed again")
 
     monkeypatch.setattr(bench, "_transport_job", must_not_run)
+    with path.open("a") as handle:
+        handle.write('{"run": "rev a", "set": "obel')  # the line being written when the run was killed
     resumed = _records(2)
     bench._predict(
         resumed, [{"x": 1.0}, {"x": 2.0}], 1, 60.0, 0.0, "t", bench.Journal(path, "rev a", resume=True)
