@@ -260,9 +260,9 @@ def run_isolated(
     return [r for r in results if r is not None]
 
 
-#: Set by ``--cleanup-steps``, ``--frenkel-method`` and ``--include-disordered``: what every forked worker passes to
-#: ``compute_transport`` besides the structure (SevenNet-0 loaded once in the parent), or ``None`` for the
-#: call without a potential (bond-valence Frenkel energy, coordinates as given).
+#: Set by ``--cleanup-steps``, ``--frenkel-method`` and ``--include-disordered``: what every forked worker
+#: passes to ``compute_transport`` besides the structure (SevenNet-0 loaded once in the parent), or ``None``
+#: for the call without a potential (bond-valence Frenkel energy, coordinates as given).
 TRANSPORT_KEYWORDS: dict[str, Any] | None = None
 
 
@@ -977,14 +977,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     slug = slugify(args.label)
     if args.limit is not None and args.write:
         parser.error("--limit is a trial run; it does not --write")
+    if args.include_disordered and args.frenkel_method != "potential":
+        parser.error("--include-disordered needs --frenkel-method potential")
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the workers are killed on the way out
     code, folder = use_code(args.code_rev, with_bvlain=not args.no_bvlain)
     print(f"code: {code}", file=sys.stderr)
     global TRANSPORT_KEYWORDS
-    if args.include_disordered and args.frenkel_method != "potential":
-        parser.error("--include-disordered needs --frenkel-method potential")
     TRANSPORT_KEYWORDS = transport_keywords(args.cleanup_steps, args.frenkel_method, args.include_disordered)
     try:
         return _run(args, slug, code)
