@@ -12,6 +12,15 @@ configuration is relaxed, and each fully occupied framework site of the parent t
 displacement of its images (periodic images unwrapped). Partially occupied sites (the mobile ions, mixed
 sites) keep their published positions: they are averages over the disorder and have no single relaxed
 position. Only the framework enters the bond-valence landscape, so that is what needs cleaning.
+
+One configuration breaks the parent's symmetry: each anion relaxes towards or away from the ions that
+this configuration happens to put next to it (up to 0.6 A in a garnet, whose cell has a single image
+of each site), and those local distortions narrow some bottlenecks of the landscape. The ensemble of
+configurations is invariant under the parent's space group, so its mean displacement is symmetric; the
+displacements are therefore averaged over the parent's symmetry operations (each operation maps the
+configuration to an equally likely one), which keeps the symmetric part, the correction of the
+coordinates, and removes the configuration's own distortion. Ordered structures relax symmetrically
+anyway; the average only removes numerical noise there.
 """
 
 from __future__ import annotations
@@ -37,11 +46,14 @@ class CleanupOptions:
         fmax_eV_per_A: force threshold, eV/angstrom.
         max_steps: step cap.
         seed: seed of the configuration sampled for a disordered structure.
+        symprec_A: tolerance of the parent's space group, by whose operations the displacements are
+            averaged (published coordinates are good to about 0.1 A).
     """
 
     fmax_eV_per_A: float = 0.05
     max_steps: int = 100
     seed: int = 0
+    symprec_A: float = 0.1
 
 
 def _is_framework_site(site: Any) -> bool:
@@ -90,19 +102,52 @@ def relaxed_framework(
     if not framework:
         return cleaned
     parent_frac = structure.frac_coords[framework]
-    symbols = [structure[i].species.elements[0].symbol for i in framework]
+    symbols = np.array([structure[i].species.elements[0].symbol for i in framework])
     images = before % 1.0
-    for k, index in enumerate(framework):
+    configuration_symbols = np.array([site.specie.symbol for site in configuration])
+    framework_shift = np.zeros_like(parent_frac)
+    for k in range(len(framework)):
         delta = images - parent_frac[k]
         delta -= np.rint(delta)
         distance = np.linalg.norm(delta @ structure.lattice.matrix, axis=1)
-        same = np.array([configuration[j].specie.symbol == symbols[k] for j in range(len(configuration))])
-        mine = same & (distance < 0.1)
+        mine = (configuration_symbols == symbols[k]) & (distance < 0.1)
         if mine.any():
-            cleaned.replace(
-                index,
-                cleaned[index].species,
-                structure.frac_coords[index] + shift_frac[mine].mean(axis=0),
-                coords_are_cartesian=False,
-            )
+            framework_shift[k] = shift_frac[mine].mean(axis=0)
+    framework_shift = symmetrized_shifts(structure, parent_frac, symbols, framework_shift, options.symprec_A)
+    for k, index in enumerate(framework):
+        cleaned.replace(
+            index, cleaned[index].species, parent_frac[k] + framework_shift[k], coords_are_cartesian=False
+        )
     return cleaned
+
+
+def symmetrized_shifts(
+    structure: Structure, frac: np.ndarray, symbols: np.ndarray, shifts_frac: np.ndarray, symprec_A: float
+) -> np.ndarray:
+    """``shifts_frac`` of the sites at ``frac`` averaged over the space group of ``structure``.
+
+    An operation x -> W x + t maps site i onto a site j of the same element; a symmetric displacement
+    field has d_j = W d_i, so each operation gives the estimate W^-1 d_j of d_i, and the mean of the
+    estimates is the projection of the field onto the symmetric ones. Without a space group (spglib
+    finds none) the shifts are returned as they are.
+    """
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    try:
+        operations = SpacegroupAnalyzer(structure, symprec=symprec_A).get_symmetry_operations(cartesian=False)
+    except Exception:  # noqa: BLE001 - spglib's failures have no common type; P1 is the safe answer
+        return shifts_frac
+    same_element = symbols[:, None] == symbols[None, :]
+    total, used = np.zeros_like(shifts_frac), 0
+    for operation in operations:
+        rotation = operation.rotation_matrix
+        delta = (frac @ rotation.T + operation.translation_vector)[:, None, :] - frac[None, :, :]
+        delta -= np.rint(delta)
+        distance = np.linalg.norm(delta @ structure.lattice.matrix, axis=2)
+        distance[~same_element] = np.inf
+        partner = distance.argmin(axis=1)
+        if not (distance[np.arange(len(frac)), partner] < 3 * symprec_A).all():
+            continue  # an operation of the tolerance that does not map every site: no estimate from it
+        total += shifts_frac[partner] @ np.linalg.inv(rotation).T
+        used += 1
+    return total / used if used else shifts_frac
