@@ -270,11 +270,12 @@ def transport_keywords(
     cleanup_steps: int = 0, frenkel_method: str = "bvse", include_disordered: bool = False
 ) -> dict[str, Any] | None:
     """``compute_transport`` keywords with SevenNet-0: a framework relaxation of at most
-    ``cleanup_steps`` steps before the barrier (0: none), and the Frenkel energy of an ordered, fully
-    occupied sublattice from ``frenkel_method`` (``bvse``, or ``potential``: the relaxed defect supercell,
-    the default of ``transport_method: bvse`` in a run), with ``include_disordered`` of a disordered one
-    too (on one ordered configuration, ``DefectOptions.include_disordered``). ``None`` when nothing needs
-    the potential."""
+    ``cleanup_steps`` steps before the barrier (0: none), and the Frenkel energy of a fully occupied
+    sublattice from ``frenkel_method`` (``bvse``, or ``potential``: the relaxed defect supercell), for
+    ordered structures only or, with ``include_disordered``, for disordered ones too (on one ordered
+    configuration, ``DefectOptions.include_disordered``: a bvse run's default). Passed explicitly, so a
+    row does not change its meaning with the product's default. ``None`` when nothing needs the
+    potential."""
     if cleanup_steps <= 0 and frenkel_method == "bvse":
         return None
     import torch
@@ -288,8 +289,8 @@ def transport_keywords(
         "energy_model": load_model("sevennet-0", device="cpu"),
         "frenkel_method": frenkel_method,
     }
-    if include_disordered:
-        keywords["defect_options"] = DefectOptions(include_disordered=True)
+    if frenkel_method == "potential":
+        keywords["defect_options"] = DefectOptions(include_disordered=include_disordered)
     if cleanup_steps > 0:
         keywords |= {
             "coordinate_cleanup": "relax",
@@ -964,14 +965,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--frenkel-method",
         choices=("bvse", "potential"),
         default="bvse",
-        help="Frenkel energy of ordered, fully occupied sublattices: bond valence (the rows so far) or "
-        "SevenNet-0 on a relaxed defect supercell (a run's default with transport_method: bvse)",
+        help="Frenkel energy of fully occupied sublattices: bond valence or SevenNet-0 on a relaxed defect "
+        "supercell (a run's default with transport_method: bvse), of ordered structures only unless "
+        "--include-disordered",
     )
     parser.add_argument(
         "--include-disordered",
         action="store_true",
         help="with --frenkel-method potential: disordered structures with a full Li sublattice too, on one "
-        "ordered configuration (defects: {include_disordered: true}; off in the product by default)",
+        "ordered configuration (defects: {include_disordered: true}, the product's default)",
     )
     args = parser.parse_args(argv)
     slug = slugify(args.label)

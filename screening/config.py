@@ -92,8 +92,9 @@ class ScienceConfig(BaseModel):
         conductivity_model: the learned model (``learned``): a shipped name or a checkpoint folder.
         attempt_frequency_Hz: hop attempt frequency nu0 of the Arrhenius prefactor (bvse), Hz.
         haven_ratio: ratio of tracer to charge diffusivity in Nernst-Einstein.
-        frenkel_method: Frenkel energy of a fully occupied, ordered sublattice: ``potential`` (the run's
-            model on a defect supercell) or ``bvse`` (the landscape's estimate, no relaxation).
+        frenkel_method: Frenkel energy of a fully occupied sublattice: ``potential`` (the run's model on a
+            defect supercell; a disordered structure through one ordered configuration unless
+            ``defects.include_disordered`` is off) or ``bvse`` (the landscape's estimate, no relaxation).
         coordinate_cleanup: ``relax`` relaxes the framework with the run's model before the barrier
             (removes coordinate errors; costs a relaxation per structure, worth it on a GPU); ``none``.
         bvse: options of the bvse method.

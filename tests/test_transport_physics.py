@@ -197,7 +197,7 @@ def test_frenkel_energies_from_the_potential_and_the_binaries_below_li3n():
     assert li3n > rows["lithium oxide"][Col.LOG10_SIGMA] and li3n > rows["lithium sulfide"][Col.LOG10_SIGMA]
 
     # Li2O refined with every Li split over two positions 0.6 A apart (a full sublattice of split sites):
-    # opted in, one ordered configuration relaxes back to the crystal, and so does its Frenkel energy
+    # by default one ordered configuration relaxes back to the crystal, and so does its Frenkel energy
     oxide = by_name["lithium oxide"]
     split = Structure(oxide.lattice, [], [])
     for site in oxide:
@@ -206,13 +206,13 @@ def test_frenkel_energies_from_the_potential_and_the_binaries_below_li3n():
                 split.append({"Li": 0.5}, site.coords + [shift, 0, 0], coords_are_cartesian=True)
         else:
             split.append(site.species, site.frac_coords)
-    row = compute_transport(
-        split, temperature_K=300.0, energy_model=model, defect_options=DefectOptions(include_disordered=True)
-    )
+    row = compute_transport(split, temperature_K=300.0, energy_model=model)
     assert "Frenkel energy from sevennet-0 on one ordered configuration" in row[Col.TRANSPORT_NOTES]
     assert row[Col.DEFECT_FORMATION] == pytest.approx(rows["lithium oxide"][Col.DEFECT_FORMATION], abs=0.25)
-    by_default = compute_transport(split, temperature_K=300.0, energy_model=model)
-    assert "Frenkel energy from bvse" in by_default[Col.TRANSPORT_NOTES]
+    opted_out = compute_transport(
+        split, temperature_K=300.0, energy_model=model, defect_options=DefectOptions(include_disordered=False)
+    )
+    assert "Frenkel energy from bvse" in opted_out[Col.TRANSPORT_NOTES]
 
 
 def test_a_disordered_structure_enters_the_defect_calculation_as_one_ordered_configuration():
