@@ -6,10 +6,9 @@ it) and leaves a clean published garnet's barrier where it is."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
+from coordinate_noise import noisy
 
 from screening.bundled_records import BundledEntry, load_bundled_entries
 from screening.schema import Col
@@ -17,41 +16,6 @@ from screening.transport import compute_transport
 from screening.transport.cleanup import symmetrized_shifts
 
 pytestmark = pytest.mark.timeout(1800)
-
-NOISE_FRAC = 0.01
-
-
-def _on_special_position(ops, clean: np.ndarray, shaken: np.ndarray) -> np.ndarray:
-    """``shaken`` projected onto the free coordinates of ``clean``'s Wyckoff position: the mean of its
-    images under the site-symmetry group of ``clean`` (so the space group is kept)."""
-    stabilizer = []
-    for op in ops:
-        image = op.operate(clean)
-        if np.allclose(image - np.rint(image - clean), clean, atol=1e-4):
-            stabilizer.append(op)
-    images = []
-    for op in stabilizer:
-        image = op.operate(shaken)
-        images.append(image - np.rint(image - shaken))
-    return np.mean(images, axis=0)
-
-
-def noisy(entry: BundledEntry, seed: int) -> BundledEntry:
-    """Gaussian noise of NOISE_FRAC on every free coordinate of the asymmetric unit (OBELiX's recipe)."""
-    from pymatgen.symmetry.groups import SpaceGroup
-
-    rng = np.random.default_rng(seed)
-    try:
-        group = SpaceGroup.from_int_number(int(entry.spacegroup))
-    except ValueError:
-        group = SpaceGroup(str(entry.spacegroup))
-    ops = group.symmetry_ops
-    sites = []
-    for site in entry.sites:
-        clean = np.asarray(site.coords, dtype=float)
-        shaken = _on_special_position(ops, clean, clean + rng.normal(0, NOISE_FRAC, 3))
-        sites.append(dataclasses.replace(site, coords=tuple(float(x) for x in shaken)))
-    return dataclasses.replace(entry, sites=tuple(sites))
 
 
 def _bundled(name: str) -> BundledEntry:
