@@ -22,7 +22,7 @@ _REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(_REPO / "tests"))
 sys.path.insert(0, str(_REPO / "benchmarks"))
 
-from coordinate_noise import NOISE_FRAC, noisy  # noqa: E402
+from coordinate_noise import NOISE_FRAC, bundled_entry, noisy, space_group  # noqa: E402
 from report import code_revision, publish  # noqa: E402
 
 SECTION_TITLE = "## Clean-up against coordinate noise (issue 9)"
@@ -36,20 +36,13 @@ STRUCTURES = (
 NOISE_SEED = 1
 
 
-def space_group(structure) -> str:
-    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
-
-    return SpacegroupAnalyzer(structure, symprec=0.01).get_space_group_symbol()
-
-
 def measure(name: str, model) -> dict:
     """Barriers (eV) of one bundled structure: clean and noisy, as given and cleaned."""
-    from screening.bundled_records import load_bundled_entries
     from screening.transport.bvse import bvse_barriers
     from screening.transport.cleanup import CleanupOptions, relaxed_framework
     from screening.transport.oxidation import assign_oxidation_states
 
-    entry = next(e for e in load_bundled_entries() if e.name.startswith(name))
+    entry = bundled_entry(name)
     clean, shaken = entry.structure(), noisy(entry, seed=NOISE_SEED).structure()
 
     def barrier(structure) -> float:

@@ -1,6 +1,6 @@
 """OBELiX's coordinate noise on a bundled structure: Gaussian noise in fractional coordinates on the free
-coordinates of the asymmetric unit, so the space group is kept (used by the clean-up test and by
-``benchmarks/bench_cleanup_noise.py``)."""
+coordinates of the asymmetric unit, so the space group is kept; with the bundled-entry lookup and the
+space-group check that the clean-up test and ``benchmarks/bench_cleanup_noise.py`` share."""
 
 from __future__ import annotations
 
@@ -8,10 +8,22 @@ import dataclasses
 
 import numpy as np
 
-from screening.bundled_records import BundledEntry
+from screening.bundled_records import BundledEntry, load_bundled_entries
 
 #: Standard deviation of the noise, in fractional coordinates (about 0.1 A in a 10 A cell).
 NOISE_FRAC = 0.01
+
+
+def bundled_entry(name: str) -> BundledEntry:
+    """The bundled entry whose name starts with ``name``."""
+    return next(e for e in load_bundled_entries() if e.name.startswith(name))
+
+
+def space_group(structure) -> str:
+    """Hermann-Mauguin symbol of ``structure`` at a tight tolerance (0.01 A)."""
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    return SpacegroupAnalyzer(structure, symprec=0.01).get_space_group_symbol()
 
 
 def _on_special_position(ops, clean: np.ndarray, shaken: np.ndarray) -> np.ndarray:

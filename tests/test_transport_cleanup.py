@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from coordinate_noise import noisy
+from coordinate_noise import bundled_entry, noisy, space_group
 
-from screening.bundled_records import BundledEntry, load_bundled_entries
 from screening.schema import Col
 from screening.transport import compute_transport
 from screening.transport.cleanup import symmetrized_shifts
@@ -18,20 +17,10 @@ from screening.transport.cleanup import symmetrized_shifts
 pytestmark = pytest.mark.timeout(1800)
 
 
-def _bundled(name: str) -> BundledEntry:
-    return next(e for e in load_bundled_entries() if e.name.startswith(name))
-
-
-def _space_group(structure) -> str:
-    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
-
-    return SpacegroupAnalyzer(structure, symprec=0.01).get_space_group_symbol()
-
-
 def test_symmetrized_shifts_project_onto_symmetric_displacements():
     """A symmetric field (clean -> symmetry-kept noise) is kept; any field becomes one the projection
     keeps (idempotent); applied to the sites, the projected field keeps the space group."""
-    entry = _bundled("lithium cobalt oxide")
+    entry = bundled_entry("lithium cobalt oxide")
     clean, shaken = entry.structure(), noisy(entry, seed=3).structure()
     frac = clean.frac_coords
     symbols = np.array([site.specie.symbol for site in clean])
@@ -46,7 +35,7 @@ def test_symmetrized_shifts_project_onto_symmetric_displacements():
     moved = clean.copy()
     for i, shift in enumerate(projected):
         moved.replace(i, clean[i].species, frac[i] + shift)
-    assert _space_group(moved) == _space_group(clean) == "R-3m"
+    assert space_group(moved) == space_group(clean) == "R-3m"
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +48,7 @@ def model():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["lithium cobalt oxide", "lithium iron phosphate", "argyrodite Li6PS5Cl"])
 def test_noise_does_not_move_the_barrier_after_cleanup(model, name):
-    entry = _bundled(name)
+    entry = bundled_entry(name)
     clean, shaken = entry.structure(), noisy(entry, seed=1).structure()  # from_spacegroup: symmetry kept
     assert len(clean) == len(shaken)
     options = {"temperature_K": 300.0, "energy_model": model, "frenkel_method": "bvse"}
@@ -80,10 +69,10 @@ def test_cleanup_of_a_disordered_garnet_keeps_its_space_group_and_barrier(model)
     framework raised the barrier from 0.42 to 0.51 eV; averaged over Ia-3d it stays put."""
     from screening.transport.cleanup import CleanupOptions, relaxed_framework
 
-    garnet = _bundled("cubic garnet").structure()
+    garnet = bundled_entry("cubic garnet").structure()
     assert not garnet.is_ordered
     cleaned = relaxed_framework(garnet, model, CleanupOptions(max_steps=15))
-    assert _space_group(cleaned) == _space_group(garnet) == "Ia-3d"
+    assert space_group(cleaned) == space_group(garnet) == "Ia-3d"
     options = {"temperature_K": 300.0, "frenkel_method": "bvse"}
     before = compute_transport(garnet, **options)[Col.EA_MIGRATION]
     after = compute_transport(cleaned, **options)[Col.EA_MIGRATION]
