@@ -180,6 +180,48 @@ def test_frenkel_interstitial_is_a_minimum_away_from_every_ion_not_a_slope_into_
     assert distances_A(estimate.interstitial_frac, centre)[0] < 0.05
 
 
+def test_frenkel_interstitial_candidates_are_the_distinct_minima_lowest_first():
+    """Three interstitial wells: the cell's centre (-1 eV) and two symmetry images at (0.5, 0.5, 0) and
+    (0.5, 0, 0.5) (-0.5 eV each). The candidates are the centre, then one of the images: images count
+    once, since relaxing the pair from both would give the same energy twice."""
+    from screening.transport.bvse import _periodic_distances_A, frenkel_energy_eV
+
+    lattice = np.eye(3) * 10.0
+    site = np.zeros(3)
+    wells = {(0.5, 0.5, 0.5): -1.0, (0.5, 0.5, 0.0): -0.5, (0.5, 0.0, 0.5): -0.5}
+
+    def energy(points_frac: np.ndarray) -> np.ndarray:
+        points = np.atleast_2d(points_frac)
+        total = -3.0 * np.exp(-(_periodic_distances_A(points, site[None, :], lattice)[:, 0] ** 2) / 0.5)
+        for centre, depth in wells.items():
+            d = _periodic_distances_A(points, np.array([centre]), lattice)[:, 0]
+            total = total + depth * np.exp(-(d**2) / 0.5)
+        return total
+
+    grid = np.stack(np.meshgrid(*[np.arange(20) / 20] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+    estimate = frenkel_energy_eV(
+        energy(grid).reshape(20, 20, 20),
+        np.ones((20, 20, 20), dtype=bool),
+        site[None, :],
+        lattice,
+        defect_energy=energy,
+        exclusion_A=1.0,
+        saddle_eV=0.0,
+    )
+    candidates = estimate.interstitial_candidates_frac
+    assert candidates.shape == (2, 3)
+    np.testing.assert_allclose(candidates[0], estimate.interstitial_frac)
+    np.testing.assert_allclose(candidates[0], [0.5, 0.5, 0.5], atol=0.01)
+    assert (
+        min(
+            _periodic_distances_A(candidates[1:], np.array([image]), lattice)[0, 0]
+            for image in [(0.5, 0.5, 0.0), (0.5, 0.0, 0.5)]
+        )
+        < 0.1
+    )
+    assert estimate.energy_eV == pytest.approx(2.0, abs=0.01)
+
+
 def test_frenkel_site_is_the_least_bound_ion_at_its_lowest_split_position():
     """Two ions, one of them split over two positions 1.6 A apart (a chain of split positions, as in
     argyrodites). The split ion sits at its lower position (-3 eV, not the -2 eV one), so the least bound

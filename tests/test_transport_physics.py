@@ -215,6 +215,55 @@ def test_frenkel_energies_from_the_potential_and_the_binaries_below_li3n():
     assert "Frenkel energy from bvse" in opted_out[Col.TRANSPORT_NOTES]
 
 
+def test_the_frenkel_energy_is_the_lowest_pair_over_the_interstitial_candidates(monkeypatch):
+    """Relaxed from each interstitial candidate the pair ends in its own minimum: here 1.2 eV above the
+    crystal, back in the vacancy (recombined), 0.8 eV, 0.5 eV. The lowest of the first
+    ``interstitial_candidates`` is kept, a recombined pair skipped, and with every pair recombined the
+    calculation is refused. (The relaxation itself is the potential's, checked with SevenNet-0 above;
+    the crystal here is relaxed with a Lennard-Jones calculator, which its symmetry leaves in place.)"""
+    from ase.calculators.lj import LennardJones
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from screening.bundled_records import load_bundled_entries
+    from screening.transport import defects
+
+    oxide = {e.name.split(" (")[0]: e.structure() for e in load_bundled_entries()}["lithium oxide"]
+
+    class LennardJonesModel:
+        name = "lennard-jones"
+
+        def ase_calculator(self):
+            return LennardJones(sigma=1.8, epsilon=0.01, rc=3.0)
+
+    def frenkel_eV(outcomes_eV: list[float | None], candidates: int) -> float:
+        tried = iter(outcomes_eV)
+
+        def relaxed_pair(supercell, vacated, interstitial, mobile_ion, calculator, options):
+            offset = next(tried)
+            if offset is None:
+                return None
+            atoms = AseAtomsAdaptor.get_atoms(supercell)
+            atoms.calc = calculator
+            return atoms.get_potential_energy() + offset
+
+        monkeypatch.setattr(defects, "_relaxed_pair_energy_eV", relaxed_pair)
+        positions = np.array([[0.5, 0.5, 0.5], [0.5, 0.0, 0.0], [0.5, 0.25, 0.5], [0.0, 0.25, 0.5]])
+        return defects.frenkel_energy_with_potential_eV(
+            oxide,
+            "Li",
+            np.array([0.25, 0.25, 0.25]),
+            positions,
+            LennardJonesModel(),
+            DefectOptions(interstitial_candidates=candidates),
+        )
+
+    assert frenkel_eV([1.2, None, 0.8, 0.5], candidates=3) == pytest.approx(0.8, abs=1e-9)
+    assert frenkel_eV([1.2, None, 0.8, 0.5], candidates=4) == pytest.approx(0.5, abs=1e-9)
+    assert frenkel_eV([1.2, None, 0.8, 0.5], candidates=1) == pytest.approx(1.2, abs=1e-9)
+    with pytest.raises(defects.DefectError, match="recombined .* from 2 interstitial position"):
+        frenkel_eV([None, None, 0.8], candidates=2)
+
+
 def test_a_disordered_structure_enters_the_defect_calculation_as_one_ordered_configuration():
     """The configuration is a diagonal supercell of the parent (so parent-cell positions keep their
     meaning), keeps the composition and never fills both halves of a split pair; the same seed gives the

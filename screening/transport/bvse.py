@@ -266,11 +266,15 @@ class FrenkelEstimate:
         energy_eV: formation energy, eV (never negative).
         site_frac: fractional position of the vacated site.
         interstitial_frac: fractional position of the interstitial.
+        interstitial_candidates_frac: every distinct interstitial minimum, lowest first (its first row
+            is ``interstitial_frac``), shape (n, 3): the bond-valence ranking of the interstitials is
+            a guess that relaxation can reorder (:mod:`screening.transport.defects` tries several).
     """
 
     energy_eV: float
     site_frac: np.ndarray
     interstitial_frac: np.ndarray
+    interstitial_candidates_frac: np.ndarray
 
 
 def _periodic_distances_A(frac_a: np.ndarray, frac_b: np.ndarray, lattice_matrix_A: np.ndarray) -> np.ndarray:
@@ -297,6 +301,20 @@ def _refined_minimum(
                 break
             best, best_frac = float(values.min()), trial[int(np.argmin(values))]
     return best, best_frac
+
+
+#: Interstitial minima whose energies agree this closely are taken as symmetry images of one another
+#: (eV): images have equal energies up to the refinement's precision, well below this.
+SAME_MINIMUM_eV = 1e-3
+
+
+def _distinct_minima(minima: list[tuple[float, np.ndarray]]) -> list[tuple[float, np.ndarray]]:
+    """One of each set of equal-energy minima (``minima`` sorted by energy), in order."""
+    distinct = minima[:1]
+    for value, frac in minima[1:]:
+        if value - distinct[-1][0] > SAME_MINIMUM_eV:
+            distinct.append((value, frac))
+    return distinct
 
 
 def frenkel_energy_eV(
@@ -370,15 +388,19 @@ def frenkel_energy_eV(
     refined = [_refined_minimum(defect_energy, c / shape, lattice_matrix_A) for c in candidates]
     refined = [(value, frac) for value, frac in refined if away_from_the_ions(frac[None, :] % 1.0)[0]]
     if refined:
-        best_value, best_frac = min(refined, key=lambda vf: vf[0])
+        distinct = _distinct_minima(sorted(refined, key=lambda vf: vf[0]))
+        best_value, best_frac = distinct[0]
+        candidates_frac = np.array([frac for _, frac in distinct]) % 1.0
     else:  # no interstitial minimum: the lowest point of the saddle region, far from the ions
         near_saddle = np.argwhere(on_network & (energy_eV <= saddle_eV))
         far = away_from_the_ions(near_saddle / shape)
         points = (near_saddle[far] if far.any() else near_saddle) / shape
         values = defect_energy(points)
         best_value, best_frac = float(values.min()), points[int(np.argmin(values))]
+        candidates_frac = np.asarray(best_frac)[None, :] % 1.0
     return FrenkelEstimate(
         energy_eV=max(0.0, best_value - e_site),
         site_frac=np.asarray(site_frac[least_bound]),
         interstitial_frac=np.asarray(best_frac) % 1.0,
+        interstitial_candidates_frac=candidates_frac,
     )

@@ -200,7 +200,7 @@ def compute_transport(
                     structure,
                     mobile_ion,
                     result.frenkel.site_frac,
-                    result.frenkel.interstitial_frac,
+                    result.frenkel.interstitial_candidates_frac,
                     energy_model,
                     defects,
                 )

@@ -7,7 +7,12 @@ site to the interstitial position found on the bond-valence landscape, as far fr
 supercell allows (so the pair does not recombine), the positions are relaxed at fixed cell, and
 ``E_F = E(defective) - E(perfect)`` (same number of atoms, no chemical potential needed). The perfect
 crystal is relaxed first (positions, cell kept) and the supercell built from it, so the pair's energy
-holds no relaxation of the published coordinates; a pair that recombines during relaxation is refused. The bond-valence estimate of :func:`screening.transport.bvse.frenkel_energy_eV` lacks this
+holds no relaxation of the published coordinates; a pair that recombines during relaxation is refused.
+The Frenkel energy is that of the lowest pair, and the bond-valence ranking of the interstitials leaves
+out the relaxation that decides it; relaxed from different interstitial minima, the pair ends in
+different local minima of the potential. So it is relaxed from the ``interstitial_candidates`` lowest
+distinct minima of the landscape (3 by default, symmetry images counted once) and the lowest energy is
+kept. The bond-valence estimate of :func:`screening.transport.bvse.frenkel_energy_eV` lacks this
 relaxation and is the fallback where no potential is at hand.
 
 A disordered structure whose mobile-ion sublattice is nevertheless full (each ion spread over split
@@ -58,6 +63,9 @@ class DefectOptions:
             sublattice, through one ordered configuration (see the module docstring); off: the
             bond-valence estimate for those (faster on a CPU).
         configuration_seed: seed of the ordered configuration that stands for a disordered structure.
+        interstitial_candidates: the pair is relaxed from this many distinct interstitial positions,
+            the bond-valence landscape's lowest first, and the lowest energy kept (see the module
+            docstring); each one is one more relaxation of the defect supercell.
     """
 
     supercell_min_length_A: float = 7.0
@@ -65,6 +73,7 @@ class DefectOptions:
     max_steps: int = 60
     include_disordered: bool = True
     configuration_seed: int = 0
+    interstitial_candidates: int = 3
 
 
 def _farthest_image(
@@ -91,15 +100,45 @@ def _one_configuration(structure: Structure, seed: int) -> tuple[Structure, np.n
     return sample.structures[0], np.array(sample.supercell_scaling)
 
 
+def _relaxed_pair_energy_eV(
+    supercell: Structure,
+    vacated: int,
+    interstitial: np.ndarray,
+    mobile_ion: str,
+    calculator: Any,
+    options: DefectOptions,
+) -> float | None:
+    """Energy of ``supercell`` with ion ``vacated`` moved to ``interstitial`` (supercell frac) and the
+    positions relaxed, eV; None if an ion fell back into the vacancy (that is the perfect crystal)."""
+    from ase.optimize import BFGS
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    defective = supercell.copy()
+    defective.remove_sites([vacated])
+    defective.append(mobile_ion, interstitial)
+    atoms = AseAtomsAdaptor.get_atoms(defective)
+    atoms.calc = calculator
+    BFGS(atoms, logfile=None).run(fmax=options.fmax_eV_per_A, steps=options.max_steps)
+    relaxed = AseAtomsAdaptor.get_structure(atoms)
+    vacancy = supercell[vacated].frac_coords
+    refilled = any(
+        site.specie.symbol == mobile_ion
+        and relaxed.lattice.get_distance_and_image(vacancy, site.frac_coords)[0] < RECOMBINED_WITHIN_A
+        for site in relaxed
+    )
+    return None if refilled else float(atoms.get_potential_energy())
+
+
 def frenkel_energy_with_potential_eV(
     structure: Structure,
     mobile_ion: str,
     site_frac: np.ndarray,
-    interstitial_frac: np.ndarray,
+    interstitial_candidates_frac: np.ndarray,
     energy_model: Any,
     options: DefectOptions = DefectOptions(),
 ) -> float:
-    """Frenkel-pair formation energy of ``mobile_ion``, eV (never negative).
+    """Frenkel-pair formation energy of ``mobile_ion``, eV (never negative): the lowest over the first
+    ``options.interstitial_candidates`` interstitial positions.
 
     Args:
         structure: ordered structure, or a disordered one (then one ordered configuration of it, see the
@@ -107,12 +146,14 @@ def frenkel_energy_with_potential_eV(
         mobile_ion: element symbol.
         site_frac: parent-cell fractional position of the site to vacate (the nearest mobile ion is taken;
             for a disordered structure, the parent is the disordered cell).
-        interstitial_frac: parent-cell fractional position of the interstitial.
+        interstitial_candidates_frac: parent-cell fractional positions of the interstitial, most likely
+            first (the bond-valence ranking), shape (n, 3).
         energy_model: an ``EnergyModel`` of the registry (its ASE calculator is used).
         options: supercell and relaxation settings.
 
     Raises:
-        DefectError: no ordered configuration can be drawn, the pair recombines, or the calculator fails.
+        DefectError: no ordered configuration can be drawn, every pair recombines, or the calculator
+            fails.
     """
     from ase.optimize import BFGS
     from pymatgen.io.ase import AseAtomsAdaptor
@@ -123,6 +164,7 @@ def frenkel_energy_with_potential_eV(
     plain = structure.copy()
     plain.remove_oxidation_states()
     calculator = energy_model.ase_calculator()
+    candidates = np.atleast_2d(interstitial_candidates_frac)[: max(1, options.interstitial_candidates)]
     try:
         # the perfect crystal at the potential's own positions first, so that the pair's energy holds
         # no relaxation of the published coordinates
@@ -140,29 +182,23 @@ def frenkel_energy_with_potential_eV(
             supercell.lattice.get_distance_and_image(site, supercell[i].frac_coords)[0] for i in mobile
         ]
         vacated = mobile[int(np.argmin(distances))]
-        interstitial = _farthest_image(
-            np.asarray(interstitial_frac), supercell[vacated].frac_coords, multiples, supercell
-        )
-        defective = supercell.copy()
-        defective.remove_sites([vacated])
-        defective.append(mobile_ion, interstitial)
-        atoms = AseAtomsAdaptor.get_atoms(defective)
-        atoms.calc = calculator
-        BFGS(atoms, logfile=None).run(fmax=options.fmax_eV_per_A, steps=options.max_steps)
-        e_defective = float(atoms.get_potential_energy())
+        energies = [
+            _relaxed_pair_energy_eV(
+                supercell,
+                vacated,
+                _farthest_image(frac, supercell[vacated].frac_coords, multiples, supercell),
+                mobile_ion,
+                calculator,
+                options,
+            )
+            for frac in candidates
+        ]
     except Exception as exc:  # noqa: BLE001 - any backend failure becomes the reason
         raise DefectError(f"defect relaxation failed: {type(exc).__name__}: {exc}") from exc
-    relaxed = AseAtomsAdaptor.get_structure(atoms)
-    vacancy = supercell[vacated].frac_coords
-    refilled = [
-        i
-        for i, site in enumerate(relaxed)
-        if site.specie.symbol == mobile_ion
-        and relaxed.lattice.get_distance_and_image(vacancy, site.frac_coords)[0] < RECOMBINED_WITHIN_A
-    ]
-    if refilled:  # an ion fell back into the vacancy: that is the perfect crystal, not a Frenkel pair
+    pairs = [e for e in energies if e is not None]
+    if not pairs:  # every ion fell back into the vacancy
         raise DefectError(
-            f"the Frenkel pair recombined during relaxation in a {len(supercell)}-atom supercell "
-            "(raise defects.supercell_min_length_A)"
+            f"the Frenkel pair recombined during relaxation from {len(candidates)} interstitial position(s) "
+            f"in a {len(supercell)}-atom supercell (raise defects.supercell_min_length_A)"
         )
-    return max(0.0, e_defective - e_perfect)
+    return max(0.0, min(pairs) - e_perfect)
