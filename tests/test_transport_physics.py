@@ -215,12 +215,14 @@ def test_frenkel_energies_from_the_potential_and_the_binaries_below_li3n():
     assert "Frenkel energy from bvse" in opted_out[Col.TRANSPORT_NOTES]
 
 
-def test_the_frenkel_energy_is_the_lowest_pair_over_the_interstitial_candidates(monkeypatch):
+def test_the_frenkel_energy_is_the_lowest_pair_over_the_interstitial_candidates_above_its_host(monkeypatch):
     """Relaxed from each interstitial candidate the pair ends in its own minimum: here 1.2 eV above the
     crystal, back in the vacancy (recombined), 0.8 eV, 0.5 eV. The lowest of the first
     ``interstitial_candidates`` is kept, a recombined pair skipped, and with every pair recombined the
-    calculation is refused. (The relaxation itself is the potential's, checked with SevenNet-0 above;
-    the crystal here is relaxed with a Lennard-Jones calculator, which its symmetry leaves in place.)"""
+    calculation is refused. Where the pair's relaxation carried the host into a lower basin (the ion put
+    back into the vacancy relaxes 0.3 eV below the crystal), E_F is counted from that basin, not from
+    the crystal's, which would make it 0. (The relaxations themselves are the potential's, checked with
+    SevenNet-0 above; the crystal here is relaxed with a Lennard-Jones calculator.)"""
     from ase.calculators.lj import LennardJones
     from pymatgen.io.ase import AseAtomsAdaptor
 
@@ -235,18 +237,23 @@ def test_the_frenkel_energy_is_the_lowest_pair_over_the_interstitial_candidates(
         def ase_calculator(self):
             return LennardJones(sigma=1.8, epsilon=0.01, rc=3.0)
 
-    def frenkel_eV(outcomes_eV: list[float | None], candidates: int) -> float:
+    def energy_eV(structure, calculator) -> float:
+        atoms = AseAtomsAdaptor.get_atoms(structure)
+        atoms.calc = calculator
+        return float(atoms.get_potential_energy())
+
+    def frenkel_eV(outcomes_eV: list[float | None], candidates: int, host_shift_eV: float = 0.0) -> float:
         tried = iter(outcomes_eV)
 
         def relaxed_pair(supercell, vacated, interstitial, mobile_ion, calculator, options):
             offset = next(tried)
-            if offset is None:
-                return None
-            atoms = AseAtomsAdaptor.get_atoms(supercell)
-            atoms.calc = calculator
-            return atoms.get_potential_energy() + offset
+            return None if offset is None else (energy_eV(supercell, calculator) + offset, supercell)
 
-        monkeypatch.setattr(defects, "_relaxed_pair_energy_eV", relaxed_pair)
+        def refilled_host(pair, vacancy_frac, calculator, options):
+            return energy_eV(pair, calculator) + host_shift_eV
+
+        monkeypatch.setattr(defects, "_relaxed_pair", relaxed_pair)
+        monkeypatch.setattr(defects, "_refilled_host_eV", refilled_host)
         positions = np.array([[0.5, 0.5, 0.5], [0.5, 0.0, 0.0], [0.5, 0.25, 0.5], [0.0, 0.25, 0.5]])
         return defects.frenkel_energy_with_potential_eV(
             oxide,
@@ -260,6 +267,8 @@ def test_the_frenkel_energy_is_the_lowest_pair_over_the_interstitial_candidates(
     assert frenkel_eV([1.2, None, 0.8, 0.5], candidates=3) == pytest.approx(0.8, abs=1e-9)
     assert frenkel_eV([1.2, None, 0.8, 0.5], candidates=4) == pytest.approx(0.5, abs=1e-9)
     assert frenkel_eV([1.2, None, 0.8, 0.5], candidates=1) == pytest.approx(1.2, abs=1e-9)
+    assert frenkel_eV([0.8, 0.9, 1.0], candidates=3, host_shift_eV=0.2) == pytest.approx(0.8, abs=1e-9)
+    assert frenkel_eV([-0.1, 0.3, 0.4], candidates=3, host_shift_eV=-0.3) == pytest.approx(0.2, abs=1e-9)
     with pytest.raises(defects.DefectError, match="recombined .* from 2 interstitial position"):
         frenkel_eV([None, None, 0.8], candidates=2)
 

@@ -12,7 +12,11 @@ The Frenkel energy is that of the lowest pair, and the bond-valence ranking of t
 out the relaxation that decides it; relaxed from different interstitial minima, the pair ends in
 different local minima of the potential. So it is relaxed from the ``interstitial_candidates`` lowest
 distinct minima of the landscape (3 by default, symmetry images counted once) and the lowest energy is
-kept. The bond-valence estimate of :func:`screening.transport.bvse.frenkel_energy_eV` lacks this
+kept. A pair's relaxation can also carry the host into a lower basin than the crystal's relaxation
+found (a published structure far from the potential's equilibrium, or a sampled configuration of a
+disordered one), which would make E_F negative; so the moved ion is put back into the vacancy of the
+lowest pair's relaxed supercell and that relaxed too, and E_F is counted from the lower of the two
+perfect-crystal energies. The bond-valence estimate of :func:`screening.transport.bvse.frenkel_energy_eV` lacks this
 relaxation and is the fallback where no potential is at hand.
 
 A disordered structure whose mobile-ion sublattice is nevertheless full (each ion spread over split
@@ -100,33 +104,49 @@ def _one_configuration(structure: Structure, seed: int) -> tuple[Structure, np.n
     return sample.structures[0], np.array(sample.supercell_scaling)
 
 
-def _relaxed_pair_energy_eV(
+def _relaxed(structure: Structure, calculator: Any, options: DefectOptions) -> tuple[float, Structure]:
+    """Energy (eV) and structure after relaxing the positions of ``structure`` at fixed cell."""
+    from ase.optimize import BFGS
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    atoms = AseAtomsAdaptor.get_atoms(structure)
+    atoms.calc = calculator
+    BFGS(atoms, logfile=None).run(fmax=options.fmax_eV_per_A, steps=options.max_steps)
+    return float(atoms.get_potential_energy()), AseAtomsAdaptor.get_structure(atoms)
+
+
+def _relaxed_pair(
     supercell: Structure,
     vacated: int,
     interstitial: np.ndarray,
     mobile_ion: str,
     calculator: Any,
     options: DefectOptions,
-) -> float | None:
-    """Energy of ``supercell`` with ion ``vacated`` moved to ``interstitial`` (supercell frac) and the
-    positions relaxed, eV; None if an ion fell back into the vacancy (that is the perfect crystal)."""
-    from ase.optimize import BFGS
-    from pymatgen.io.ase import AseAtomsAdaptor
-
+) -> tuple[float, Structure] | None:
+    """Energy (eV) and relaxed structure of ``supercell`` with ion ``vacated`` moved to ``interstitial``
+    (supercell frac; the moved ion is the last site); None if an ion fell back into the vacancy (that is
+    the perfect crystal)."""
     defective = supercell.copy()
     defective.remove_sites([vacated])
     defective.append(mobile_ion, interstitial)
-    atoms = AseAtomsAdaptor.get_atoms(defective)
-    atoms.calc = calculator
-    BFGS(atoms, logfile=None).run(fmax=options.fmax_eV_per_A, steps=options.max_steps)
-    relaxed = AseAtomsAdaptor.get_structure(atoms)
+    energy_eV, relaxed = _relaxed(defective, calculator, options)
     vacancy = supercell[vacated].frac_coords
     refilled = any(
         site.specie.symbol == mobile_ion
         and relaxed.lattice.get_distance_and_image(vacancy, site.frac_coords)[0] < RECOMBINED_WITHIN_A
         for site in relaxed
     )
-    return None if refilled else float(atoms.get_potential_energy())
+    return None if refilled else (energy_eV, relaxed)
+
+
+def _refilled_host_eV(
+    pair: Structure, vacancy_frac: np.ndarray, calculator: Any, options: DefectOptions
+) -> float:
+    """Energy (eV) of the relaxed pair's supercell with the moved ion put back into the vacancy, relaxed:
+    the perfect crystal in the host basin the pair's relaxation reached."""
+    host = pair.copy()
+    host.replace(len(host) - 1, host[-1].specie, vacancy_frac)
+    return _relaxed(host, calculator, options)[0]
 
 
 def frenkel_energy_with_potential_eV(
@@ -155,9 +175,6 @@ def frenkel_energy_with_potential_eV(
         DefectError: no ordered configuration can be drawn, every pair recombines, or the calculator
             fails.
     """
-    from ase.optimize import BFGS
-    from pymatgen.io.ase import AseAtomsAdaptor
-
     parent_cells = np.ones(3, dtype=int)  # parent cells along each axis of the structure computed on
     if not structure.is_ordered:
         structure, parent_cells = _one_configuration(structure, options.configuration_seed)
@@ -168,12 +185,9 @@ def frenkel_energy_with_potential_eV(
     try:
         # the perfect crystal at the potential's own positions first, so that the pair's energy holds
         # no relaxation of the published coordinates
-        cell = AseAtomsAdaptor.get_atoms(plain)
-        cell.calc = calculator
-        BFGS(cell, logfile=None).run(fmax=options.fmax_eV_per_A, steps=options.max_steps)
-        plain = AseAtomsAdaptor.get_structure(cell)
+        e_cell, plain = _relaxed(plain, calculator, options)
         cell_multiples = np.array(supercell_multiples(plain, options.supercell_min_length_A))
-        e_perfect = float(cell.get_potential_energy()) * int(np.prod(cell_multiples))
+        e_perfect = e_cell * int(np.prod(cell_multiples))
         supercell = plain * cell_multiples
         multiples = cell_multiples * parent_cells  # parent cells along each axis of the defect supercell
         site = np.asarray(site_frac) % 1.0 / multiples
@@ -182,23 +196,27 @@ def frenkel_energy_with_potential_eV(
             supercell.lattice.get_distance_and_image(site, supercell[i].frac_coords)[0] for i in mobile
         ]
         vacated = mobile[int(np.argmin(distances))]
-        energies = [
-            _relaxed_pair_energy_eV(
+        vacancy = supercell[vacated].frac_coords
+        relaxed_pairs = [
+            _relaxed_pair(
                 supercell,
                 vacated,
-                _farthest_image(frac, supercell[vacated].frac_coords, multiples, supercell),
+                _farthest_image(frac, vacancy, multiples, supercell),
                 mobile_ion,
                 calculator,
                 options,
             )
             for frac in candidates
         ]
+        pairs = [pair for pair in relaxed_pairs if pair is not None]
+        if pairs:
+            e_pair, lowest = min(pairs, key=lambda pair: pair[0])
+            e_perfect = min(e_perfect, _refilled_host_eV(lowest, vacancy, calculator, options))
     except Exception as exc:  # noqa: BLE001 - any backend failure becomes the reason
         raise DefectError(f"defect relaxation failed: {type(exc).__name__}: {exc}") from exc
-    pairs = [e for e in energies if e is not None]
     if not pairs:  # every ion fell back into the vacancy
         raise DefectError(
             f"the Frenkel pair recombined during relaxation from {len(candidates)} interstitial position(s) "
             f"in a {len(supercell)}-atom supercell (raise defects.supercell_min_length_A)"
         )
-    return max(0.0, min(pairs) - e_perfect)
+    return max(0.0, e_pair - e_perfect)
