@@ -28,10 +28,11 @@ interstitial to its image farthest from the vacancy, as for an ordered structure
 one draw of the local environment, not an ensemble average: the row says so. This is the default
 (``include_disordered``), so one rule holds for every full sublattice: the relaxed estimate wherever a
 potential is at hand. On the OBELiX set it raised the physics-only Spearman rho from 0.40 to 0.49 and
-the AUC from 0.72 to 0.78 (BENCHMARKS.md), mostly through the argyrodites, whose unrelaxed bond-valence
+the AUC from 0.72 to 0.78 (BENCHMARKS.md; one interstitial candidate, no host re-relaxation), mostly through the argyrodites, whose unrelaxed bond-valence
 E_F of 0.5-1.1 eV (predicted log10 sigma -8 on average against measured -3.1) becomes about 0.1 eV.
 It costs: the configuration's cell is at least 8 A wide (about 100 atoms for an argyrodite; on the OBELiX
-set a median of 2 min of relaxations per structure on a CPU core, up to 11 min; seconds on a GPU);
+set a median of 2 min of relaxations per structure on a CPU core, up to 11 min, before the extra
+candidates and the host re-relaxation added one to three relaxations; seconds on a GPU);
 ``include_disordered: false`` keeps the bond-valence estimate for disordered structures in a quick CPU
 screen.
 """
