@@ -271,6 +271,8 @@ def test_the_frenkel_energy_is_the_lowest_pair_over_the_interstitial_candidates_
     assert frenkel_eV([-0.1, 0.3, 0.4], candidates=3, host_shift_eV=-0.3) == pytest.approx(0.2, abs=1e-9)
     with pytest.raises(defects.DefectError, match="recombined .* from 2 interstitial position"):
         frenkel_eV([None, None, 0.8], candidates=2)
+    with pytest.raises(ValueError, match="at least 1"):
+        DefectOptions(interstitial_candidates=0)
 
 
 def test_a_disordered_structure_enters_the_defect_calculation_as_one_ordered_configuration():

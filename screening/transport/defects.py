@@ -80,6 +80,12 @@ class DefectOptions:
     configuration_seed: int = 0
     interstitial_candidates: int = 3
 
+    def __post_init__(self) -> None:
+        if self.interstitial_candidates < 1:
+            raise ValueError(
+                f"defects.interstitial_candidates must be at least 1, got {self.interstitial_candidates}"
+            )
+
 
 def _farthest_image(
     frac: np.ndarray, origin: np.ndarray, multiples: np.ndarray, supercell: Structure
@@ -182,7 +188,7 @@ def frenkel_energy_with_potential_eV(
     plain = structure.copy()
     plain.remove_oxidation_states()
     calculator = energy_model.ase_calculator()
-    candidates = np.atleast_2d(interstitial_candidates_frac)[: max(1, options.interstitial_candidates)]
+    candidates = np.atleast_2d(interstitial_candidates_frac)[: options.interstitial_candidates]
     try:
         # the perfect crystal at the potential's own positions first, so that the pair's energy holds
         # no relaxation of the published coordinates
