@@ -16,8 +16,9 @@ kept. A pair's relaxation can also carry the host into a lower basin than the cr
 found (a published structure far from the potential's equilibrium, or a sampled configuration of a
 disordered one), which would make E_F negative; so the moved ion is put back into the vacancy of the
 lowest pair's relaxed supercell and that relaxed too, and E_F is counted from the lower of the two
-perfect-crystal energies. The bond-valence estimate of :func:`screening.transport.bvse.frenkel_energy_eV` lacks this
-relaxation and is the fallback where no potential is at hand.
+perfect-crystal energies. The bond-valence estimate of
+:func:`screening.transport.bvse.frenkel_energy_eV` lacks this relaxation and is the fallback where no
+potential is at hand.
 
 A disordered structure whose mobile-ion sublattice is nevertheless full (each ion spread over split
 positions, as in the argyrodites' 48h doublets; or disorder in the framework only) is represented by one
@@ -28,8 +29,9 @@ interstitial to its image farthest from the vacancy, as for an ordered structure
 one draw of the local environment, not an ensemble average: the row says so. This is the default
 (``include_disordered``), so one rule holds for every full sublattice: the relaxed estimate wherever a
 potential is at hand. On the OBELiX set it raised the physics-only Spearman rho from 0.40 to 0.49 and
-the AUC from 0.72 to 0.78 (BENCHMARKS.md; one interstitial candidate, no host re-relaxation), mostly through the argyrodites, whose unrelaxed bond-valence
-E_F of 0.5-1.1 eV (predicted log10 sigma -8 on average against measured -3.1) becomes about 0.1 eV.
+the AUC from 0.72 to 0.78 (BENCHMARKS.md; one interstitial candidate, no host re-relaxation), mostly
+through the argyrodites, whose unrelaxed bond-valence E_F of 0.5-1.1 eV (predicted log10 sigma -8 on
+average against measured -3.1) becomes about 0.1 eV.
 It costs: the configuration's cell is at least 8 A wide (about 100 atoms for an argyrodite; on the OBELiX
 set a median of 2 min of relaxations per structure on a CPU core, up to 11 min, before the extra
 candidates and the host re-relaxation added one to three relaxations; seconds on a GPU);
