@@ -28,7 +28,9 @@ workers need is imported once before they are forked, so one run never mixes two
 Per-structure predictions go to ``benchmarks/results/conductivity-<label slug>.csv``; ``--write`` puts one
 table row per label into the section ``## Conductivity against experiment (physics only)`` of BENCHMARKS.md.
 While a run goes on, each finished structure is added to ``conductivity-<label slug>.journal.jsonl`` there;
-rerun the same command with ``--resume`` to continue a run that was cut short.
+rerun the same command with ``--resume`` to continue a run that was cut short. The time limit is not part
+of a run's identity: resumed with a larger ``--timeout-s``, a run computes again only the structures that
+timed out under a smaller one.
 """
 
 from __future__ import annotations
@@ -777,10 +779,12 @@ class Journal:
     """Each structure's result as it finishes, one JSON line per structure, so that a run cut short (a
     session's end, a killed job) continues with ``--resume`` instead of starting again: hours on 2 CPU
     cores for the potential's Frenkel energies. A line counts only for the same ``run_key`` (code revision
-    and the settings that change a result); the file is removed once the run's CSV is written."""
+    and the settings that change a result), and a structure that timed out only if it did so under at
+    least ``timeout_s`` (a resumed run with a larger limit tries it again); the file is removed once the
+    run's CSV is written."""
 
-    def __init__(self, path: Path, run_key: str, *, resume: bool) -> None:
-        self.path, self.run_key = path, run_key
+    def __init__(self, path: Path, run_key: str, *, resume: bool, timeout_s: float) -> None:
+        self.path, self.run_key, self.timeout_s = path, run_key, timeout_s
         self.done: dict[tuple[str, str], dict] = {}
         if resume and path.exists():
             for line in path.read_text().splitlines():
@@ -788,14 +792,24 @@ class Journal:
                     entry = json.loads(line)
                 except json.JSONDecodeError:  # the line being written when the run was killed
                     continue
-                if entry["run"] == run_key:
+                timed_out_sooner = (
+                    entry["result"].get("status") == STATUS_TIMED_OUT
+                    and entry.get("timeout_s", 0.0) < timeout_s
+                )
+                if entry["run"] == run_key and not timed_out_sooner:
                     self.done[(entry["set"], entry["id"])] = entry["result"]
             print(f"resume: {len(self.done)} structures from {path.name}", file=sys.stderr)
         elif path.exists():
             path.unlink()  # a new run of this label: the old journal is no part of it
 
     def record(self, dataset: str, entry_id: str, result: Mapping[str, Any]) -> None:
-        entry = {"run": self.run_key, "set": dataset, "id": entry_id, "result": result}
+        entry = {
+            "run": self.run_key,
+            "timeout_s": self.timeout_s,
+            "set": dataset,
+            "id": entry_id,
+            "result": result,
+        }
         with self.path.open("a") as handle:
             handle.write(json.dumps(entry, default=_json_value) + "\n")
 
@@ -951,7 +965,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--resume",
         action="store_true",
         help="continue an interrupted run of this label: structures in its journal (same code and settings) "
-        "are not computed again",
+        "are not computed again, except those that timed out under a smaller --timeout-s",
     )
     parser.add_argument("--notes", default="", help="a sentence about this run, printed under the section")
     parser.add_argument(
@@ -1008,9 +1022,12 @@ def _run(args: argparse.Namespace, slug: str, code: str) -> int:
         file=sys.stderr,
     )
     suffix = "" if args.limit is None else f"-limit{args.limit}"
-    settings = (args.cleanup_steps, args.frenkel_method, args.include_disordered, args.timeout_s)
+    settings = (args.cleanup_steps, args.frenkel_method, args.include_disordered)
     journal = Journal(
-        RESULTS_DIR / f"conductivity-{slug}{suffix}.journal.jsonl", f"{code} {settings}", resume=args.resume
+        RESULTS_DIR / f"conductivity-{slug}{suffix}.journal.jsonl",
+        f"{code} {settings}",
+        resume=args.resume,
+        timeout_s=args.timeout_s,
     )
     _predict(records, obelix_rows, args.workers, args.timeout_s, args.memory_limit_gib, "transport", journal)
     bundled_records = _bundled(args.workers, args.timeout_s, args.memory_limit_gib, journal)

@@ -158,7 +158,13 @@ def test_a_run_cut_short_resumes_from_its_journal_for_the_same_code_and_settings
     monkeypatch.setattr(bench, "_transport_job", lambda row: {"status": "ok", "sigma": np.float64(row["x"])})
     first = _records(2)
     bench._predict(
-        first, [{"x": 1.0}, {"x": 2.0}], 1, 60.0, 0.0, "t", bench.Journal(path, "rev a", resume=False)
+        first,
+        [{"x": 1.0}, {"x": 2.0}],
+        1,
+        60.0,
+        0.0,
+        "t",
+        bench.Journal(path, "rev a", resume=False, timeout_s=60.0),
     )
     assert len(path.read_text().splitlines()) == 2  # written as each structure finished
 
@@ -170,13 +176,35 @@ def test_a_run_cut_short_resumes_from_its_journal_for_the_same_code_and_settings
         handle.write('{"run": "rev a", "set": "obel')  # the line being written when the run was killed
     resumed = _records(2)
     bench._predict(
-        resumed, [{"x": 1.0}, {"x": 2.0}], 1, 60.0, 0.0, "t", bench.Journal(path, "rev a", resume=True)
+        resumed,
+        [{"x": 1.0}, {"x": 2.0}],
+        1,
+        60.0,
+        0.0,
+        "t",
+        bench.Journal(path, "rev a", resume=True, timeout_s=60.0),
     )
     assert [r["sigma"] for r in resumed] == [1.0, 2.0] and all(r["status"] == "ok" for r in resumed)
 
-    assert bench.Journal(path, "rev b", resume=True).done == {}  # other code or settings: nothing reused
-    journal = bench.Journal(path, "rev a", resume=False)  # a new run of the label starts afresh
+    assert (
+        bench.Journal(path, "rev b", resume=True, timeout_s=60.0).done == {}
+    )  # other code or settings: nothing reused
+    journal = bench.Journal(
+        path, "rev a", resume=False, timeout_s=60.0
+    )  # a new run of the label starts afresh
     assert journal.done == {} and not path.exists()
     journal.record("obelix", "e0", {"status": "ok"})
     journal.close()  # the CSV holds the run now
     assert not path.exists()
+
+
+def test_a_resumed_run_with_a_larger_time_limit_retries_only_what_timed_out(tmp_path):
+    path = tmp_path / "conductivity-x.journal.jsonl"
+    journal = bench.Journal(path, "rev a", resume=False, timeout_s=900.0)
+    journal.record("obelix", "e0", {"status": "ok"})
+    journal.record("obelix", "e1", {"status": bench.STATUS_TIMED_OUT})
+    assert set(bench.Journal(path, "rev a", resume=True, timeout_s=900.0).done) == {
+        ("obelix", "e0"),
+        ("obelix", "e1"),
+    }
+    assert set(bench.Journal(path, "rev a", resume=True, timeout_s=2400.0).done) == {("obelix", "e0")}
