@@ -275,6 +275,22 @@ def test_the_frenkel_energy_is_the_lowest_pair_over_the_interstitial_candidates_
         DefectOptions(interstitial_candidates=0)
 
 
+def test_an_ion_is_not_put_back_into_a_vacancy_another_atom_has_moved_into():
+    """OBELiX mfs: after the pair relaxed, an O sat 0.12 A from the vacancy; putting the Li back there
+    gave a 0.65 A contact, the potential's untrained short range, and an E_F above 38 eV. Such a host is
+    not relaxed at all (inf: the crystal's own energy stays the reference)."""
+    from screening.transport.defects import _refilled_host_eV
+
+    pair = Structure(Lattice.cubic(5.0), ["O", "Li"], [[0.02, 0.0, 0.0], [0.5, 0.5, 0.5]])
+    assert _refilled_host_eV(pair, np.zeros(3), calculator=None, options=DefectOptions()) == math.inf
+
+
+def test_a_frenkel_fraction_that_underflows_leaves_no_carriers_not_an_error():
+    model = carrier_model(0.4, 60.0, 0.0, 300.0)  # exp(-60 / 2kT) is 0 in double precision
+    assert model.carrier_factor == 0.0 and model.mechanism == "frenkel"
+    assert model.ea_eV == pytest.approx(0.4 + 30.0)
+
+
 def test_a_disordered_structure_enters_the_defect_calculation_as_one_ordered_configuration():
     """The configuration is a diagonal supercell of the parent (so parent-cell positions keep their
     meaning), keeps the composition and never fills both halves of a split pair; the same seed gives the

@@ -131,7 +131,7 @@ def carrier_model(
     """Combine the vacancy and Frenkel channels (see the module docstring)."""
     x_frenkel = frenkel_fraction(defect_formation_eV, temperature_K)
     factor = vacancy_fraction + x_frenkel
-    share = x_frenkel / factor
+    share = x_frenkel / factor if factor > 0.0 else 1.0  # x_F underflows to 0 for E_F above ~38 eV
     if share < _MINOR_SHARE:
         mechanism = VACANCY
     elif share > 1.0 - _MINOR_SHARE:

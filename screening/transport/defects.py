@@ -15,8 +15,8 @@ distinct minima of the landscape (3 by default, symmetry images counted once) an
 kept. A pair's relaxation can also carry the host into a lower basin than the crystal's relaxation
 found (a published structure far from the potential's equilibrium, or a sampled configuration of a
 disordered one), which would make E_F negative; so the moved ion is put back into the vacancy of the
-lowest pair's relaxed supercell and that relaxed too, and E_F is counted from the lower of the two
-perfect-crystal energies. The bond-valence estimate of
+lowest pair's relaxed supercell and that relaxed too (unless another atom has moved into the vacancy),
+and E_F is counted from the lower of the two perfect-crystal energies. The bond-valence estimate of
 :func:`screening.transport.bvse.frenkel_energy_eV` lacks this relaxation and is the fallback where no
 potential is at hand.
 
@@ -41,6 +41,7 @@ screen.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,9 @@ from screening.transport.md import supercell_multiples
 
 #: An ion this close to the vacated position after relaxation has refilled it (angstrom).
 RECOMBINED_WITHIN_A = 0.7
+#: The vacancy of a relaxed pair can take its ion back only if no atom is this close to it (angstrom):
+#: shorter than any bond of the mobile ion, and far from the potentials' untrained short range.
+FREE_VACANCY_A = 1.2
 
 
 class DefectError(ScreeningError, RuntimeError):
@@ -152,7 +156,11 @@ def _refilled_host_eV(
     pair: Structure, vacancy_frac: np.ndarray, calculator: Any, options: DefectOptions
 ) -> float:
     """Energy (eV) of the relaxed pair's supercell with the moved ion put back into the vacancy, relaxed:
-    the perfect crystal in the host basin the pair's relaxation reached."""
+    the perfect crystal in the host basin the pair's relaxation reached; inf where another atom has
+    moved into the vacancy (within ``FREE_VACANCY_A``), which leaves no room to put the ion back."""
+    others = pair.frac_coords[:-1]
+    if pair.lattice.get_all_distances(vacancy_frac, others).min() < FREE_VACANCY_A:
+        return math.inf
     host = pair.copy()
     host.replace(len(host) - 1, host[-1].specie, vacancy_frac)
     return _relaxed(host, calculator, options)[0]
