@@ -265,16 +265,19 @@ class FrenkelEstimate:
     Attributes:
         energy_eV: formation energy, eV (never negative).
         site_frac: fractional position of the vacated site.
-        interstitial_frac: fractional position of the interstitial.
-        interstitial_candidates_frac: every distinct interstitial minimum, lowest first (its first row
-            is ``interstitial_frac``), shape (n, 3): the bond-valence ranking of the interstitials is
-            a guess that relaxation can reorder (:mod:`screening.transport.defects` tries several).
+        interstitial_candidates_frac: every distinct interstitial minimum, lowest first, shape (n, 3):
+            the bond-valence ranking of the interstitials is a guess that relaxation can reorder
+            (:mod:`screening.transport.defects` tries several).
     """
 
     energy_eV: float
     site_frac: np.ndarray
-    interstitial_frac: np.ndarray
     interstitial_candidates_frac: np.ndarray
+
+    @property
+    def interstitial_frac(self) -> np.ndarray:
+        """Fractional position of the interstitial: the lowest candidate, the one ``energy_eV`` is of."""
+        return self.interstitial_candidates_frac[0]
 
 
 def _periodic_distances_A(frac_a: np.ndarray, frac_b: np.ndarray, lattice_matrix_A: np.ndarray) -> np.ndarray:
@@ -389,7 +392,7 @@ def frenkel_energy_eV(
     refined = [(value, frac) for value, frac in refined if away_from_the_ions(frac[None, :] % 1.0)[0]]
     if refined:
         distinct = _distinct_minima(sorted(refined, key=lambda vf: vf[0]))
-        best_value, best_frac = distinct[0]
+        best_value = distinct[0][0]
         candidates_frac = np.array([frac for _, frac in distinct]) % 1.0
     else:  # no interstitial minimum: the lowest point of the saddle region, far from the ions
         near_saddle = np.argwhere(on_network & (energy_eV <= saddle_eV))
@@ -401,6 +404,5 @@ def frenkel_energy_eV(
     return FrenkelEstimate(
         energy_eV=max(0.0, best_value - e_site),
         site_frac=np.asarray(site_frac[least_bound]),
-        interstitial_frac=np.asarray(best_frac) % 1.0,
         interstitial_candidates_frac=candidates_frac,
     )

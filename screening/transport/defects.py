@@ -143,13 +143,14 @@ def _relaxed_pair(
     defective.remove_sites([vacated])
     defective.append(mobile_ion, interstitial)
     energy_eV, relaxed = _relaxed(defective, calculator, options)
-    vacancy = supercell[vacated].frac_coords
-    refilled = any(
-        site.specie.symbol == mobile_ion
-        and relaxed.lattice.get_distance_and_image(vacancy, site.frac_coords)[0] < RECOMBINED_WITHIN_A
-        for site in relaxed
-    )
+    mobile = [i for i, site in enumerate(relaxed) if site.specie.symbol == mobile_ion]
+    refilled = _nearest_A(relaxed, supercell[vacated].frac_coords, mobile) < RECOMBINED_WITHIN_A
     return None if refilled else (energy_eV, relaxed)
+
+
+def _nearest_A(structure: Structure, frac: np.ndarray, indices: list[int]) -> float:
+    """Distance from ``frac`` to the nearest of the sites ``indices`` (periodic), angstrom."""
+    return float(structure.lattice.get_all_distances(frac, structure.frac_coords[indices]).min())
 
 
 def _refilled_host_eV(
@@ -158,8 +159,7 @@ def _refilled_host_eV(
     """Energy (eV) of the relaxed pair's supercell with the moved ion put back into the vacancy, relaxed:
     the perfect crystal in the host basin the pair's relaxation reached; inf where another atom has
     moved into the vacancy (within ``FREE_VACANCY_A``), which leaves no room to put the ion back."""
-    others = pair.frac_coords[:-1]
-    if pair.lattice.get_all_distances(vacancy_frac, others).min() < FREE_VACANCY_A:
+    if _nearest_A(pair, vacancy_frac, list(range(len(pair) - 1))) < FREE_VACANCY_A:
         return math.inf
     host = pair.copy()
     host.replace(len(host) - 1, host[-1].specie, vacancy_frac)
