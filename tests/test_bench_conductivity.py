@@ -153,19 +153,17 @@ def _records(n: int) -> list[dict]:
     return [{"set": "obelix", "id": f"e{k}", "status": "ok"} for k in range(n)]
 
 
+def _predict_two(journal) -> list[dict]:
+    """Two records through ``bench._predict`` (one worker, 60 s) with ``journal``."""
+    records = _records(2)
+    bench._predict(records, [{"x": 1.0}, {"x": 2.0}], 1, 60.0, 0.0, "t", journal)
+    return records
+
+
 def test_a_run_cut_short_resumes_from_its_journal_for_the_same_code_and_settings(tmp_path, monkeypatch):
     path = tmp_path / "conductivity-x.journal.jsonl"
     monkeypatch.setattr(bench, "_transport_job", lambda row: {"status": "ok", "sigma": np.float64(row["x"])})
-    first = _records(2)
-    bench._predict(
-        first,
-        [{"x": 1.0}, {"x": 2.0}],
-        1,
-        60.0,
-        0.0,
-        "t",
-        bench.Journal(path, "rev a", resume=False, timeout_s=60.0),
-    )
+    _predict_two(bench.Journal(path, "rev a", resume=False, timeout_s=60.0))
     assert len(path.read_text().splitlines()) == 2  # written as each structure finished
 
     def must_not_run(row):
@@ -174,24 +172,13 @@ def test_a_run_cut_short_resumes_from_its_journal_for_the_same_code_and_settings
     monkeypatch.setattr(bench, "_transport_job", must_not_run)
     with path.open("a") as handle:
         handle.write('{"run": "rev a", "set": "obel')  # the line being written when the run was killed
-    resumed = _records(2)
-    bench._predict(
-        resumed,
-        [{"x": 1.0}, {"x": 2.0}],
-        1,
-        60.0,
-        0.0,
-        "t",
-        bench.Journal(path, "rev a", resume=True, timeout_s=60.0),
-    )
+    resumed = _predict_two(bench.Journal(path, "rev a", resume=True, timeout_s=60.0))
     assert [r["sigma"] for r in resumed] == [1.0, 2.0] and all(r["status"] == "ok" for r in resumed)
 
-    assert (
-        bench.Journal(path, "rev b", resume=True, timeout_s=60.0).done == {}
-    )  # other code or settings: nothing reused
-    journal = bench.Journal(
-        path, "rev a", resume=False, timeout_s=60.0
-    )  # a new run of the label starts afresh
+    # other code or settings: nothing reused
+    assert bench.Journal(path, "rev b", resume=True, timeout_s=60.0).done == {}
+    # a new run of the label starts afresh
+    journal = bench.Journal(path, "rev a", resume=False, timeout_s=60.0)
     assert journal.done == {} and not path.exists()
     journal.record("obelix", "e0", {"status": "ok"})
     journal.close()  # the CSV holds the run now
