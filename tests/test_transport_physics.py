@@ -242,12 +242,14 @@ def test_the_frenkel_energy_is_the_lowest_pair_over_the_interstitial_candidates_
         atoms.calc = calculator
         return float(atoms.get_potential_energy())
 
-    def frenkel_eV(outcomes_eV: list[float | None], candidates: int, host_shift_eV: float = 0.0) -> float:
+    def frenkel_eV(outcomes_eV: list[float | str], candidates: int, host_shift_eV: float = 0.0) -> float:
         tried = iter(outcomes_eV)
 
         def relaxed_pair(supercell, vacated, interstitial, mobile_ion, calculator, options):
             offset = next(tried)
-            return None if offset is None else (energy_eV(supercell, calculator) + offset, supercell)
+            return (
+                offset if isinstance(offset, str) else (energy_eV(supercell, calculator) + offset, supercell)
+            )
 
         def refilled_host(pair, vacancy_frac, calculator, options):
             return energy_eV(pair, calculator) + host_shift_eV
@@ -264,15 +266,66 @@ def test_the_frenkel_energy_is_the_lowest_pair_over_the_interstitial_candidates_
             DefectOptions(interstitial_candidates=candidates),
         )
 
-    assert frenkel_eV([1.2, None, 0.8, 0.5], candidates=3) == pytest.approx(0.8, abs=1e-9)
-    assert frenkel_eV([1.2, None, 0.8, 0.5], candidates=4) == pytest.approx(0.5, abs=1e-9)
-    assert frenkel_eV([1.2, None, 0.8, 0.5], candidates=1) == pytest.approx(1.2, abs=1e-9)
+    recombined, unconverged = defects.RECOMBINED, defects.NOT_CONVERGED
+    assert frenkel_eV([1.2, recombined, 0.8, 0.5], candidates=3) == pytest.approx(0.8, abs=1e-9)
+    assert frenkel_eV([1.2, recombined, 0.8, 0.5], candidates=4) == pytest.approx(0.5, abs=1e-9)
+    assert frenkel_eV([1.2, recombined, 0.8, 0.5], candidates=1) == pytest.approx(1.2, abs=1e-9)
+    assert frenkel_eV([0.9, unconverged, 0.6], candidates=3) == pytest.approx(0.6, abs=1e-9)
     assert frenkel_eV([0.8, 0.9, 1.0], candidates=3, host_shift_eV=0.2) == pytest.approx(0.8, abs=1e-9)
     assert frenkel_eV([-0.1, 0.3, 0.4], candidates=3, host_shift_eV=-0.3) == pytest.approx(0.2, abs=1e-9)
-    with pytest.raises(defects.DefectError, match="recombined .* from 2 interstitial position"):
-        frenkel_eV([None, None, 0.8], candidates=2)
+    with pytest.raises(defects.DefectError, match="from 2 interstitial position.*: 2 recombined"):
+        frenkel_eV([recombined, recombined, 0.8], candidates=2)
+    with pytest.raises(defects.DefectError, match="1 recombined, 1 not relaxed within the step cap"):
+        frenkel_eV([unconverged, recombined, 0.8], candidates=2)
     with pytest.raises(ValueError, match="at least 1"):
         DefectOptions(interstitial_candidates=0)
+
+
+def test_only_converged_minima_enter_the_frenkel_energy(monkeypatch):
+    """OBELiX fwz: after 60 relaxation steps its cell was still 0.38 eV above its minimum, and E_F came out
+    as the difference of two unconverged relaxations. Now a perfect supercell that does not converge
+    refuses the calculation, and an unconverged pair or refilled host is not used."""
+    from ase.calculators.lj import LennardJones
+
+    from screening.bundled_records import load_bundled_entries
+    from screening.transport import defects
+
+    oxide = {e.name.split(" (")[0]: e.structure() for e in load_bundled_entries()}["lithium oxide"]
+
+    class LennardJonesModel:
+        name = "lennard-jones"
+
+        def ase_calculator(self):
+            return LennardJones(sigma=1.8, epsilon=0.01, rc=3.0)
+
+    never = DefectOptions(fmax_eV_per_A=1e-9, max_steps=1)
+    with pytest.raises(
+        defects.DefectError, match=r"perfect \d+-atom supercell did not relax to 1e-09 eV/A within 1 steps"
+    ):
+        defects.frenkel_energy_with_potential_eV(
+            oxide, "Li", np.array([0.25] * 3), np.array([[0.5, 0.5, 0.5]]), LennardJonesModel(), never
+        )
+
+    def unconverged(structure, calculator, options):
+        return -1.0, structure, False
+
+    monkeypatch.setattr(defects, "_relaxed", unconverged)
+    supercell = Structure(Lattice.cubic(8.0), ["Li", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    pair = defects._relaxed_pair(supercell, 0, np.array([0.25, 0.25, 0.25]), "Li", None, DefectOptions())
+    assert pair == defects.NOT_CONVERGED
+    assert defects._refilled_host_eV(supercell, np.zeros(3), None, DefectOptions()) == math.inf
+
+
+def test_the_perfect_supercell_is_rattled_the_same_way_for_the_same_seed():
+    from screening.transport.defects import _rattled
+
+    crystal = Structure(Lattice.cubic(6.0), ["Li"] * 500, np.random.default_rng(1).random((500, 3)))
+    once, again, other = _rattled(crystal, 0.02, 0), _rattled(crystal, 0.02, 0), _rattled(crystal, 0.02, 1)
+    displacements = once.cart_coords - crystal.cart_coords
+    assert np.std(displacements) == pytest.approx(0.02, rel=0.05)
+    np.testing.assert_allclose(again.cart_coords, once.cart_coords)
+    assert not np.allclose(other.cart_coords, once.cart_coords)
+    assert once.lattice == crystal.lattice and once.species == crystal.species
 
 
 def test_an_ion_is_not_put_back_into_a_vacancy_another_atom_has_moved_into():

@@ -5,9 +5,17 @@ For a fully occupied, ordered mobile-ion sublattice the carriers are thermal Fre
 point defects: in a supercell at least ``supercell_min_length_A`` wide, one mobile ion is moved from its
 site to the interstitial position found on the bond-valence landscape, as far from the vacancy as the
 supercell allows (so the pair does not recombine), the positions are relaxed at fixed cell, and
-``E_F = E(defective) - E(perfect)`` (same number of atoms, no chemical potential needed). The perfect
-crystal is relaxed first (positions, cell kept) and the supercell built from it, so the pair's energy
-holds no relaxation of the published coordinates; a pair that recombines during relaxation is refused.
+``E_F = E(defective) - E(perfect)`` (same number of atoms, no chemical potential needed). Both energies
+are those of minima: every relaxation must bring the forces below ``fmax_eV_per_A`` within ``max_steps``.
+The perfect crystal is relaxed first (positions, cell kept), in its cell and then as the supercell,
+displaced by a small seeded random rattle so that it does not stay on a symmetric saddle of the
+potential, so the pair's energy holds no relaxation of the published coordinates; a pair that recombines
+or does not converge is not used, and a perfect supercell that does not converge refuses the calculation
+(the bond-valence estimate stands, with the reason in the row). Until 2026-12-05 each relaxation stopped
+after 60 steps and the crystal was relaxed in its cell only: on OBELiX ``fwz`` the cell was still 0.38 eV
+above its minimum, and the supercell has a lower minimum still, 1.5 eV below the relaxed cell repeated,
+that the pair's relaxation then found; E_F came out as 0 (from the unrelaxed crystal) or 1.58 eV (pair
+and host relaxed for different lengths), both artefacts of unconverged relaxations.
 The Frenkel energy is that of the lowest pair, and the bond-valence ranking of the interstitials leaves
 out the relaxation that decides it; relaxed from different interstitial minima, the pair ends in
 different local minima of the potential. So it is relaxed from the ``interstitial_candidates`` lowest
@@ -28,13 +36,12 @@ filled), seed ``configuration_seed``; the pair goes to the same positions of the
 interstitial to its image farthest from the vacancy, as for an ordered structure. One configuration is
 one draw of the local environment, not an ensemble average: the row says so. This is the default
 (``include_disordered``), so one rule holds for every full sublattice: the relaxed estimate wherever a
-potential is at hand. On the OBELiX set it raised the physics-only Spearman rho from 0.40 to 0.49 and
-the AUC from 0.72 to 0.78 (BENCHMARKS.md; one interstitial candidate, no host re-relaxation), mostly
-through the argyrodites, whose unrelaxed bond-valence E_F of 0.5-1.1 eV (predicted log10 sigma -8 on
-average against measured -3.1) becomes about 0.1 eV.
+potential is at hand. The OBELiX figures of each version are in BENCHMARKS.md ("Transport physics");
+those measured before the relaxations converged (e9f6093: Spearman rho 0.49, AUC 0.78; 25b32e1, with
+three candidates and the host re-relaxed: 0.45, 0.75) rest on the unconverged energies described above.
 It costs: the configuration's cell is at least 8 A wide (about 100 atoms for an argyrodite; on the OBELiX
-set a median of 2 min of relaxations per structure on a CPU core, up to 11 min, before the extra
-candidates and the host re-relaxation added one to three relaxations; seconds on a GPU);
+set, with 60-step relaxations, a median of 2.6 min per structure on a CPU core, up to 13 min; converged
+relaxations take longer; seconds on a GPU);
 ``include_disordered: false`` keeps the bond-valence estimate for disordered structures in a quick CPU
 screen.
 """
@@ -69,7 +76,10 @@ class DefectOptions:
     Attributes:
         supercell_min_length_A: smallest perpendicular width of the defect supercell, angstrom.
         fmax_eV_per_A: force threshold of the fixed-cell relaxation, eV/angstrom.
-        max_steps: relaxation step cap.
+        max_steps: step cap of each relaxation; a perfect crystal or a pair not relaxed to
+            ``fmax_eV_per_A`` within it is not used (see the module docstring).
+        rattle_A: standard deviation of the random displacements (seeded by ``configuration_seed``)
+            that take the perfect supercell off a symmetric saddle before it is relaxed, angstrom.
         include_disordered: also compute it for a disordered structure with a full mobile-ion
             sublattice, through one ordered configuration (see the module docstring); off: the
             bond-valence estimate for those (faster on a CPU).
@@ -81,7 +91,8 @@ class DefectOptions:
 
     supercell_min_length_A: float = 7.0
     fmax_eV_per_A: float = 0.1
-    max_steps: int = 60
+    max_steps: int = 400
+    rattle_A: float = 0.02
     include_disordered: bool = True
     configuration_seed: int = 0
     interstitial_candidates: int = 3
@@ -117,15 +128,31 @@ def _one_configuration(structure: Structure, seed: int) -> tuple[Structure, np.n
     return sample.structures[0], np.array(sample.supercell_scaling)
 
 
-def _relaxed(structure: Structure, calculator: Any, options: DefectOptions) -> tuple[float, Structure]:
-    """Energy (eV) and structure after relaxing the positions of ``structure`` at fixed cell."""
+def _relaxed(structure: Structure, calculator: Any, options: DefectOptions) -> tuple[float, Structure, bool]:
+    """Energy (eV) and structure after relaxing the positions of ``structure`` at fixed cell, and whether
+    the forces fell below ``options.fmax_eV_per_A`` within ``options.max_steps``."""
     from ase.optimize import BFGS
     from pymatgen.io.ase import AseAtomsAdaptor
 
     atoms = AseAtomsAdaptor.get_atoms(structure)
     atoms.calc = calculator
-    BFGS(atoms, logfile=None).run(fmax=options.fmax_eV_per_A, steps=options.max_steps)
-    return float(atoms.get_potential_energy()), AseAtomsAdaptor.get_structure(atoms)
+    converged = bool(BFGS(atoms, logfile=None).run(fmax=options.fmax_eV_per_A, steps=options.max_steps))
+    return float(atoms.get_potential_energy()), AseAtomsAdaptor.get_structure(atoms), converged
+
+
+def _rattled(structure: Structure, amplitude_A: float, seed: int) -> Structure:
+    """``structure`` with every atom displaced by a seeded Gaussian of ``amplitude_A`` per component."""
+    displacements = np.random.default_rng(seed).normal(0.0, amplitude_A, (len(structure), 3))
+    return Structure(
+        structure.lattice,
+        structure.species,
+        structure.cart_coords + displacements,
+        coords_are_cartesian=True,
+    )
+
+
+#: Why a pair from one interstitial candidate is not used.
+RECOMBINED, NOT_CONVERGED = "recombined", "not relaxed within the step cap"
 
 
 def _relaxed_pair(
@@ -135,17 +162,19 @@ def _relaxed_pair(
     mobile_ion: str,
     calculator: Any,
     options: DefectOptions,
-) -> tuple[float, Structure] | None:
+) -> tuple[float, Structure] | str:
     """Energy (eV) and relaxed structure of ``supercell`` with ion ``vacated`` moved to ``interstitial``
-    (supercell frac; the moved ion is the last site); None if an ion fell back into the vacancy (that is
-    the perfect crystal)."""
+    (supercell frac; the moved ion is the last site), or why it is not used: :data:`RECOMBINED` if an ion
+    fell back into the vacancy (that is the perfect crystal), :data:`NOT_CONVERGED` if the forces stayed
+    above the threshold (its energy is not that of a minimum)."""
     defective = supercell.copy()
     defective.remove_sites([vacated])
     defective.append(mobile_ion, interstitial)
-    energy_eV, relaxed = _relaxed(defective, calculator, options)
+    energy_eV, relaxed, converged = _relaxed(defective, calculator, options)
     mobile = [i for i, site in enumerate(relaxed) if site.specie.symbol == mobile_ion]
-    refilled = _nearest_A(relaxed, supercell[vacated].frac_coords, mobile) < RECOMBINED_WITHIN_A
-    return None if refilled else (energy_eV, relaxed)
+    if _nearest_A(relaxed, supercell[vacated].frac_coords, mobile) < RECOMBINED_WITHIN_A:
+        return RECOMBINED
+    return (energy_eV, relaxed) if converged else NOT_CONVERGED
 
 
 def _nearest_A(structure: Structure, frac: np.ndarray, indices: list[int]) -> float:
@@ -158,12 +187,14 @@ def _refilled_host_eV(
 ) -> float:
     """Energy (eV) of the relaxed pair's supercell with the moved ion put back into the vacancy, relaxed:
     the perfect crystal in the host basin the pair's relaxation reached; inf where another atom has
-    moved into the vacancy (within ``FREE_VACANCY_A``), which leaves no room to put the ion back."""
+    moved into the vacancy (within ``FREE_VACANCY_A``), which leaves no room to put the ion back, or where
+    the relaxation does not converge."""
     if _nearest_A(pair, vacancy_frac, list(range(len(pair) - 1))) < FREE_VACANCY_A:
         return math.inf
     host = pair.copy()
     host.replace(len(host) - 1, host[-1].specie, vacancy_frac)
-    return _relaxed(host, calculator, options)[0]
+    energy_eV, _, converged = _relaxed(host, calculator, options)
+    return energy_eV if converged else math.inf
 
 
 def frenkel_energy_with_potential_eV(
@@ -201,11 +232,17 @@ def frenkel_energy_with_potential_eV(
     candidates = np.atleast_2d(interstitial_candidates_frac)[: options.interstitial_candidates]
     try:
         # the perfect crystal at the potential's own positions first, so that the pair's energy holds
-        # no relaxation of the published coordinates
-        e_cell, plain = _relaxed(plain, calculator, options)
+        # no relaxation of the published coordinates: the cell (a head start), then the supercell, off
+        # any symmetric saddle, to a converged minimum
+        _, plain, _ = _relaxed(plain, calculator, options)
         cell_multiples = np.array(supercell_multiples(plain, options.supercell_min_length_A))
-        e_perfect = e_cell * int(np.prod(cell_multiples))
-        supercell = plain * cell_multiples
+        rattled = _rattled(plain * cell_multiples, options.rattle_A, options.configuration_seed)
+        e_perfect, supercell, converged = _relaxed(rattled, calculator, options)
+        if not converged:
+            raise DefectError(
+                f"the perfect {len(supercell)}-atom supercell did not relax to "
+                f"{options.fmax_eV_per_A:g} eV/A within {options.max_steps} steps"
+            )
         multiples = cell_multiples * parent_cells  # parent cells along each axis of the defect supercell
         site = np.asarray(site_frac) % 1.0 / multiples
         mobile = [i for i, s in enumerate(supercell) if s.specie.symbol == mobile_ion]
@@ -225,15 +262,24 @@ def frenkel_energy_with_potential_eV(
             )
             for frac in candidates
         ]
-        pairs = [pair for pair in relaxed_pairs if pair is not None]
+        pairs = [pair for pair in relaxed_pairs if not isinstance(pair, str)]
         if pairs:
             e_pair, lowest = min(pairs, key=lambda pair: pair[0])
             e_perfect = min(e_perfect, _refilled_host_eV(lowest, vacancy, calculator, options))
+    except DefectError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any backend failure becomes the reason
         raise DefectError(f"defect relaxation failed: {type(exc).__name__}: {exc}") from exc
-    if not pairs:  # every ion fell back into the vacancy
+    if not pairs:
         raise DefectError(
-            f"the Frenkel pair recombined during relaxation from {len(candidates)} interstitial position(s) "
-            f"in a {len(supercell)}-atom supercell (raise defects.supercell_min_length_A)"
+            f"no Frenkel pair from {len(candidates)} interstitial position(s) in a {len(supercell)}-atom "
+            f"supercell: {_counted(relaxed_pairs)} (a recombined pair needs a larger "
+            "defects.supercell_min_length_A, an unconverged one a larger defects.max_steps)"
         )
     return max(0.0, e_pair - e_perfect)
+
+
+def _counted(reasons: list[Any]) -> str:
+    """``"2 recombined, 1 not relaxed within the step cap"``."""
+    counts = {reason: reasons.count(reason) for reason in (RECOMBINED, NOT_CONVERGED) if reason in reasons}
+    return ", ".join(f"{n} {reason}" for reason, n in counts.items())
