@@ -41,7 +41,7 @@ those measured before the relaxations converged (e9f6093: Spearman rho 0.49, AUC
 three candidates and the host re-relaxed: 0.45, 0.75) rest on the unconverged energies described above.
 It costs: the configuration's cell is at least 8 A wide (about 100 atoms for an argyrodite; on the OBELiX
 set, with 60-step relaxations, a median of 2.6 min per structure on a CPU core, up to 13 min; converged
-relaxations take longer, 31 min for OBELiX's Li6PS5I ``ywe``; seconds on a GPU);
+relaxations take longer, 30 min for OBELiX's Li6PS5I ``ywe``; seconds on a GPU);
 ``include_disordered: false`` keeps the bond-valence estimate for disordered structures in a quick CPU
 screen.
 """
