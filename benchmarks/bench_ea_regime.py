@@ -14,27 +14,21 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 _REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(_REPO / "benchmarks"))
 
-from bench_conductivity import RESULTS_DIR, predicted, read_csv, slugify  # noqa: E402
+from bench_conductivity import RESULTS_DIR, _float, mae, predicted, read_csv, slugify  # noqa: E402
 from report import publish  # noqa: E402
 
 SECTION_TITLE = "## Measured Ea against the effective and the migration barrier (issue 9)"
 ALL = "all"
-
-
-def _measured_ea(record: Mapping[str, Any]) -> float:
-    try:
-        return float(record.get("measured_ea_eV") or math.nan)
-    except ValueError:
-        return math.nan
 
 
 def ea_errors_by_mechanism(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
@@ -45,7 +39,7 @@ def ea_errors_by_mechanism(records: Sequence[Mapping[str, Any]]) -> dict[str, di
     for record in records:
         if record.get("set") != "obelix":
             continue
-        measured = _measured_ea(record)
+        measured = _float(record.get("measured_ea_eV"))
         effective, migration = predicted(record, "ea_eV"), predicted(record, "ea_migration_eV")
         if not all(math.isfinite(v) for v in (measured, effective, migration)):
             continue
@@ -53,18 +47,14 @@ def ea_errors_by_mechanism(records: Sequence[Mapping[str, Any]]) -> dict[str, di
             groups.setdefault(key, []).append((measured, effective, migration))
     summary = {}
     for key, triples in groups.items():
-        measured, effective, migration = (list(column) for column in zip(*triples, strict=True))
+        measured, effective, migration = np.array(triples).T
         summary[key] = {
             "n": float(len(triples)),
-            "measured_mean_eV": statistics.fmean(measured),
-            "effective_mae_eV": statistics.fmean(
-                abs(p - m) for p, m in zip(effective, measured, strict=True)
-            ),
-            "effective_bias_eV": statistics.fmean(p - m for p, m in zip(effective, measured, strict=True)),
-            "migration_mae_eV": statistics.fmean(
-                abs(p - m) for p, m in zip(migration, measured, strict=True)
-            ),
-            "migration_bias_eV": statistics.fmean(p - m for p, m in zip(migration, measured, strict=True)),
+            "measured_mean_eV": float(measured.mean()),
+            "effective_mae_eV": mae(effective, measured)[0],
+            "effective_bias_eV": float((effective - measured).mean()),
+            "migration_mae_eV": mae(migration, measured)[0],
+            "migration_bias_eV": float((migration - measured).mean()),
         }
     return summary
 
