@@ -215,6 +215,23 @@ def test_frenkel_energies_from_the_potential_and_the_binaries_below_li3n():
     assert "Frenkel energy from bvse" in opted_out[Col.TRANSPORT_NOTES]
 
 
+class _LennardJonesModel:
+    """A cheap stand-in for the potential in the defect tests: only its ASE calculator is used."""
+
+    name = "lennard-jones"
+
+    def ase_calculator(self):
+        from ase.calculators.lj import LennardJones
+
+        return LennardJones(sigma=1.8, epsilon=0.01, rc=3.0)
+
+
+def _bundled_lithium_oxide() -> Structure:
+    from screening.bundled_records import load_bundled_entries
+
+    return {e.name.split(" (")[0]: e.structure() for e in load_bundled_entries()}["lithium oxide"]
+
+
 def test_the_frenkel_energy_is_the_lowest_pair_over_the_interstitial_candidates_above_its_host(monkeypatch):
     """Relaxed from each interstitial candidate the pair ends in its own minimum: here 1.2 eV above the
     crystal, back in the vacancy (recombined), 0.8 eV, 0.5 eV. The lowest of the first
@@ -223,19 +240,11 @@ def test_the_frenkel_energy_is_the_lowest_pair_over_the_interstitial_candidates_
     back into the vacancy relaxes 0.3 eV below the crystal), E_F is counted from that basin, not from
     the crystal's, which would make it 0. (The relaxations themselves are the potential's, checked with
     SevenNet-0 above; the crystal here is relaxed with a Lennard-Jones calculator.)"""
-    from ase.calculators.lj import LennardJones
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    from screening.bundled_records import load_bundled_entries
     from screening.transport import defects
 
-    oxide = {e.name.split(" (")[0]: e.structure() for e in load_bundled_entries()}["lithium oxide"]
-
-    class LennardJonesModel:
-        name = "lennard-jones"
-
-        def ase_calculator(self):
-            return LennardJones(sigma=1.8, epsilon=0.01, rc=3.0)
+    oxide = _bundled_lithium_oxide()
 
     def energy_eV(structure, calculator) -> float:
         atoms = AseAtomsAdaptor.get_atoms(structure)
@@ -262,7 +271,7 @@ def test_the_frenkel_energy_is_the_lowest_pair_over_the_interstitial_candidates_
             "Li",
             np.array([0.25, 0.25, 0.25]),
             positions,
-            LennardJonesModel(),
+            _LennardJonesModel(),
             DefectOptions(interstitial_candidates=candidates),
         )
 
@@ -285,25 +294,16 @@ def test_only_converged_minima_enter_the_frenkel_energy(monkeypatch):
     """OBELiX fwz: after 60 relaxation steps its cell was still 0.38 eV above its minimum, and E_F came out
     as the difference of two unconverged relaxations. Now a perfect supercell that does not converge
     refuses the calculation, and an unconverged pair or refilled host is not used."""
-    from ase.calculators.lj import LennardJones
-
-    from screening.bundled_records import load_bundled_entries
     from screening.transport import defects
 
-    oxide = {e.name.split(" (")[0]: e.structure() for e in load_bundled_entries()}["lithium oxide"]
-
-    class LennardJonesModel:
-        name = "lennard-jones"
-
-        def ase_calculator(self):
-            return LennardJones(sigma=1.8, epsilon=0.01, rc=3.0)
+    oxide = _bundled_lithium_oxide()
 
     never = DefectOptions(fmax_eV_per_A=1e-9, max_steps=1)
     with pytest.raises(
         defects.DefectError, match=r"perfect \d+-atom supercell did not relax to 1e-09 eV/A within 1 steps"
     ):
         defects.frenkel_energy_with_potential_eV(
-            oxide, "Li", np.array([0.25] * 3), np.array([[0.5, 0.5, 0.5]]), LennardJonesModel(), never
+            oxide, "Li", np.array([0.25] * 3), np.array([[0.5, 0.5, 0.5]]), _LennardJonesModel(), never
         )
 
     def unconverged(structure, calculator, options):
