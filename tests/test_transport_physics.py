@@ -245,8 +245,9 @@ def test_the_frenkel_energy_is_the_lowest_pair_over_the_interstitial_candidates_
     from screening.transport import defects
 
     oxide = _bundled_lithium_oxide()
+    calculator = _LennardJonesModel().ase_calculator()
 
-    def energy_eV(structure, calculator) -> float:
+    def energy_eV(structure) -> float:
         atoms = AseAtomsAdaptor.get_atoms(structure)
         atoms.calc = calculator
         return float(atoms.get_potential_energy())
@@ -254,14 +255,12 @@ def test_the_frenkel_energy_is_the_lowest_pair_over_the_interstitial_candidates_
     def frenkel_eV(outcomes_eV: list[float | str], candidates: int, host_shift_eV: float = 0.0) -> float:
         tried = iter(outcomes_eV)
 
-        def relaxed_pair(supercell, vacated, interstitial, mobile_ion, calculator, options):
+        def relaxed_pair(supercell, vacated, interstitial, mobile_ion, relax):
             offset = next(tried)
-            return (
-                offset if isinstance(offset, str) else (energy_eV(supercell, calculator) + offset, supercell)
-            )
+            return offset if isinstance(offset, str) else (energy_eV(supercell) + offset, supercell)
 
-        def refilled_host(pair, vacancy_frac, calculator, options):
-            return energy_eV(pair, calculator) + host_shift_eV
+        def refilled_host(pair, vacancy_frac, relax):
+            return energy_eV(pair) + host_shift_eV
 
         monkeypatch.setattr(defects, "_relaxed_pair", relaxed_pair)
         monkeypatch.setattr(defects, "_refilled_host_eV", refilled_host)
@@ -290,7 +289,7 @@ def test_the_frenkel_energy_is_the_lowest_pair_over_the_interstitial_candidates_
         DefectOptions(interstitial_candidates=0)
 
 
-def test_only_converged_minima_enter_the_frenkel_energy(monkeypatch):
+def test_only_converged_minima_enter_the_frenkel_energy():
     """OBELiX fwz: after 60 relaxation steps its cell was still 0.38 eV above its minimum, and E_F came out
     as the difference of two unconverged relaxations. Now a perfect supercell that does not converge
     refuses the calculation, and an unconverged pair or refilled host is not used."""
@@ -306,14 +305,44 @@ def test_only_converged_minima_enter_the_frenkel_energy(monkeypatch):
             oxide, "Li", np.array([0.25] * 3), np.array([[0.5, 0.5, 0.5]]), _LennardJonesModel(), never
         )
 
-    def unconverged(structure, calculator, options):
+    def unconverged(structure):
         return -1.0, structure, False
 
-    monkeypatch.setattr(defects, "_relaxed", unconverged)
     supercell = Structure(Lattice.cubic(8.0), ["Li", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    pair = defects._relaxed_pair(supercell, 0, np.array([0.25, 0.25, 0.25]), "Li", None, DefectOptions())
+    pair = defects._relaxed_pair(supercell, 0, np.array([0.25, 0.25, 0.25]), "Li", unconverged)
     assert pair == defects.NOT_CONVERGED
-    assert defects._refilled_host_eV(supercell, np.zeros(3), None, DefectOptions()) == math.inf
+    assert defects._refilled_host_eV(supercell, np.zeros(3), unconverged) == math.inf
+
+
+def test_fixed_cell_relaxations_reach_the_same_minimum_with_either_optimizer():
+    """One relaxation for the whole product: the defect supercells take BFGS (few steps near a minimum),
+    the clean-up and hypothetical structures FIRE. From the same rattled crystal both reach the same
+    minimum, and at fixed cell the lattice stays as it was."""
+    from screening.errors import InputError
+    from screening.models import relax_structure
+    from screening.transport.defects import _rattled
+
+    a_fcc = 2 ** (1 / 6) * 1.8 * 2**0.5  # nearest neighbours at the Lennard-Jones minimum
+    fcc = Structure(
+        Lattice.cubic(a_fcc), ["Li"] * 4, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+    )
+    rattled = _rattled(fcc * 2, 0.05, seed=3)
+    model = _LennardJonesModel()
+    start = relax_structure(model, rattled, relax_cell=False, max_steps=0).energy_per_atom_eV
+    results = {
+        name: relax_structure(
+            model, rattled, fmax_eV_per_A=1e-3, max_steps=500, relax_cell=False, optimizer=name
+        )
+        for name in ("FIRE", "BFGS")
+    }
+    for result in results.values():
+        assert result.converged
+        assert result.structure.lattice == rattled.lattice
+        assert result.energy_per_atom_eV < start - 1e-4
+    assert results["BFGS"].energy_per_atom_eV == pytest.approx(results["FIRE"].energy_per_atom_eV, abs=1e-5)
+    assert results["BFGS"].n_steps < results["FIRE"].n_steps  # why the defect supercells take BFGS
+    with pytest.raises(InputError, match="optimizer must be one of"):
+        relax_structure(model, fcc, relax_cell=False, optimizer="LBFGS")
 
 
 def test_the_perfect_supercell_is_rattled_the_same_way_for_the_same_seed():
@@ -335,7 +364,7 @@ def test_an_ion_is_not_put_back_into_a_vacancy_another_atom_has_moved_into():
     from screening.transport.defects import _refilled_host_eV
 
     pair = Structure(Lattice.cubic(5.0), ["O", "Li"], [[0.02, 0.0, 0.0], [0.5, 0.5, 0.5]])
-    assert _refilled_host_eV(pair, np.zeros(3), calculator=None, options=DefectOptions()) == math.inf
+    assert _refilled_host_eV(pair, np.zeros(3), relax=None) == math.inf
 
 
 def test_a_frenkel_fraction_that_underflows_leaves_no_carriers_not_an_error():

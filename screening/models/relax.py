@@ -1,8 +1,9 @@
-"""Optional relaxation of hypothetical structures with a model's ASE calculator (FIRE + cell filter).
+"""Relaxation with a model's ASE calculator (FIRE or BFGS, optionally with the cell).
 
 Structures that come relaxed (Materials Project) are evaluated as they are; hypothetical ones (substituted
 prototypes, user CIFs) can first be relaxed in positions and cell with the same potential that scores
-them, so that an unrelaxed geometry does not masquerade as instability.
+them, so that an unrelaxed geometry does not masquerade as instability. The transport stage relaxes with
+it too, at fixed cell: the framework's clean-up and the defect supercells of the Frenkel energy.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import numpy as np
 from ase.filters import FrechetCellFilter
-from ase.optimize import FIRE
+from ase.optimize import BFGS, FIRE
 from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
@@ -23,6 +24,9 @@ from screening.models.base import EnergyModel
 DEFAULT_FMAX_EV_PER_A = 0.05
 #: Cap on optimiser steps.
 DEFAULT_MAX_STEPS = 500
+#: The optimisers one can ask for: FIRE is robust far from a minimum (hypothetical structures, with the
+#: cell), BFGS takes fewer steps close to one (point defects in a relaxed crystal).
+OPTIMIZERS = {"FIRE": FIRE, "BFGS": BFGS}
 
 
 @dataclass(frozen=True)
@@ -50,8 +54,9 @@ def relax_structure(
     max_steps: int = DEFAULT_MAX_STEPS,
     relax_cell: bool = True,
     calculator: Any | None = None,
+    optimizer: str = "FIRE",
 ) -> RelaxResult:
-    """Relax an ordered structure with FIRE, positions and (through ``FrechetCellFilter``) the cell.
+    """Relax an ordered structure, positions and (through ``FrechetCellFilter``) the cell.
 
     Args:
         model: the potential; its :meth:`EnergyModel.ase_calculator` computes energies and forces.
@@ -60,6 +65,7 @@ def relax_structure(
         max_steps: cap on optimiser steps (0 evaluates without moving anything).
         relax_cell: also relax the lattice (at zero external pressure).
         calculator: an ASE calculator to reuse across calls (default: a new one from ``model``).
+        optimizer: a key of :data:`OPTIMIZERS`.
 
     Returns:
         The relaxed structure with its energy per atom.
@@ -71,13 +77,15 @@ def relax_structure(
         raise InputError("only ordered structures can be relaxed; sample ordered configurations first")
     if fmax_eV_per_A <= 0 or max_steps < 0:
         raise InputError(f"need fmax > 0 and max_steps >= 0, got {fmax_eV_per_A}, {max_steps}")
+    if optimizer not in OPTIMIZERS:
+        raise InputError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}")
     atoms = AseAtomsAdaptor.get_atoms(structure)
     atoms.calc = calculator if calculator is not None else model.ase_calculator()
     target = FrechetCellFilter(atoms) if relax_cell else atoms
-    optimizer = FIRE(target, logfile=None)
-    converged = bool(optimizer.run(fmax=fmax_eV_per_A, steps=max_steps))
+    dynamics = OPTIMIZERS[optimizer](target, logfile=None)
+    converged = bool(dynamics.run(fmax=fmax_eV_per_A, steps=max_steps))
     energy_eV = float(atoms.get_potential_energy())
     if not np.isfinite(energy_eV):
         raise InputError("relaxation reached a non-finite energy")
     relaxed = AseAtomsAdaptor.get_structure(atoms)
-    return RelaxResult(relaxed, energy_eV / len(atoms), int(optimizer.nsteps), converged)
+    return RelaxResult(relaxed, energy_eV / len(atoms), int(dynamics.nsteps), converged)

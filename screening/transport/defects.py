@@ -49,6 +49,7 @@ screen.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,16 +129,31 @@ def _one_configuration(structure: Structure, seed: int) -> tuple[Structure, np.n
     return sample.structures[0], np.array(sample.supercell_scaling)
 
 
-def _relaxed(structure: Structure, calculator: Any, options: DefectOptions) -> tuple[float, Structure, bool]:
-    """Energy (eV) and structure after relaxing the positions of ``structure`` at fixed cell, and whether
-    the forces fell below ``options.fmax_eV_per_A`` within ``options.max_steps``."""
-    from ase.optimize import BFGS
-    from pymatgen.io.ase import AseAtomsAdaptor
+#: A fixed-cell relaxation: energy (eV) and structure reached, and whether the forces fell below the
+#: threshold within the step cap.
+Relaxation = Callable[[Structure], tuple[float, Structure, bool]]
 
-    atoms = AseAtomsAdaptor.get_atoms(structure)
-    atoms.calc = calculator
-    converged = bool(BFGS(atoms, logfile=None).run(fmax=options.fmax_eV_per_A, steps=options.max_steps))
-    return float(atoms.get_potential_energy()), AseAtomsAdaptor.get_structure(atoms), converged
+
+def _relaxation(energy_model: Any, options: DefectOptions) -> Relaxation:
+    """The relaxation every structure of the calculation gets: positions only (the cell is the crystal's),
+    BFGS (few steps close to a minimum), ``options``' threshold and step cap, one calculator for all."""
+    from screening.models import relax_structure
+
+    calculator = energy_model.ase_calculator()
+
+    def relax(structure: Structure) -> tuple[float, Structure, bool]:
+        result = relax_structure(
+            energy_model,
+            structure,
+            fmax_eV_per_A=options.fmax_eV_per_A,
+            max_steps=options.max_steps,
+            relax_cell=False,
+            calculator=calculator,
+            optimizer="BFGS",
+        )
+        return result.energy_per_atom_eV * len(result.structure), result.structure, result.converged
+
+    return relax
 
 
 def _rattled(structure: Structure, amplitude_A: float, seed: int) -> Structure:
@@ -160,8 +176,7 @@ def _relaxed_pair(
     vacated: int,
     interstitial: np.ndarray,
     mobile_ion: str,
-    calculator: Any,
-    options: DefectOptions,
+    relax: Relaxation,
 ) -> tuple[float, Structure] | str:
     """Energy (eV) and relaxed structure of ``supercell`` with ion ``vacated`` moved to ``interstitial``
     (supercell frac; the moved ion is the last site), or why it is not used: :data:`RECOMBINED` if an ion
@@ -170,7 +185,7 @@ def _relaxed_pair(
     defective = supercell.copy()
     defective.remove_sites([vacated])
     defective.append(mobile_ion, interstitial)
-    energy_eV, relaxed, converged = _relaxed(defective, calculator, options)
+    energy_eV, relaxed, converged = relax(defective)
     mobile = [i for i, site in enumerate(relaxed) if site.specie.symbol == mobile_ion]
     if _nearest_A(relaxed, supercell[vacated].frac_coords, mobile) < RECOMBINED_WITHIN_A:
         return RECOMBINED
@@ -182,9 +197,7 @@ def _nearest_A(structure: Structure, frac: np.ndarray, indices: list[int]) -> fl
     return float(structure.lattice.get_all_distances(frac, structure.frac_coords[indices]).min())
 
 
-def _refilled_host_eV(
-    pair: Structure, vacancy_frac: np.ndarray, calculator: Any, options: DefectOptions
-) -> float:
+def _refilled_host_eV(pair: Structure, vacancy_frac: np.ndarray, relax: Relaxation) -> float:
     """Energy (eV) of the relaxed pair's supercell with the moved ion put back into the vacancy, relaxed:
     the perfect crystal in the host basin the pair's relaxation reached; inf where another atom has
     moved into the vacancy (within ``FREE_VACANCY_A``), which leaves no room to put the ion back, or where
@@ -193,7 +206,7 @@ def _refilled_host_eV(
         return math.inf
     host = pair.copy()
     host.replace(len(host) - 1, host[-1].specie, vacancy_frac)
-    energy_eV, _, converged = _relaxed(host, calculator, options)
+    energy_eV, _, converged = relax(host)
     return energy_eV if converged else math.inf
 
 
@@ -228,16 +241,16 @@ def frenkel_energy_with_potential_eV(
         structure, parent_cells = _one_configuration(structure, options.configuration_seed)
     plain = structure.copy()
     plain.remove_oxidation_states()
-    calculator = energy_model.ase_calculator()
+    relax = _relaxation(energy_model, options)
     candidates = np.atleast_2d(interstitial_candidates_frac)[: options.interstitial_candidates]
     try:
         # the perfect crystal at the potential's own positions first, so that the pair's energy holds
         # no relaxation of the published coordinates: the cell (a head start), then the supercell, off
         # any symmetric saddle, to a converged minimum
-        _, plain, _ = _relaxed(plain, calculator, options)
+        _, plain, _ = relax(plain)
         cell_multiples = np.array(supercell_multiples(plain, options.supercell_min_length_A))
         rattled = _rattled(plain * cell_multiples, options.rattle_A, options.configuration_seed)
-        e_perfect, supercell, converged = _relaxed(rattled, calculator, options)
+        e_perfect, supercell, converged = relax(rattled)
         if not converged:
             raise DefectError(
                 f"the perfect {len(supercell)}-atom supercell did not relax to "
@@ -257,15 +270,14 @@ def frenkel_energy_with_potential_eV(
                 vacated,
                 _farthest_image(frac, vacancy, multiples, supercell),
                 mobile_ion,
-                calculator,
-                options,
+                relax,
             )
             for frac in candidates
         ]
         pairs = [pair for pair in relaxed_pairs if not isinstance(pair, str)]
         if pairs:
             e_pair, lowest = min(pairs, key=lambda pair: pair[0])
-            e_perfect = min(e_perfect, _refilled_host_eV(lowest, vacancy, calculator, options))
+            e_perfect = min(e_perfect, _refilled_host_eV(lowest, vacancy, relax))
     except DefectError:
         raise
     except Exception as exc:  # noqa: BLE001 - any backend failure becomes the reason
