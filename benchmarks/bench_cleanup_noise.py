@@ -50,8 +50,8 @@ def measure(name: str, model) -> dict:
         return bvse_barriers(decorated, "Li", 1).ea_eV
 
     start = time.perf_counter()
-    clean_relaxed = relaxed_framework(clean, model, CleanupOptions())
-    noisy_relaxed = relaxed_framework(shaken, model, CleanupOptions())
+    clean_relaxed = relaxed_framework(clean, model, CleanupOptions()).structure
+    noisy_relaxed = relaxed_framework(shaken, model, CleanupOptions()).structure
     seconds = (time.perf_counter() - start) / 2
     row = {
         "structure": entry.formula + ("" if clean.is_ordered else " (disordered)"),

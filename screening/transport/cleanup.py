@@ -56,14 +56,32 @@ class CleanupOptions:
     symprec_A: float = 0.1
 
 
+@dataclass(frozen=True)
+class CleanedFramework:
+    """The outcome of :func:`relaxed_framework`.
+
+    Attributes:
+        structure: the structure with its fully occupied sites at their relaxed positions.
+        converged: whether the relaxation brought the forces below ``fmax_eV_per_A`` within
+            ``max_steps``; if not, the positions are those of the last step (a partial clean-up, still
+            closer to the potential's minimum than the published ones).
+        n_steps: relaxation steps taken.
+    """
+
+    structure: Structure
+    converged: bool
+    n_steps: int
+
+
 def _is_framework_site(site: Any) -> bool:
     return len(site.species) == 1 and site.species.num_atoms > 1 - 1e-6
 
 
 def relaxed_framework(
     structure: Structure, energy_model: Any, options: CleanupOptions = CleanupOptions()
-) -> Structure:
-    """``structure`` with its fully occupied sites moved to their relaxed positions (cell fixed).
+) -> CleanedFramework:
+    """``structure`` with its fully occupied sites moved to their relaxed positions (cell fixed), and
+    whether the relaxation converged.
 
     Args:
         structure: ordered or disordered structure (species and occupancies are kept as they are).
@@ -83,24 +101,24 @@ def relaxed_framework(
         else:
             sample = sample_configurations(plain, 1, seed=options.seed)
             configuration, scaling = sample.structures[0], np.array(sample.supercell_scaling)
-        relaxed = relax_structure(
+        relaxation = relax_structure(
             energy_model,
             configuration,
             fmax_eV_per_A=options.fmax_eV_per_A,
             max_steps=options.max_steps,
             relax_cell=False,
-        ).structure
+        )
     except Exception as exc:  # noqa: BLE001 - any sampling or backend failure becomes the reason
         raise CleanupError(f"framework relaxation failed: {type(exc).__name__}: {exc}") from exc
 
     before = configuration.frac_coords * scaling  # in parent-cell fractions
-    moved = relaxed.frac_coords * scaling
+    moved = relaxation.structure.frac_coords * scaling
     shift_frac = moved - before
     shift_frac -= np.rint(shift_frac)
     cleaned = structure.copy()
     framework = [i for i, site in enumerate(structure) if _is_framework_site(site)]
     if not framework:
-        return cleaned
+        return CleanedFramework(cleaned, relaxation.converged, relaxation.n_steps)
     parent_frac = structure.frac_coords[framework]
     symbols = np.array([structure[i].species.elements[0].symbol for i in framework])
     images = before % 1.0
@@ -118,7 +136,7 @@ def relaxed_framework(
         cleaned.replace(
             index, cleaned[index].species, parent_frac[k] + framework_shift[k], coords_are_cartesian=False
         )
-    return cleaned
+    return CleanedFramework(cleaned, relaxation.converged, relaxation.n_steps)
 
 
 def symmetrized_shifts(

@@ -153,9 +153,16 @@ def compute_transport(
         )
     notes: list[str] = []
     if coordinate_cleanup == "relax" and energy_model is not None:
+        cleanup_options = cleanup_options or CleanupOptions()
         try:
-            structure = relaxed_framework(structure, energy_model, cleanup_options or CleanupOptions())
+            cleaned = relaxed_framework(structure, energy_model, cleanup_options)
+            structure = cleaned.structure
             notes.append(f"framework relaxed with {energy_model.name} before the barrier")
+            if not cleaned.converged:
+                notes.append(
+                    f"framework relaxation stopped after {cleaned.n_steps} steps with forces above "
+                    f"{cleanup_options.fmax_eV_per_A:g} eV/A: partly cleaned (cleanup.max_steps)"
+                )
         except CleanupError as exc:
             notes.append(f"{exc}; the coordinates as given are used")
     try:
