@@ -7,7 +7,7 @@ import pytest
 from pymatgen.core import Composition, Lattice, Species, Structure
 
 from screening.graphs import perpendicular_widths_A
-from screening.models import batches_by_atom_count, choose_supercell, sample_configurations
+from screening.models import batches_by_atom_count, choose_supercell, one_configuration, sample_configurations
 
 
 def test_batches_respect_cap_and_order() -> None:
@@ -150,3 +150,26 @@ def test_slightly_overfilled_split_positions_lose_only_the_atoms_that_cannot_fit
     li_fraction_parent = 1.1 / 9.1
     li_fraction_sampled = 20 / 180
     assert sample.composition_error == pytest.approx(li_fraction_parent - li_fraction_sampled)
+
+
+def test_one_configuration_is_an_ordered_supercell_of_the_parent_or_the_ordered_structure_itself() -> None:
+    """What the defect calculation and the clean-up compute on: a diagonal supercell of the parent (so
+    parent-cell positions keep their meaning) that keeps the composition and never fills both halves of a
+    split pair; the same seed gives the same configuration; an ordered structure is used as it is."""
+    parent = Structure(
+        Lattice.cubic(4.2),
+        [{"Li": 1.0}, {"Li": 0.5}, {"Li": 0.5}, "Cl"],
+        [[0, 0, 0], [0.5, 0.5, 0.4], [0.5, 0.5, 0.6], [0.5, 0, 0]],  # split pair 0.84 A apart
+    )
+    configuration, parent_cells = one_configuration(parent, seed=0)
+    np.testing.assert_allclose(configuration.lattice.matrix, parent.lattice.matrix * parent_cells[:, None])
+    assert configuration.is_ordered
+    assert configuration.composition.reduced_formula == "Li2Cl"
+    li = configuration.cart_coords[[s.specie.symbol == "Li" for s in configuration]]
+    distances = np.linalg.norm(li[:, None] - li[None], axis=-1)[np.triu_indices(len(li), 1)]
+    assert distances.min() > 1.0  # never both halves of a split pair
+    again, _ = one_configuration(parent, seed=0)
+    np.testing.assert_allclose(again.cart_coords, configuration.cart_coords)
+    ordered = Structure(Lattice.cubic(4.2), ["Li", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    same, cells = one_configuration(ordered, seed=3)
+    assert same is ordered and cells.tolist() == [1, 1, 1]

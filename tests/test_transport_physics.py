@@ -371,25 +371,3 @@ def test_a_frenkel_fraction_that_underflows_leaves_no_carriers_not_an_error():
     model = carrier_model(0.4, 60.0, 0.0, 300.0)  # exp(-60 / 2kT) is 0 in double precision
     assert model.carrier_factor == 0.0 and model.mechanism == "frenkel"
     assert model.ea_eV == pytest.approx(0.4 + 30.0)
-
-
-def test_a_disordered_structure_enters_the_defect_calculation_as_one_ordered_configuration():
-    """The configuration is a diagonal supercell of the parent (so parent-cell positions keep their
-    meaning), keeps the composition and never fills both halves of a split pair; the same seed gives the
-    same configuration."""
-    from screening.transport.defects import _one_configuration
-
-    parent = Structure(
-        Lattice.cubic(4.2),
-        [{"Li": 1.0}, {"Li": 0.5}, {"Li": 0.5}, "Cl"],
-        [[0, 0, 0], [0.5, 0.5, 0.4], [0.5, 0.5, 0.6], [0.5, 0, 0]],  # split pair 0.84 A apart
-    )
-    configuration, parent_cells = _one_configuration(parent, seed=0)
-    np.testing.assert_allclose(configuration.lattice.matrix, parent.lattice.matrix * parent_cells[:, None])
-    assert configuration.is_ordered
-    assert configuration.composition.reduced_formula == "Li2Cl"
-    li = configuration.cart_coords[[s.specie.symbol == "Li" for s in configuration]]
-    distances = np.linalg.norm(li[:, None] - li[None], axis=-1)[np.triu_indices(len(li), 1)]
-    assert distances.min() > 1.0  # never both halves of a split pair
-    again, _ = _one_configuration(parent, seed=0)
-    np.testing.assert_allclose(again.cart_coords, configuration.cart_coords)

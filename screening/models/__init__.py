@@ -22,6 +22,7 @@ _EXPORTS: dict[str, str] = {
     "batches_by_atom_count": "screening.models.batching",
     "ConfigurationSample": "screening.models.disorder",
     "choose_supercell": "screening.models.disorder",
+    "one_configuration": "screening.models.disorder",
     "sample_configurations": "screening.models.disorder",
     "DEFAULT_DISORDER_STRATEGY": "screening.models.registry",
     "DISORDER_STRATEGIES": "screening.models.registry",

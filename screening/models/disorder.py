@@ -245,6 +245,19 @@ def sample_configurations(
     return ConfigurationSample(configurations, scaling, composition_error)
 
 
+def one_configuration(structure: Structure, seed: int) -> tuple[Structure, np.ndarray]:
+    """``structure`` itself when ordered, else one ordered configuration of it (:func:`sample_configurations`
+    with ``seed``), with the diagonal multipliers of the parent cell that it spans.
+
+    Raises:
+        ValueError: as :func:`sample_configurations`.
+    """
+    if structure.is_ordered:
+        return structure, np.ones(3, dtype=int)
+    sample = sample_configurations(structure, 1, seed=seed)
+    return sample.structures[0], np.array(sample.supercell_scaling)
+
+
 def _fraction_error(parent: Structure, configuration: Structure) -> float:
     """Largest absolute difference, over elements, of the atom fractions of two structures."""
     ideal = parent.composition.element_composition.fractional_composition

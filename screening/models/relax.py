@@ -35,15 +35,20 @@ class RelaxResult:
 
     Attributes:
         structure: the relaxed structure (the last one reached when not converged).
-        energy_per_atom_eV: the model energy of ``structure`` in eV/atom.
+        energy_eV: the model energy of ``structure`` (eV, the whole cell).
         n_steps: optimiser steps taken.
         converged: whether the largest force (and stress) fell below ``fmax`` within the step cap.
     """
 
     structure: Structure
-    energy_per_atom_eV: float
+    energy_eV: float
     n_steps: int
     converged: bool
+
+    @property
+    def energy_per_atom_eV(self) -> float:
+        """The model energy of ``structure`` in eV/atom."""
+        return self.energy_eV / len(self.structure)
 
 
 def relax_structure(
@@ -68,7 +73,7 @@ def relax_structure(
         optimizer: a key of :data:`OPTIMIZERS`.
 
     Returns:
-        The relaxed structure with its energy per atom.
+        The relaxed structure with its energy.
 
     Raises:
         ValueError: for a disordered structure or bad settings; optimiser failures propagate.
@@ -88,4 +93,4 @@ def relax_structure(
     if not np.isfinite(energy_eV):
         raise InputError("relaxation reached a non-finite energy")
     relaxed = AseAtomsAdaptor.get_structure(atoms)
-    return RelaxResult(relaxed, energy_eV / len(atoms), int(dynamics.nsteps), converged)
+    return RelaxResult(relaxed, energy_eV, int(dynamics.nsteps), converged)

@@ -91,16 +91,12 @@ def relaxed_framework(
     Raises:
         CleanupError: the configuration cannot be sampled or relaxed.
     """
-    from screening.models import relax_structure, sample_configurations
+    from screening.models import one_configuration, relax_structure
 
     plain = structure.copy()
     plain.remove_oxidation_states()
     try:
-        if plain.is_ordered:
-            configuration, scaling = plain, np.ones(3, dtype=int)
-        else:
-            sample = sample_configurations(plain, 1, seed=options.seed)
-            configuration, scaling = sample.structures[0], np.array(sample.supercell_scaling)
+        configuration, scaling = one_configuration(plain, options.seed)
         relaxation = relax_structure(
             energy_model,
             configuration,

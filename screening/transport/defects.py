@@ -118,17 +118,6 @@ def _farthest_image(
     return best  # type: ignore[return-value]
 
 
-def _one_configuration(structure: Structure, seed: int) -> tuple[Structure, np.ndarray]:
-    """An ordered configuration of a disordered structure and its diagonal supercell of the parent cell."""
-    from screening.models.disorder import sample_configurations
-
-    try:
-        sample = sample_configurations(structure, 1, seed=seed)
-    except (ValueError, ScreeningError) as exc:
-        raise DefectError(f"no ordered configuration for the defect calculation: {exc}") from exc
-    return sample.structures[0], np.array(sample.supercell_scaling)
-
-
 #: A fixed-cell relaxation: energy (eV) and structure reached, and whether the forces fell below the
 #: threshold within the step cap.
 Relaxation = Callable[[Structure], tuple[float, Structure, bool]]
@@ -151,7 +140,7 @@ def _relaxation(energy_model: Any, options: DefectOptions) -> Relaxation:
             calculator=calculator,
             optimizer="BFGS",
         )
-        return result.energy_per_atom_eV * len(result.structure), result.structure, result.converged
+        return result.energy_eV, result.structure, result.converged
 
     return relax
 
@@ -236,9 +225,13 @@ def frenkel_energy_with_potential_eV(
         DefectError: no ordered configuration can be drawn, every pair recombines, or the calculator
             fails.
     """
-    parent_cells = np.ones(3, dtype=int)  # parent cells along each axis of the structure computed on
-    if not structure.is_ordered:
-        structure, parent_cells = _one_configuration(structure, options.configuration_seed)
+    from screening.models import one_configuration
+
+    try:
+        # parent cells along each axis of the structure computed on
+        structure, parent_cells = one_configuration(structure, options.configuration_seed)
+    except (ValueError, ScreeningError) as exc:
+        raise DefectError(f"no ordered configuration for the defect calculation: {exc}") from exc
     plain = structure.copy()
     plain.remove_oxidation_states()
     relax = _relaxation(energy_model, options)
