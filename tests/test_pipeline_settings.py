@@ -217,3 +217,13 @@ def test_variables_of_the_product_that_are_not_run_settings_are_not_warned_about
     monkeypatch.setenv("SCREENING_RUN_DIR", "runs/x")
     RunSettings.load(structures="s", out="o")
     assert not [w for w in recwarn if "not a screening setting" in str(w.message)]
+
+
+def test_the_clean_up_optimizer_is_a_setting_checked_at_load():
+    assert RunSettings(structures="s", out="o").science.cleanup.optimizer == "FIRE"
+    assert (
+        RunSettings(structures="s", out="o", cleanup={"optimizer": "BFGS"}).science.cleanup.optimizer
+        == "BFGS"
+    )
+    with pytest.raises((InputError, pydantic.ValidationError), match="optimizer"):
+        RunSettings(structures="s", out="o", cleanup={"optimizer": "LBFGS"})

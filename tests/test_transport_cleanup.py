@@ -98,3 +98,23 @@ def test_a_clean_up_cut_short_says_so_in_the_row(model):
     full = compute_transport(shaken, coordinate_cleanup="relax", **options)
     assert any("framework relaxed with sevennet-0" in n for n in full[Col.TRANSPORT_NOTES])
     assert not any("stopped after" in n for n in full[Col.TRANSPORT_NOTES])
+
+
+def test_either_optimizer_cleans_the_same_noise_out_of_the_barrier(model):
+    """FIRE and BFGS relax the noisy framework to the same minimum (energy and barrier), both within the
+    step cap (noisy LiFePO4: 30 FIRE steps, 10 BFGS steps, barriers 0.449 and 0.459 eV)."""
+    from screening.transport.bvse import bvse_barriers
+    from screening.transport.cleanup import CleanupOptions, relaxed_framework
+    from screening.transport.oxidation import assign_oxidation_states
+
+    shaken = noisy(bundled_entry("lithium iron phosphate"), seed=1).structure()
+    cleaned = {
+        name: relaxed_framework(shaken, model, CleanupOptions(optimizer=name)) for name in ("FIRE", "BFGS")
+    }
+    assert all(c.converged and c.n_steps > 0 for c in cleaned.values())
+    assert cleaned["BFGS"].energy_per_atom_eV == pytest.approx(cleaned["FIRE"].energy_per_atom_eV, abs=2e-3)
+    barriers = {
+        name: bvse_barriers(assign_oxidation_states(c.structure).structure, "Li", 1).ea_eV
+        for name, c in cleaned.items()
+    }
+    assert barriers["BFGS"] == pytest.approx(barriers["FIRE"], abs=0.02)

@@ -26,7 +26,7 @@ anyway; the average only removes numerical noise there.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pymatgen.core import Structure
@@ -48,12 +48,14 @@ class CleanupOptions:
         seed: seed of the configuration sampled for a disordered structure.
         symprec_A: tolerance of the parent's space group, by whose operations the displacements are
             averaged (published coordinates are good to about 0.1 A).
+        optimizer: ``FIRE`` or ``BFGS`` (:data:`screening.models.relax.OPTIMIZERS`).
     """
 
     fmax_eV_per_A: float = 0.05
     max_steps: int = 100
     seed: int = 0
     symprec_A: float = 0.1
+    optimizer: Literal["FIRE", "BFGS"] = "FIRE"
 
 
 @dataclass(frozen=True)
@@ -66,11 +68,13 @@ class CleanedFramework:
             ``max_steps``; if not, the positions are those of the last step (a partial clean-up, still
             closer to the potential's minimum than the published ones).
         n_steps: relaxation steps taken.
+        energy_per_atom_eV: the potential's energy of the relaxed (configuration's) cell, eV/atom.
     """
 
     structure: Structure
     converged: bool
     n_steps: int
+    energy_per_atom_eV: float
 
 
 def _is_framework_site(site: Any) -> bool:
@@ -103,6 +107,7 @@ def relaxed_framework(
             fmax_eV_per_A=options.fmax_eV_per_A,
             max_steps=options.max_steps,
             relax_cell=False,
+            optimizer=options.optimizer,
         )
     except Exception as exc:  # noqa: BLE001 - any sampling or backend failure becomes the reason
         raise CleanupError(f"framework relaxation failed: {type(exc).__name__}: {exc}") from exc
@@ -114,7 +119,9 @@ def relaxed_framework(
     cleaned = structure.copy()
     framework = [i for i, site in enumerate(structure) if _is_framework_site(site)]
     if not framework:
-        return CleanedFramework(cleaned, relaxation.converged, relaxation.n_steps)
+        return CleanedFramework(
+            cleaned, relaxation.converged, relaxation.n_steps, relaxation.energy_per_atom_eV
+        )
     parent_frac = structure.frac_coords[framework]
     symbols = np.array([structure[i].species.elements[0].symbol for i in framework])
     images = before % 1.0
@@ -132,7 +139,7 @@ def relaxed_framework(
         cleaned.replace(
             index, cleaned[index].species, parent_frac[k] + framework_shift[k], coords_are_cartesian=False
         )
-    return CleanedFramework(cleaned, relaxation.converged, relaxation.n_steps)
+    return CleanedFramework(cleaned, relaxation.converged, relaxation.n_steps, relaxation.energy_per_atom_eV)
 
 
 def symmetrized_shifts(
