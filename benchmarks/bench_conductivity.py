@@ -56,7 +56,7 @@ import tempfile
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
@@ -775,6 +775,15 @@ def _bundled(
     return records
 
 
+def journal_entries(path: Path) -> Iterator[dict]:
+    """The entries of a run's journal, leaving out a line cut short when the run was killed."""
+    for line in path.read_text().splitlines():
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError:
+            continue
+
+
 class Journal:
     """Each structure's result as it finishes, one JSON line per structure, so that a run cut short (a
     session's end, a killed job) continues with ``--resume`` instead of starting again: hours on 2 CPU
@@ -787,11 +796,7 @@ class Journal:
         self.path, self.run_key, self.timeout_s = path, run_key, timeout_s
         self.done: dict[tuple[str, str], dict] = {}
         if resume and path.exists():
-            for line in path.read_text().splitlines():
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:  # the line being written when the run was killed
-                    continue
+            for entry in journal_entries(path):
                 timed_out_sooner = (
                     entry["result"].get("status") == STATUS_TIMED_OUT
                     and entry.get("timeout_s", 0.0) < timeout_s

@@ -13,7 +13,6 @@ wrote and computes nothing new; the paragraphs of BENCHMARKS.md that compare row
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from bench_conductivity import (  # noqa: E402
     RESULTS_DIR,
     auc,
     censored_spearman,
+    journal_entries,
     mae,
     slugify,
     superionic_labels,
@@ -53,11 +53,7 @@ def result_path(name: str) -> Path:
 def _journal_frame(path: Path, labels: pd.DataFrame) -> pd.DataFrame:
     """A run's journal (one JSON entry per structure) as its CSV would hold it: predictions by id."""
     rows = {}
-    for line in path.read_text().splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut short when the run stopped
+    for entry in journal_entries(path):
         if entry.get("set") == "obelix":
             rows[entry["id"]] = entry["result"]
     frame = pd.DataFrame.from_dict(rows, orient="index")
