@@ -105,6 +105,8 @@ class Col(StrEnum):
     EA_1D = "ea_1d_eV"
     EA_2D = "ea_2d_eV"
     EA_3D = "ea_3d_eV"
+    #: where the mobile ions sit in the migration landscape, above its minimum: the barriers start there
+    OCCUPIED_SITE_ENERGY = "occupied_site_energy_eV"
     JUMP_DISTANCE = "jump_distance_A"
     ATTEMPT_FREQUENCY = "attempt_frequency_Hz"
     HAVEN_RATIO = "haven_ratio"
@@ -251,6 +253,7 @@ UNITS: dict[str, str] = {
     Col.EA_1D: "eV",
     Col.EA_2D: "eV",
     Col.EA_3D: "eV",
+    Col.OCCUPIED_SITE_ENERGY: "eV",
     Col.JUMP_DISTANCE: "angstrom",
     Col.ATTEMPT_FREQUENCY: "Hz",
     Col.DIFFUSIVITY: "cm^2/s",
@@ -337,6 +340,7 @@ RESULTS_SCHEMA = pa.schema(
         pa.field(Col.EA_1D, pa.float64()),
         pa.field(Col.EA_2D, pa.float64()),
         pa.field(Col.EA_3D, pa.float64()),
+        pa.field(Col.OCCUPIED_SITE_ENERGY, pa.float64()),
         pa.field(Col.JUMP_DISTANCE, pa.float64()),
         pa.field(Col.ATTEMPT_FREQUENCY, pa.float64()),
         pa.field(Col.HAVEN_RATIO, pa.float64()),

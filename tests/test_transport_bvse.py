@@ -267,6 +267,75 @@ def test_frenkel_site_is_the_least_bound_ion_at_its_lowest_split_position():
     assert alone.energy_eV == pytest.approx(2.0, abs=1e-3)
 
 
+def _bowl_landscape(minima: dict[tuple[float, float, float], float], lattice: np.ndarray):
+    """A landscape of parabolic bowls (1 eV/A^2) at fractional centres with the given floor energies."""
+    centres = np.array(list(minima))
+    floors = np.array(list(minima.values()))
+
+    def energy(points_frac: np.ndarray) -> np.ndarray:
+        delta = np.atleast_2d(points_frac)[:, None, :] - centres[None, :, :]
+        delta -= np.rint(delta)
+        r2 = (np.linalg.norm(delta @ lattice, axis=-1)) ** 2
+        return (floors[None, :] + r2).min(axis=1)
+
+    return energy
+
+
+def test_occupied_site_energy_by_hand_and_its_limits():
+    """E_occ = kT ln(sum n_g exp(E_g/kT) / sum n_g) over the ions' sites (each at the landscape minimum
+    next to its published position), clipped to [0, saddle]."""
+    from screening.constants import BOLTZMANN_eV_PER_K
+    from screening.transport.bvse import occupied_site_energy_eV
+
+    lattice = np.eye(3) * 10.0
+    deep, shallow = (0.1, 0.1, 0.1), (0.6, 0.6, 0.6)
+    energy = _bowl_landscape({deep: 0.0, shallow: 0.3}, lattice)
+    published = np.array([[0.11, 0.1, 0.1], [0.6, 0.62, 0.6]])  # off the minima, as published coordinates
+    kT = BOLTZMANN_eV_PER_K * 300.0
+
+    def reference(occupancies, groups=((0,), (1,)), saddle=0.5, temperature=300.0):
+        return occupied_site_energy_eV(
+            energy,
+            published,
+            np.asarray(occupancies, float),
+            groups,
+            lattice,
+            saddle_eV=saddle,
+            temperature_K=temperature,
+        )
+
+    # deep site full, shallow site full: the mean escape rate is set by the shallow ion
+    assert reference([1.0, 1.0]) == pytest.approx(kT * math.log((1 + math.exp(0.3 / kT)) / 2), abs=1e-4)
+    # only the deep site holds ions: the barrier starts at the landscape minimum (the old reference)
+    assert reference([1.0, 0.0]) == pytest.approx(0.0, abs=1e-4)
+    # random-trap limit: populations in Boltzmann ratio give 1/<tau> of the trap model, kT ln(N / Z)
+    boltzmann = np.array([1.0, math.exp(-0.3 / kT)])
+    trap = kT * math.log(2 / boltzmann.sum())
+    assert reference(boltzmann) == pytest.approx(trap, abs=1e-4)
+    # a site above the saddle counts at the saddle: the barrier is never negative
+    assert reference([0.0, 1.0], saddle=0.2) == pytest.approx(0.2)
+    # split positions of one ion: it sits at the lower one, holding their summed occupancy (at most 1)
+    assert reference([0.6, 0.6], groups=((0, 1),)) == pytest.approx(0.0, abs=1e-4)
+    assert reference([0.0, 0.0]) == 0.0
+
+
+def test_barriers_start_where_the_ions_are():
+    """Li2S: bond valence puts the empty octahedral hole below the occupied tetrahedral site, so the
+    barrier above the landscape minimum counts a climb out of a site no ion occupies. The barriers the
+    row reports start at the occupied sites; adding ``occupied_site_energy_eV`` gives the percolation
+    energy above the minimum."""
+    structure = assign_oxidation_states(antifluorite("S", 5.71))[0]
+    result = bvse_barriers(structure, "Li", 1, grid_spacing_A=0.25)
+    assert result.occupied_site_energy_eV > 0.05
+    row = compute_transport(structure, grid_spacing_A=0.25)
+    assert row[Col.OCCUPIED_SITE_ENERGY] == pytest.approx(result.occupied_site_energy_eV)
+    assert row[Col.EA_MIGRATION] == pytest.approx(result.ea_eV)
+    above_minimum = percolation_barriers(
+        bvse_landscape(structure, "Li", 1, grid_spacing_A=0.25), max_barrier_eV=5.0
+    ).barrier_eV[0]
+    assert result.ea_eV + result.occupied_site_energy_eV == pytest.approx(above_minimum, abs=1e-9)
+
+
 def test_split_partners_are_the_chained_positions_of_one_site_at_their_nearest_images():
     """Positions 0.9 A apart chain into one site across the cell boundary (ends 1.8 A apart, beyond the
     1 A split distance): each position's partners are the other two, at the images next to it."""

@@ -1,10 +1,13 @@
 """The ``bvse`` migration-barrier method: BVSE landscape -> percolation barriers -> jump distance.
 
-``ea_eV`` is the 1D percolation barrier: the lowest energy above the landscape minimum at which the
-region accessible to the mobile ion connects the cell to a periodic image, i.e. the barrier of the
-easiest long-range path. ``percolation_dimensionality`` is the dimensionality of the network at that
-energy (barriers within ``DIMENSIONALITY_TIE_eV`` of it count as reached: symmetry-equivalent saddles
-differ only by rounding); the 2D and 3D barriers are reported next to it.
+The percolation energy of the 1D network is the lowest energy at which the region accessible to the
+mobile ion connects the cell to a periodic image: the saddle of the easiest long-range path. ``ea_eV``
+is the climb to it from where the ions are, ``E_saddle - E_occupied``, with ``E_occupied`` the
+occupancy-weighted energy of the published mobile-ion sites (:func:`occupied_site_energy_eV`), not the
+landscape minimum: a site the structure leaves empty holds no ion that has to climb out of it.
+``percolation_dimensionality`` is the dimensionality of the network at that energy (barriers within
+``DIMENSIONALITY_TIE_eV`` of it count as reached: symmetry-equivalent saddles differ only by rounding);
+the 2D and 3D barriers are reported next to it, from the same ``E_occupied``.
 
 The jump distance ``a`` of ``D = a^2 nu0 / 6 exp(-Ea/kT)`` is the shortest distance between two mobile-ion
 sites (or a site and its own periodic image) that both lie in the percolating network at ``ea_eV``;
@@ -22,6 +25,7 @@ import torch
 from pymatgen.core import Structure
 from pymatgen.optimization.neighbors import find_points_in_spheres
 
+from screening.constants import BOLTZMANN_eV_PER_K
 from screening.errors import InputError, ScreeningError
 from screening.transport.carriers import split_site_groups
 from screening.transport.landscape import (
@@ -73,9 +77,11 @@ class BVSEResult:
 
     Attributes:
         ea_eV: migration barrier used (the 1D percolation barrier), eV.
-        ea_1d_eV: 1D percolation barrier, eV.
-        ea_2d_eV: 2D percolation barrier, eV (None if none below the cap).
-        ea_3d_eV: 3D percolation barrier, eV (None if none below the cap).
+        ea_1d_eV: 1D percolation barrier above ``occupied_site_energy_eV``, eV.
+        ea_2d_eV: 2D percolation barrier, likewise, eV (None if none below the cap).
+        ea_3d_eV: 3D percolation barrier, likewise, eV (None if none below the cap).
+        occupied_site_energy_eV: where the ions start from, above the landscape minimum
+            (:func:`occupied_site_energy_eV`), eV; the barriers above the minimum are the sum.
         percolation_dimensionality: dimensionality of the network at ``ea_eV`` (1, 2 or 3).
         jump_distance_A: hop length along the percolating network, angstrom.
         grid_shape: landscape grid.
@@ -92,6 +98,7 @@ class BVSEResult:
     percolation_dimensionality: int
     jump_distance_A: float
     grid_shape: tuple[int, int, int]
+    occupied_site_energy_eV: float = 0.0
     frenkel_eV: float = 0.0
     frenkel: FrenkelEstimate | None = None
     notes: tuple[str, ...] = ()
@@ -130,6 +137,7 @@ def bvse_barriers(
     cutoff_A: float = DEFAULT_CUTOFF_A,
     max_barrier_eV: float = DEFAULT_MAX_BARRIER_eV,
     min_jump_distance_A: float = DEFAULT_MIN_JUMP_DISTANCE_A,
+    temperature_K: float = 300.0,
     device: torch.device | str = "cpu",
 ) -> BVSEResult:
     """Percolation barriers and jump distance of a mobile cation from its BVSE landscape.
@@ -142,6 +150,7 @@ def bvse_barriers(
         cutoff_A: interaction cutoff (angstrom).
         max_barrier_eV: barriers above this count as no percolation.
         min_jump_distance_A: shorter mobile-site separations are not hops.
+        temperature_K: temperature of the occupancy-weighted start energy (K).
         device: torch device of the landscape's array code (the percolation search runs on the CPU).
 
     Returns:
@@ -212,11 +221,28 @@ def bvse_barriers(
         saddle_eV=float(result.threshold_eV[0]),
         occupied_frac=frac,
     )
+    landscape_at = PointPairSum(
+        framework_pair_terms(terms),
+        structure.lattice.matrix,
+        cutoff_A=cutoff_A,
+        min_distance_A=MIN_DISTANCE_A,
+        device=torch.device(device),
+    )
+    start = occupied_site_energy_eV(
+        lambda points: landscape_at(structure.lattice.get_cartesian_coords(points)) - result.minimum_eV,
+        frac[network_rows],
+        _mobile_occupancies(structure, mobile_ion, sites[network_rows]),
+        ion_groups,
+        structure.lattice.matrix,
+        saddle_eV=ea_1d,
+        temperature_K=temperature_K,
+    )
     return BVSEResult(
-        ea_eV=ea_1d,
-        ea_1d_eV=ea_1d,
-        ea_2d_eV=ea_2d,
-        ea_3d_eV=ea_3d,
+        ea_eV=ea_1d - start,
+        ea_1d_eV=ea_1d - start,
+        ea_2d_eV=None if ea_2d is None else ea_2d - start,
+        ea_3d_eV=None if ea_3d is None else ea_3d - start,
+        occupied_site_energy_eV=start,
         percolation_dimensionality=max(
             dim
             for dim, ea in enumerate(result.barrier_eV, start=1)
@@ -228,6 +254,70 @@ def bvse_barriers(
         frenkel=frenkel,
         notes=terms.notes,
     )
+
+
+def _mobile_occupancies(structure: Structure, mobile_ion: str, sites: np.ndarray) -> np.ndarray:
+    """The mobile ion's occupancy of each of ``sites`` (its share only, not its co-occupants')."""
+    return np.array(
+        [sum(occ for sp, occ in structure[int(i)].species.items() if sp.symbol == mobile_ion) for i in sites]
+    )
+
+
+def occupied_site_energy_eV(
+    site_energy: Callable[[np.ndarray], np.ndarray],
+    site_frac: np.ndarray,
+    occupancies: np.ndarray,
+    ion_groups: Sequence[Sequence[int]],
+    lattice_matrix_A: np.ndarray,
+    *,
+    saddle_eV: float,
+    temperature_K: float,
+) -> float:
+    """The energy the mobile ions climb from: their sites' landscape energies, weighted by where they are.
+
+    An ion at a site of energy ``E_g`` leaves it over the saddle ``E_s`` at the rate
+    ``nu0 exp(-(E_s - E_g) / kT)``. Averaged over the ions as the structure places them (``n_g`` ions
+    in site ``g``), the mean rate is ``nu0 exp(-(E_s - E_occ) / kT)`` with
+
+        ``E_occ = kT ln( sum_g n_g exp(E_g / kT) / sum_g n_g )``,
+
+    so the barrier is ``E_s - E_occ``. Two limits make it the right reference. A single ion among empty
+    sites spends a time proportional to ``exp(-E_g / kT)`` on each, so ``n_g`` follows the Boltzmann
+    factor and the mean rate equals ``1 / <tau>`` of the random-trap model, set by the deepest sites.
+    When the deep sites are full and the rest of the ions sit on shallower ones (LGPS: the 4c/4d sites
+    full, the 16h/8f channel sites partly filled), those ions carry the current and the barrier is their
+    climb, ``E_s - mu`` of a lattice gas whose chemical potential lies at the filled level; measuring from
+    the landscape minimum instead would make every such ion climb out of a site it does not occupy.
+    The carriers' site blocking is the carrier model's ``c (1 - c)`` (:mod:`screening.transport.carriers`).
+
+    Each published position takes the landscape minimum next to it (published coordinates are not
+    exactly at the minimum, :func:`_refined_minimum`); an ion with split positions sits at its lowest
+    (``ion_groups``), holding their summed occupancy (at most 1). A site above the saddle (an ion the
+    landscape does not bind there, from a coordinate error or the landscape's own) counts at the saddle,
+    so the barrier is never negative. Occupancies are the published ones: nothing here is fitted.
+
+    Args:
+        site_energy: the migration landscape above its minimum (eV) at fractional points (n, 3).
+        site_frac: fractional positions of the mobile ion.
+        occupancies: the mobile ion's occupancy of each position.
+        ion_groups: rows of ``site_frac`` that are the split positions of one ion.
+        lattice_matrix_A: lattice vectors (rows), angstrom.
+        saddle_eV: the 1D percolation energy above the landscape minimum, eV.
+        temperature_K: temperature of the weighting (K).
+
+    Returns:
+        ``E_occ`` above the landscape minimum, eV, between 0 and ``saddle_eV``.
+    """
+    kT = BOLTZMANN_eV_PER_K * temperature_K
+    energies = np.array([_refined_minimum(site_energy, frac, lattice_matrix_A)[0] for frac in site_frac])
+    groups = [list(group) for group in ion_groups if len(group)]
+    group_energy = np.clip([energies[g].min() for g in groups], 0.0, saddle_eV)
+    group_ions = np.array([min(1.0, float(occupancies[g].sum())) for g in groups])
+    if not len(groups) or group_ions.sum() <= 0.0:
+        return 0.0
+    top = float(group_energy.max())
+    mean = float((group_ions * np.exp((group_energy - top) / kT)).sum() / group_ions.sum())
+    return float(np.clip(top + kT * np.log(mean), 0.0, saddle_eV))
 
 
 def _split_partners(frac: np.ndarray, groups: list[list[int]]) -> list[tuple[np.ndarray, np.ndarray]]:

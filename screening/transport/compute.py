@@ -45,6 +45,7 @@ TRANSPORT_COLUMNS: tuple[Col, ...] = (
     Col.EA_1D,
     Col.EA_2D,
     Col.EA_3D,
+    Col.OCCUPIED_SITE_ENERGY,
     Col.PERCOLATION_DIMENSIONALITY,
     Col.JUMP_DISTANCE,
     Col.ATTEMPT_FREQUENCY,
@@ -190,7 +191,9 @@ def compute_transport(
     if method == "bvse":
         try:
             device = getattr(energy_model, "device", "cpu")  # the worker's device: CPU or its GPU
-            result = bvse_barriers(decorated, mobile_ion, charge, device=device, **method_options)
+            result = bvse_barriers(
+                decorated, mobile_ion, charge, temperature_K=temperature_K, device=device, **method_options
+            )
         except (LandscapeError, NoPercolationError) as exc:
             raise TransportError(str(exc)) from exc
         notes += result.notes
@@ -230,6 +233,7 @@ def compute_transport(
             "ea_1d_eV": result.ea_1d_eV,
             "ea_2d_eV": result.ea_2d_eV,
             "ea_3d_eV": result.ea_3d_eV,
+            "occupied_site_energy_eV": result.occupied_site_energy_eV,
             "percolation_dimensionality": result.percolation_dimensionality,
             "jump_distance_A": result.jump_distance_A,
             "attempt_frequency_Hz": attempt_frequency_Hz,
