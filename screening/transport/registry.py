@@ -27,7 +27,7 @@ def default_transport_method(mobile_ion: str, disorder: str) -> TransportMethod:
     """``learned`` where the shipped model applies, ``bvse`` elsewhere.
 
     The learned model beats the physics in grouped cross-validation against experiment (OBELiX, families
-    held out: Spearman 0.58 against 0.37, ROC-AUC 0.77 against 0.72; BENCHMARKS.md), so it is the
+    held out: Spearman 0.65 against 0.40, ROC-AUC 0.81 against 0.69; BENCHMARKS.md), so it is the
     default for the ions it was trained on, when disordered structures are sampled (the ``sample``
     configurations give its node features; ``meanfield`` does not)."""
     return "learned" if mobile_ion in LEARNED_MOBILE_IONS and disorder == "sample" else "bvse"
