@@ -10,7 +10,7 @@ landscape minimum: a site the structure leaves empty holds no ion that has to cl
 the 2D and 3D barriers are reported next to it, from the same ``E_occupied``.
 
 The jump distance ``a`` of ``D = a^2 nu0 / 6 exp(-Ea/kT)`` is the shortest distance between two mobile-ion
-sites (or a site and its own periodic image) that both lie in the percolating network at ``ea_eV``;
+sites (or a site and its own periodic image) that both lie in the percolating network at its saddle;
 pairs closer than ``min_jump_distance_A`` (split positions of one disordered site) are skipped. When no
 mobile-ion site lies in the network, all mobile-ion sites are used.
 """
@@ -308,13 +308,13 @@ def occupied_site_energy_eV(
     Returns:
         ``E_occ`` above the landscape minimum, eV, between 0 and ``saddle_eV``.
     """
+    groups = [list(group) for group in ion_groups if len(group)]
+    group_ions = np.array([min(1.0, float(occupancies[g].sum())) for g in groups])
+    if not groups or group_ions.sum() <= 0.0:
+        return 0.0
     kT = BOLTZMANN_eV_PER_K * temperature_K
     energies = np.array([_refined_minimum(site_energy, frac, lattice_matrix_A)[0] for frac in site_frac])
-    groups = [list(group) for group in ion_groups if len(group)]
     group_energy = np.clip([energies[g].min() for g in groups], 0.0, saddle_eV)
-    group_ions = np.array([min(1.0, float(occupancies[g].sum())) for g in groups])
-    if not len(groups) or group_ions.sum() <= 0.0:
-        return 0.0
     top = float(group_energy.max())
     mean = float((group_ions * np.exp((group_energy - top) / kT)).sum() / group_ions.sum())
     return float(np.clip(top + kT * np.log(mean), 0.0, saddle_eV))
