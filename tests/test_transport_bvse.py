@@ -336,6 +336,33 @@ def test_barriers_start_where_the_ions_are():
     assert result.ea_eV + result.occupied_site_energy_eV == pytest.approx(above_minimum, abs=1e-9)
 
 
+def _li2s_with_octahedral_li() -> Structure:
+    """Li2S with 0.9 Li on the tetrahedral sites and 0.2 Li in the octahedral holes: two occupied levels."""
+    structure = assign_oxidation_states(antifluorite("S", 5.71))[0].copy()
+    structure.replace_species({"Li+": {"Li+": 0.9}})
+    for frac in ([0.5, 0.5, 0.5], [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5]):
+        structure.append({"Li+": 0.2}, frac)
+    return structure
+
+
+@pytest.mark.parametrize("transform", ["supercell", "permutation", "rotation"])
+def test_occupied_site_energy_is_invariant(transform):
+    base = _li2s_with_octahedral_li()
+    if transform == "supercell":
+        other = base * (1, 1, 2)
+    elif transform == "permutation":
+        order = np.random.default_rng(0).permutation(len(base))
+        other = Structure.from_sites([base[int(i)] for i in order])
+    else:
+        other = Structure(
+            Lattice(base.lattice.matrix @ _rotation().T), base.species_and_occu, base.frac_coords
+        )
+    ours, theirs = (bvse_barriers(s, "Li", 1, grid_spacing_A=0.25) for s in (base, other))
+    assert 0.0 < ours.occupied_site_energy_eV < ours.ea_eV + ours.occupied_site_energy_eV
+    assert theirs.occupied_site_energy_eV == pytest.approx(ours.occupied_site_energy_eV, abs=0.01)
+    assert theirs.ea_eV == pytest.approx(ours.ea_eV, abs=0.02)
+
+
 def test_split_partners_are_the_chained_positions_of_one_site_at_their_nearest_images():
     """Positions 0.9 A apart chain into one site across the cell boundary (ends 1.8 A apart, beyond the
     1 A split distance): each position's partners are the other two, at the images next to it."""
