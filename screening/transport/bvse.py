@@ -284,9 +284,10 @@ def occupied_site_energy_eV(
     so the barrier is ``E_s - E_occ``. Two limits make it the right reference. A single ion among empty
     sites spends a time proportional to ``exp(-E_g / kT)`` on each, so ``n_g`` follows the Boltzmann
     factor and the mean rate equals ``1 / <tau>`` of the random-trap model, set by the deepest sites.
-    When the deep sites are full and the rest of the ions sit on shallower ones (LGPS: the 4c/4d sites
-    full, the 16h/8f channel sites partly filled), those ions carry the current and the barrier is their
-    climb, ``E_s - mu`` of a lattice gas whose chemical potential lies at the filled level; measuring from
+    When the deep sites are full and the rest of the ions sit on shallower ones (bundled LGPS: the full
+    4d sites at the minimum, the 8f and half-filled 16h channel sites 0.23 and 0.28 eV above it), those
+    ions carry the current and the barrier is their climb, ``E_s - mu`` of a lattice gas whose chemical
+    potential lies at the filled level; measuring from
     the landscape minimum instead would make every such ion climb out of a site it does not occupy.
     The carriers' site blocking is the carrier model's ``c (1 - c)`` (:mod:`screening.transport.carriers`).
 
