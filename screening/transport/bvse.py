@@ -297,6 +297,13 @@ def occupied_site_energy_eV(
     landscape does not bind there, from a coordinate error or the landscape's own) counts at the saddle,
     so the barrier is never negative. Occupancies are the published ones: nothing here is fitted.
 
+    Two limits of the reference, both underestimating a barrier. Each ion's escape from its own site
+    is counted, not the series of sites a long-range path must pass: where that path runs through deeper,
+    partly filled sites (a garnet's 24d between its 96h positions) the climb out of those limits too,
+    and the occupancies and the single-ion landscape disagree there (the Li-Li repulsion that fills the
+    96h positions is not in the landscape). And an ion whose pocket lies above the saddle gets no
+    barrier, where it still has to climb over its pocket's rim.
+
     Args:
         site_energy: the migration landscape above its minimum (eV) at fractional points (n, 3).
         site_frac: fractional positions of the mobile ion.
