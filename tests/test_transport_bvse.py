@@ -293,7 +293,7 @@ def test_occupied_site_energy_by_hand_and_its_limits():
     published = np.array([[0.11, 0.1, 0.1], [0.6, 0.62, 0.6]])  # off the minima, as published coordinates
     kT = BOLTZMANN_eV_PER_K * 300.0
 
-    def reference(occupancies, groups=((0,), (1,)), saddle=0.5, temperature=300.0):
+    def reference(occupancies, groups=((0,), (1,)), saddle=0.5):
         return occupied_site_energy_eV(
             energy,
             published,
@@ -301,7 +301,7 @@ def test_occupied_site_energy_by_hand_and_its_limits():
             groups,
             lattice,
             saddle_eV=saddle,
-            temperature_K=temperature,
+            temperature_K=300.0,
         )
 
     # deep site full, shallow site full: the mean escape rate is set by the shallow ion
