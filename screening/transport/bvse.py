@@ -180,17 +180,25 @@ def bvse_barriers(
     repulsion = mobile_ion_repulsion_terms(
         structure, mobile_ion, mobile_charge, exclude_within_A=min_jump_distance_A
     )
-    landscape_and_repulsion = PointPairSum(
-        [*framework_pair_terms(terms), repulsion],
-        structure.lattice.matrix,
-        cutoff_A=cutoff_A,
-        min_distance_A=MIN_DISTANCE_A,
-        device=torch.device(device),
+    framework_at, repulsion_at = (
+        PointPairSum(
+            pair_terms,
+            structure.lattice.matrix,
+            cutoff_A=cutoff_A,
+            min_distance_A=MIN_DISTANCE_A,
+            device=torch.device(device),
+        )
+        for pair_terms in (framework_pair_terms(terms), [repulsion])
     )
+
+    def landscape_energy(points_frac: np.ndarray) -> np.ndarray:
+        """The migration landscape above its grid minimum at fractional points, eV."""
+        return framework_at(structure.lattice.get_cartesian_coords(points_frac)) - result.minimum_eV
 
     def defect_energy(points_frac: np.ndarray) -> np.ndarray:
         """Landscape plus the other mobile ions' repulsion at fractional points, eV."""
-        return landscape_and_repulsion(structure.lattice.get_cartesian_coords(points_frac))
+        points_A = structure.lattice.get_cartesian_coords(points_frac)
+        return framework_at(points_A) + repulsion_at(points_A)
 
     network_rows = np.flatnonzero(on_network) if on_network.any() else np.arange(len(frac))
     groups = split_site_groups(frac, structure.lattice.matrix, min_jump_distance_A)
@@ -221,15 +229,8 @@ def bvse_barriers(
         saddle_eV=float(result.threshold_eV[0]),
         occupied_frac=frac,
     )
-    landscape_at = PointPairSum(
-        framework_pair_terms(terms),
-        structure.lattice.matrix,
-        cutoff_A=cutoff_A,
-        min_distance_A=MIN_DISTANCE_A,
-        device=torch.device(device),
-    )
     start = occupied_site_energy_eV(
-        lambda points: landscape_at(structure.lattice.get_cartesian_coords(points)) - result.minimum_eV,
+        landscape_energy,
         frac[network_rows],
         _mobile_occupancies(structure, mobile_ion, sites[network_rows]),
         ion_groups,
