@@ -27,7 +27,7 @@ from pymatgen.optimization.neighbors import find_points_in_spheres
 
 from screening.constants import BOLTZMANN_eV_PER_K
 from screening.errors import InputError, ScreeningError
-from screening.transport.carriers import split_site_groups
+from screening.transport.carriers import mobile_ion_occupancy, split_site_groups
 from screening.transport.landscape import (
     DEFAULT_CUTOFF_A,
     DEFAULT_GRID_SPACING_A,
@@ -232,7 +232,7 @@ def bvse_barriers(
     start = occupied_site_energy_eV(
         landscape_energy,
         frac[network_rows],
-        _mobile_occupancies(structure, mobile_ion, sites[network_rows]),
+        np.array([mobile_ion_occupancy(structure[int(i)], mobile_ion) for i in sites[network_rows]]),
         ion_groups,
         structure.lattice.matrix,
         saddle_eV=ea_1d,
@@ -254,13 +254,6 @@ def bvse_barriers(
         frenkel_eV=frenkel.energy_eV,
         frenkel=frenkel,
         notes=terms.notes,
-    )
-
-
-def _mobile_occupancies(structure: Structure, mobile_ion: str, sites: np.ndarray) -> np.ndarray:
-    """The mobile ion's occupancy of each of ``sites`` (its share only, not its co-occupants')."""
-    return np.array(
-        [sum(occ for sp, occ in structure[int(i)].species.items() if sp.symbol == mobile_ion) for i in sites]
     )
 
 

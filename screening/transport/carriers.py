@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from pymatgen.core import Structure
+from pymatgen.core import PeriodicSite, Structure
 
 from screening.constants import BOLTZMANN_eV_PER_K
 
@@ -53,6 +53,11 @@ class Sublattice:
     def site_filling(self) -> float:
         """``c = 1 - vacancy_fraction``."""
         return 1.0 - self.vacancy_fraction
+
+
+def mobile_ion_occupancy(site: PeriodicSite, mobile_ion: str) -> float:
+    """The mobile ion's share of a site (whatever its oxidation state), not its co-occupants'."""
+    return float(sum(occ for sp, occ in site.species.items() if sp.symbol == mobile_ion))
 
 
 def split_site_groups(
@@ -93,9 +98,7 @@ def mobile_sublattice(structure: Structure, mobile_ion: str, merge_within_A: flo
         return Sublattice(n_sites=0, n_ions=0.0, vacancy_fraction=0.0)
     frac = structure.frac_coords[indices] % 1.0
     filling = np.array([min(1.0, structure[i].species.num_atoms) for i in indices])
-    ions = np.array(
-        [sum(occ for sp, occ in structure[i].species.items() if sp.symbol == mobile_ion) for i in indices]
-    )
+    ions = np.array([mobile_ion_occupancy(structure[i], mobile_ion) for i in indices])
     groups = split_site_groups(frac, structure.lattice.matrix, merge_within_A)
     site_filling = np.array([min(1.0, float(filling[g].sum())) for g in groups])
     return Sublattice(

@@ -58,6 +58,7 @@ from pymatgen.optimization.neighbors import find_points_in_spheres
 from screening.errors import ScreeningError
 from screening.structures import OCCUPANCY_TOLERANCE, is_partially_occupied
 from screening.transport.bv_params import COVALENT_RADIUS_A, PRINCIPAL_QUANTUM_NUMBER, SOFTBV_PAIRS
+from screening.transport.carriers import mobile_ion_occupancy
 from screening.transport.pair_sums import GridJob, PairTerms, PointPairSum, grid_pair_sums
 
 #: e^2 / (4 pi eps0) in eV * angstrom.
@@ -332,7 +333,7 @@ def mobile_ion_repulsion_terms(
     rc_mobile = _covalent_radius_A(mobile_ion, mobile_charge)
     coords, weights = [], []
     for site in structure:
-        occupancy = sum(occ for sp, occ in site.species.items() if sp.symbol == mobile_ion)
+        occupancy = mobile_ion_occupancy(site, mobile_ion)
         if occupancy > 0:
             coords.append(site.coords)
             weights.append(occupancy)
