@@ -70,6 +70,47 @@ def test_percolation_barriers_of_a_cosine_landscape():
     assert capped.barrier_eV[2] is None and capped.barrier_eV[1] == pytest.approx(0.6)
 
 
+def test_pockets_descend_to_their_floor_and_join_a_path_over_their_rim():
+    """A channel along x (0.1 eV, one 0.3 eV saddle) percolates at 0.3; a pocket (0.0) next to it joins
+    only over a 0.7 eV corridor, a sealed pocket only when everything (2.0) is accessible."""
+    from screening.transport.percolation import descend, joining_energy_eV
+
+    energy = np.full((12, 12, 12), 2.0)
+    energy[:, 2, 2] = 0.1
+    energy[0, 2, 2] = 0.3
+    energy[6, 3:8, 2] = 0.7  # corridor from the channel to the pocket
+    energy[6, 8, 2] = 0.0  # the pocket
+    energy[0, 8, 8] = 0.0  # a sealed pocket
+    assert percolation_barriers(energy).threshold_eV[0] == pytest.approx(0.3)
+    assert descend(energy, np.array([6, 9, 3])).tolist() == [6, 8, 2]
+    assert descend(energy, np.array([6, 8, 2])).tolist() == [6, 8, 2]
+    voxels = np.array([[3, 2, 2], [6, 8, 2], [0, 8, 8]])
+    assert joining_energy_eV(energy, voxels, from_eV=0.3, to_eV=2.5).tolist() == [0.3, 0.7, 2.0]
+    capped = joining_energy_eV(energy, voxels, from_eV=0.3, to_eV=1.5)
+    assert capped[:2].tolist() == [0.3, 0.7] and np.isinf(capped[2])
+
+
+def test_ions_off_every_path_climb_over_their_pockets_rim(obelix_dir):
+    """OBELiX dc8 (Li9Mg3(PO4)4F3, measured below 1e-10 S/cm): the lowest percolating Li path passes
+    no Li site. Measured from the sites' own energies the barrier was zero; each ion has to climb out of
+    its pocket onto the path first, so the barrier includes that climb."""
+    from screening.sources.files import iter_file_rows
+    from screening.structures import row_to_structure
+    from screening.transport.percolation import descend
+
+    structure = row_to_structure(next(iter_file_rows([obelix_dir / "cifs" / "dc8.cif"])))
+    decorated = assign_oxidation_states(structure).structure
+    energy = bvse_landscape(decorated, "Li", 1)
+    path = periodic_connectivity(energy <= percolation_barriers(energy).threshold_eV[0])
+    shape = np.array(energy.shape)
+    lithium = [site.frac_coords for site in decorated if "Li" in {sp.symbol for sp in site.species}]
+    pockets = [descend(energy, np.rint(np.array(f) % 1.0 * shape).astype(int) % shape) for f in lithium]
+    assert not any(path.dimensionality_of_label[path.labels[tuple(p)]] for p in pockets)
+    result = bvse_barriers(decorated, "Li", 1)
+    assert result.occupied_site_energy_eV < 0.0  # the start lies below the minimum by the rim climb
+    assert result.ea_eV > 0.3
+
+
 # --- oxidation states --------------------------------------------------------------------------------
 
 
@@ -317,6 +358,18 @@ def test_occupied_site_energy_by_hand_and_its_limits():
     # split positions of one ion: it sits at the lower one, holding their summed occupancy (at most 1)
     assert reference([0.6, 0.6], groups=((0, 1),)) == pytest.approx(0.0, abs=1e-4)
     assert reference([0.0, 0.0]) == 0.0
+    # an ion in a pocket off the path climbs its rim above the saddle too: its start is E_g - rim
+    rims = np.array([0.4, 0.0])
+    assert occupied_site_energy_eV(
+        energy,
+        published,
+        np.array([1.0, 0.0]),
+        ((0,), (1,)),
+        lattice,
+        saddle_eV=0.5,
+        temperature_K=300.0,
+        rim_eV=rims,
+    ) == pytest.approx(-0.4, abs=1e-4)
 
 
 def test_barriers_start_where_the_ions_are():

@@ -17,6 +17,7 @@ mobile-ion site lies in the network, all mobile-ion sites are used.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -38,7 +39,12 @@ from screening.transport.landscape import (
     mobile_ion_repulsion_terms,
 )
 from screening.transport.pair_sums import CUTOFF_TOLERANCE_A, PairTerms, PointPairSum
-from screening.transport.percolation import percolation_barriers, periodic_connectivity
+from screening.transport.percolation import (
+    descend,
+    joining_energy_eV,
+    percolation_barriers,
+    periodic_connectivity,
+)
 
 #: Mobile-ion sites closer than this (angstrom) are split positions of one site, not a hop.
 DEFAULT_MIN_JUMP_DISTANCE_A = 1.0
@@ -81,7 +87,8 @@ class BVSEResult:
         ea_2d_eV: 2D percolation barrier, likewise, eV (None if none below the cap).
         ea_3d_eV: 3D percolation barrier, likewise, eV (None if none below the cap).
         occupied_site_energy_eV: where the ions start from, above the landscape minimum
-            (:func:`occupied_site_energy_eV`), eV; the barriers above the minimum are the sum.
+            (:func:`occupied_site_energy_eV`), eV; the barriers above the minimum are the sum. Below
+            zero by the climb over a pocket's rim where no ion sits on the percolating path.
         percolation_dimensionality: dimensionality of the network at ``ea_eV`` (1, 2 or 3).
         jump_distance_A: hop length along the percolating network, angstrom.
         grid_shape: landscape grid.
@@ -168,13 +175,26 @@ def bvse_barriers(
     ea_1d, ea_2d, ea_3d = result.barrier_eV
     if ea_1d is None:
         raise NoPercolationError(f"no percolating {mobile_ion} path below {max_barrier_eV} eV (BVSE)")
-    network = periodic_connectivity(energy <= result.threshold_eV[0])
+    threshold = float(result.threshold_eV[0])
+    network = periodic_connectivity(energy <= threshold)
     sites = _mobile_sites(structure, mobile_ion)
     frac = structure.frac_coords[sites] % 1.0
     shape = np.array(energy.shape)
     voxel = np.rint(frac * shape).astype(int) % shape
     on_network = network.dimensionality_of_label[network.labels[voxel[:, 0], voxel[:, 1], voxel[:, 2]]] > 0
     hop_frac = frac[on_network] if on_network.any() else frac
+    if on_network.any():  # the ions on the long-range path carry the current; the others are spectators
+        network_rows = np.flatnonzero(on_network)
+        rim_eV = np.zeros(len(network_rows))
+    else:  # every ion sits in a pocket off the path: it climbs over the pocket's rim to reach it
+        pocket = np.array([descend(energy, v) for v in voxel])
+        joins = joining_energy_eV(energy, pocket, from_eV=threshold, to_eV=result.minimum_eV + max_barrier_eV)
+        network_rows = np.flatnonzero(np.isfinite(joins))
+        if not len(network_rows):
+            raise NoPercolationError(
+                f"no {mobile_ion} site reaches a percolating path below {max_barrier_eV} eV (BVSE)"
+            )
+        rim_eV = joins[network_rows] - threshold
     jump = shortest_hop_A(hop_frac, structure.lattice.matrix, min_jump_distance_A)
 
     repulsion = mobile_ion_repulsion_terms(
@@ -200,7 +220,6 @@ def bvse_barriers(
         points_A = structure.lattice.get_cartesian_coords(points_frac)
         return framework_at(points_A) + repulsion_at(points_A)
 
-    network_rows = np.flatnonzero(on_network) if on_network.any() else np.arange(len(frac))
     groups = split_site_groups(frac, structure.lattice.matrix, min_jump_distance_A)
     own_partners = _split_partners(frac, groups)
     row_of = {int(site): row for row, site in enumerate(network_rows)}
@@ -226,7 +245,7 @@ def bvse_barriers(
         site_energy=ion_energy,
         ion_groups=ion_groups,
         exclusion_A=min_jump_distance_A,
-        saddle_eV=float(result.threshold_eV[0]),
+        saddle_eV=threshold,
         occupied_frac=frac,
     )
     start = occupied_site_energy_eV(
@@ -237,6 +256,7 @@ def bvse_barriers(
         structure.lattice.matrix,
         saddle_eV=ea_1d,
         temperature_K=temperature_K,
+        rim_eV=rim_eV,
     )
     return BVSEResult(
         ea_eV=ea_1d - start,
@@ -266,6 +286,7 @@ def occupied_site_energy_eV(
     *,
     saddle_eV: float,
     temperature_K: float,
+    rim_eV: np.ndarray | None = None,
 ) -> float:
     """The energy the mobile ions climb from: their sites' landscape energies, weighted by where they are.
 
@@ -291,12 +312,17 @@ def occupied_site_energy_eV(
     landscape does not bind there, from a coordinate error or the landscape's own) counts at the saddle,
     so the barrier is never negative. Occupancies are the published ones: nothing here is fitted.
 
-    Two limits of the reference, both underestimating a barrier. Each ion's escape from its own site
-    is counted, not the series of sites a long-range path must pass: where that path runs through deeper,
-    partly filled sites (a garnet's 24d between its 96h positions) the climb out of those limits too,
-    and the occupancies and the single-ion landscape disagree there (the Li-Li repulsion that fills the
-    96h positions is not in the landscape). And an ion whose pocket lies above the saddle gets no
-    barrier, where it still has to climb over its pocket's rim.
+    Where no ion sits on the percolating path, each has to climb out of its pocket first: over the
+    pocket's rim, ``rim_eV`` above the saddle (the energy at which the pocket joins a percolating path,
+    :func:`~screening.transport.percolation.joining_energy_eV`). Its escape then costs
+    ``E_s + rim_g - E_g``, which is the formula above with ``E_g - rim_g`` in place of ``E_g``: the start
+    can lie below the landscape minimum by the climb.
+
+    A limit of the reference, underestimating a barrier: each ion's escape from its own site is counted,
+    not the series of sites a long-range path must pass. Where that path runs through deeper, partly
+    filled sites (a garnet's 24d between its 96h positions) the climb out of those limits too, and the
+    occupancies and the single-ion landscape disagree there (the Li-Li repulsion that fills the 96h
+    positions is not in the landscape).
 
     Args:
         site_energy: the migration landscape above its minimum (eV) at fractional points (n, 3).
@@ -306,9 +332,11 @@ def occupied_site_energy_eV(
         lattice_matrix_A: lattice vectors (rows), angstrom.
         saddle_eV: the 1D percolation energy above the landscape minimum, eV.
         temperature_K: temperature of the weighting (K).
+        rim_eV: the climb above the saddle from each position's pocket to a percolating path (eV; zero,
+            the default, for positions on the path).
 
     Returns:
-        ``E_occ`` above the landscape minimum, eV, between 0 and ``saddle_eV``.
+        ``E_occ`` relative to the landscape minimum, eV, at most ``saddle_eV`` (below zero only by a rim).
     """
     groups = [list(group) for group in ion_groups if len(group)]
     group_ions = np.array([min(1.0, float(occupancies[g].sum())) for g in groups])
@@ -316,10 +344,12 @@ def occupied_site_energy_eV(
         return 0.0
     kT = BOLTZMANN_eV_PER_K * temperature_K
     energies = np.array([_refined_minimum(site_energy, frac, lattice_matrix_A)[0] for frac in site_frac])
-    group_energy = np.clip([energies[g].min() for g in groups], 0.0, saddle_eV)
+    rims = np.zeros(len(site_frac)) if rim_eV is None else np.asarray(rim_eV, dtype=float)
+    lowest = [g[int(np.argmin(energies[g]))] for g in groups]
+    group_energy = np.clip(energies[lowest], 0.0, saddle_eV) - rims[lowest]
     top = float(group_energy.max())
     mean = float((group_ions * np.exp((group_energy - top) / kT)).sum() / group_ions.sum())
-    return float(np.clip(top + kT * np.log(mean), 0.0, saddle_eV))
+    return min(saddle_eV, top + kT * math.log(mean))
 
 
 def _split_partners(frac: np.ndarray, groups: list[list[int]]) -> list[tuple[np.ndarray, np.ndarray]]:

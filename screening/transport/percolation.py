@@ -178,3 +178,63 @@ def percolation_barriers(energy_eV: np.ndarray, max_barrier_eV: float = 5.0) -> 
     return PercolationBarriers(
         (barriers[0], barriers[1], barriers[2]), (thresholds[0], thresholds[1], thresholds[2]), minimum
     )
+
+
+def descend(energy_eV: np.ndarray, voxel: np.ndarray) -> np.ndarray:
+    """The grid minimum that steepest descent over the 26 neighbours (periodic) reaches from ``voxel``:
+    the bottom of the pocket a point lies in.
+
+    Args:
+        energy_eV: energy on a periodic grid (nx, ny, nz).
+        voxel: grid index (3,) to start from.
+
+    Returns:
+        The grid index (3,) of the minimum.
+    """
+    shape = np.array(energy_eV.shape)
+    offsets = np.array([d for d in itertools.product((-1, 0, 1), repeat=3) if any(d)])
+    here = np.asarray(voxel, dtype=int) % shape
+    while True:
+        neighbours = (here + offsets) % shape
+        values = energy_eV[neighbours[:, 0], neighbours[:, 1], neighbours[:, 2]]
+        if values.min() >= energy_eV[tuple(here)]:
+            return here
+        here = neighbours[int(np.argmin(values))]
+
+
+def joining_energy_eV(
+    energy_eV: np.ndarray, voxels: np.ndarray, *, from_eV: float, to_eV: float
+) -> np.ndarray:
+    """For each voxel, the lowest grid energy at which it lies in a percolating component of
+    ``energy <= E``: the rim its pocket has to be climbed over to reach a long-range path.
+
+    Found by bisection over the sorted grid energies between ``from_eV`` and ``to_eV`` (exact to the grid),
+    every labelling narrowing the bracket of every voxel at once.
+
+    Args:
+        energy_eV: energy on a periodic grid (nx, ny, nz).
+        voxels: grid indices (n, 3).
+        from_eV: the lowest energy to consider (the percolation threshold).
+        to_eV: the highest energy to consider.
+
+    Returns:
+        The energies (n,), ``inf`` for a voxel that joins no percolating component up to ``to_eV``.
+    """
+    voxels = np.asarray(voxels, dtype=int).reshape(-1, 3)
+    levels = np.unique(np.append(energy_eV[(energy_eV > from_eV) & (energy_eV <= to_eV)], from_eV))
+
+    def joined(index: int) -> np.ndarray:
+        network = periodic_connectivity(energy_eV <= levels[index])
+        labels = network.labels[voxels[:, 0], voxels[:, 1], voxels[:, 2]]
+        return network.dimensionality_of_label[labels] > 0
+
+    lo = np.zeros(len(voxels), dtype=int)
+    hi = np.full(len(voxels), len(levels) - 1)
+    reachable = joined(len(levels) - 1)
+    lo[~reachable] = hi[~reachable]
+    while (open_ := np.flatnonzero(lo < hi)).size:
+        mid = (lo[open_[0]] + hi[open_[0]]) // 2
+        now = joined(mid)
+        hi = np.where(now, np.minimum(hi, mid), hi)
+        lo = np.where(now, lo, np.maximum(lo, mid + 1))
+    return np.where(reachable, levels[hi], np.inf)
