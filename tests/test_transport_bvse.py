@@ -92,8 +92,8 @@ def test_pockets_descend_to_their_floor_and_join_a_path_over_their_rim():
 
 def test_ions_off_every_path_climb_over_their_pockets_rim(obelix_dir):
     """OBELiX dc8 (Li9Mg3(PO4)4F3, measured below 1e-10 S/cm): the lowest percolating Li path passes
-    no Li site. Measured from the sites' own energies the barrier was zero; each ion has to climb out of
-    its pocket onto the path first, so the barrier includes that climb."""
+    no Li site, whose pockets lie above its saddle. Clipped to the saddle, their barrier was zero; each
+    ion has to climb out of its pocket onto the path first (the shallowest climb: 0.13 eV)."""
     from screening.sources.files import iter_file_rows
     from screening.structures import row_to_structure
     from screening.transport.percolation import descend
@@ -107,8 +107,7 @@ def test_ions_off_every_path_climb_over_their_pockets_rim(obelix_dir):
     pockets = [descend(energy, np.rint(np.array(f) % 1.0 * shape).astype(int) % shape) for f in lithium]
     assert not any(path.dimensionality_of_label[path.labels[tuple(p)]] for p in pockets)
     result = bvse_barriers(decorated, "Li", 1)
-    assert result.occupied_site_energy_eV < 0.0  # the start lies below the minimum by the rim climb
-    assert result.ea_eV > 0.3
+    assert result.ea_eV > 0.1
 
 
 # --- oxidation states --------------------------------------------------------------------------------
@@ -370,6 +369,17 @@ def test_occupied_site_energy_by_hand_and_its_limits():
         temperature_K=300.0,
         rim_eV=rims,
     ) == pytest.approx(-0.4, abs=1e-4)
+    # a pocket floor above the saddle (0.3 > 0.2) whose rim is 0.15 above the saddle: it climbs 0.05 eV
+    assert occupied_site_energy_eV(
+        energy,
+        published,
+        np.array([0.0, 1.0]),
+        ((0,), (1,)),
+        lattice,
+        saddle_eV=0.2,
+        temperature_K=300.0,
+        rim_eV=np.array([0.0, 0.15]),
+    ) == pytest.approx(0.2 - 0.05, abs=1e-4)
 
 
 def test_barriers_start_where_the_ions_are():

@@ -316,7 +316,8 @@ def occupied_site_energy_eV(
     pocket's rim, ``rim_eV`` above the saddle (the energy at which the pocket joins a percolating path,
     :func:`~screening.transport.percolation.joining_energy_eV`). Its escape then costs
     ``E_s + rim_g - E_g``, which is the formula above with ``E_g - rim_g`` in place of ``E_g``: the start
-    can lie below the landscape minimum by the climb.
+    can lie below the landscape minimum by the climb. A pocket floor above the saddle counts up to the
+    rim, not the saddle (its ion climbs only from there).
 
     A limit of the reference, underestimating a barrier: each ion's escape from its own site is counted,
     not the series of sites a long-range path must pass. Where that path runs through deeper, partly
@@ -346,7 +347,7 @@ def occupied_site_energy_eV(
     energies = np.array([_refined_minimum(site_energy, frac, lattice_matrix_A)[0] for frac in site_frac])
     rims = np.zeros(len(site_frac)) if rim_eV is None else np.asarray(rim_eV, dtype=float)
     lowest = [g[int(np.argmin(energies[g]))] for g in groups]
-    group_energy = np.clip(energies[lowest], 0.0, saddle_eV) - rims[lowest]
+    group_energy = np.clip(energies[lowest], 0.0, saddle_eV + rims[lowest]) - rims[lowest]
     top = float(group_energy.max())
     mean = float((group_ions * np.exp((group_energy - top) / kT)).sum() / group_ions.sum())
     return min(saddle_eV, top + kT * math.log(mean))
