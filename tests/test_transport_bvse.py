@@ -323,7 +323,7 @@ def _bowl_landscape(minima: dict[tuple[float, float, float], float], lattice: np
 
 def test_occupied_site_energy_by_hand_and_its_limits():
     """E_occ = kT ln(sum n_g exp(E_g/kT) / sum n_g) over the ions' sites (each at the landscape minimum
-    next to its published position), clipped to [0, saddle]."""
+    next to its published position), clipped to [0, saddle]; an ion off the path starts below by its rim."""
     from screening.constants import BOLTZMANN_eV_PER_K
     from screening.transport.bvse import occupied_site_energy_eV
 
@@ -333,7 +333,7 @@ def test_occupied_site_energy_by_hand_and_its_limits():
     published = np.array([[0.11, 0.1, 0.1], [0.6, 0.62, 0.6]])  # off the minima, as published coordinates
     kT = BOLTZMANN_eV_PER_K * 300.0
 
-    def reference(occupancies, groups=((0,), (1,)), saddle=0.5):
+    def reference(occupancies, groups=((0,), (1,)), saddle=0.5, rims=None):
         return occupied_site_energy_eV(
             energy,
             published,
@@ -342,6 +342,7 @@ def test_occupied_site_energy_by_hand_and_its_limits():
             lattice,
             saddle_eV=saddle,
             temperature_K=300.0,
+            rim_eV=None if rims is None else np.asarray(rims, float),
         )
 
     # deep site full, shallow site full: the mean escape rate is set by the shallow ion
@@ -358,28 +359,9 @@ def test_occupied_site_energy_by_hand_and_its_limits():
     assert reference([0.6, 0.6], groups=((0, 1),)) == pytest.approx(0.0, abs=1e-4)
     assert reference([0.0, 0.0]) == 0.0
     # an ion in a pocket off the path climbs its rim above the saddle too: its start is E_g - rim
-    rims = np.array([0.4, 0.0])
-    assert occupied_site_energy_eV(
-        energy,
-        published,
-        np.array([1.0, 0.0]),
-        ((0,), (1,)),
-        lattice,
-        saddle_eV=0.5,
-        temperature_K=300.0,
-        rim_eV=rims,
-    ) == pytest.approx(-0.4, abs=1e-4)
+    assert reference([1.0, 0.0], rims=[0.4, 0.0]) == pytest.approx(-0.4, abs=1e-4)
     # a pocket floor above the saddle (0.3 > 0.2) whose rim is 0.15 above the saddle: it climbs 0.05 eV
-    assert occupied_site_energy_eV(
-        energy,
-        published,
-        np.array([0.0, 1.0]),
-        ((0,), (1,)),
-        lattice,
-        saddle_eV=0.2,
-        temperature_K=300.0,
-        rim_eV=np.array([0.0, 0.15]),
-    ) == pytest.approx(0.2 - 0.05, abs=1e-4)
+    assert reference([0.0, 1.0], saddle=0.2, rims=[0.0, 0.15]) == pytest.approx(0.2 - 0.05, abs=1e-4)
 
 
 def test_barriers_start_where_the_ions_are():
