@@ -4,7 +4,9 @@ The percolation energy of the 1D network is the lowest energy at which the regio
 mobile ion connects the cell to a periodic image: the saddle of the easiest long-range path. ``ea_eV``
 is the climb to it from where the ions are, ``E_saddle - E_occupied``, with ``E_occupied`` the
 occupancy-weighted energy of the published mobile-ion sites (:func:`occupied_site_energy_eV`), not the
-landscape minimum: a site the structure leaves empty holds no ion that has to climb out of it.
+landscape minimum: a site the structure leaves empty holds no ion that has to climb out of it. Where
+no published site lies on that path, the ions first climb over their pockets' rims onto it, and the
+climb is part of ``ea_eV``.
 ``percolation_dimensionality`` is the dimensionality of the network at that energy (barriers within
 ``DIMENSIONALITY_TIE_eV`` of it count as reached: symmetry-equivalent saddles differ only by rounding);
 the 2D and 3D barriers are reported next to it, from the same ``E_occupied``.
