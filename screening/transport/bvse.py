@@ -184,11 +184,12 @@ def bvse_barriers(
     shape = np.array(energy.shape)
     voxel = np.rint(frac * shape).astype(int) % shape
     on_network = network.dimensionality_of_label[network.labels[voxel[:, 0], voxel[:, 1], voxel[:, 2]]] > 0
-    hop_frac = frac[on_network] if on_network.any() else frac
     if on_network.any():  # the ions on the long-range path carry the current; the others are spectators
+        hop_frac = frac[on_network]
         network_rows = np.flatnonzero(on_network)
         rim_eV = np.zeros(len(network_rows))
     else:  # every ion sits in a pocket off the path: it climbs over the pocket's rim to reach it
+        hop_frac = frac
         pocket = np.array([descend(energy, v) for v in voxel])
         joins = joining_energy_eV(energy, pocket, from_eV=threshold, to_eV=result.minimum_eV + max_barrier_eV)
         network_rows = np.flatnonzero(np.isfinite(joins))

@@ -23,6 +23,8 @@ from screening.errors import InputError
 
 #: The 13 neighbour offsets that, with their negatives, make up the 26-neighbourhood.
 _HALF_NEIGHBOURS = [d for d in itertools.product((-1, 0, 1), repeat=3) if d > (0, 0, 0)]
+#: All 26 neighbour offsets, as an array (steepest descent).
+_NEIGHBOURS_26 = np.array([*_HALF_NEIGHBOURS, *(tuple(-x for x in d) for d in _HALF_NEIGHBOURS)])
 _STRUCTURE_26 = np.ones((3, 3, 3), dtype=bool)
 
 
@@ -192,10 +194,9 @@ def descend(energy_eV: np.ndarray, voxel: np.ndarray) -> np.ndarray:
         The grid index (3,) of the minimum.
     """
     shape = np.array(energy_eV.shape)
-    offsets = np.array([d for d in itertools.product((-1, 0, 1), repeat=3) if any(d)])
     here = np.asarray(voxel, dtype=int) % shape
     while True:
-        neighbours = (here + offsets) % shape
+        neighbours = (here + _NEIGHBOURS_26) % shape
         values = energy_eV[neighbours[:, 0], neighbours[:, 1], neighbours[:, 2]]
         if values.min() >= energy_eV[tuple(here)]:
             return here
