@@ -265,6 +265,37 @@ def test_frenkel_interstitial_candidates_are_the_distinct_minima_lowest_first():
     assert estimate.energy_eV == pytest.approx(2.0, abs=0.01)
 
 
+def test_frenkel_interstitial_may_sit_in_a_pocket_off_the_conducting_network():
+    """Frenkel pairs are an equilibrium population: the vacancy carries the current wherever the
+    interstitial sits. By hand: the site at -3 eV, a well at -2 eV in a pocket off the network, one at
+    -1 eV on it; the pocket's well is the interstitial, E_F = 1 eV, not the network's (2 eV)."""
+    from screening.transport.bvse import _periodic_distances_A, frenkel_energy_eV
+
+    lattice = np.eye(3) * 10.0
+    site = np.zeros(3)
+    wells = {(0.5, 0.5, 0.5): -2.0, (0.5, 0.0, 0.0): -1.0}  # pocket, network
+
+    def energy(points_frac: np.ndarray) -> np.ndarray:
+        points = np.atleast_2d(points_frac)
+        total = -3.0 * np.exp(-(_periodic_distances_A(points, site[None, :], lattice)[:, 0] ** 2) / 0.5)
+        for centre, depth in wells.items():
+            d = _periodic_distances_A(points, np.array([centre]), lattice)[:, 0]
+            total = total + depth * np.exp(-(d**2) / 0.5)
+        return total
+
+    grid = np.stack(np.meshgrid(*[np.arange(20) / 20] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+    landscape = energy(grid).reshape(20, 20, 20)
+    network = np.zeros((20, 20, 20), dtype=bool)
+    network[:, 0, 0] = True  # the line through the site and the network well, not the pocket
+    estimate = frenkel_energy_eV(
+        landscape, network, site[None, :], lattice, defect_energy=energy, exclusion_A=1.0, saddle_eV=0.0
+    )
+    assert estimate.energy_eV == pytest.approx(1.0, abs=0.01)
+    np.testing.assert_allclose(estimate.interstitial_frac, [0.5, 0.5, 0.5], atol=0.01)
+    # the network's well is the next candidate, for the potential's relaxation
+    np.testing.assert_allclose(estimate.interstitial_candidates_frac[1], [0.5, 0.0, 0.0], atol=0.01)
+
+
 def test_frenkel_site_is_the_least_bound_ion_at_its_lowest_split_position():
     """Two ions, one of them split over two positions 1.6 A apart (a chain of split positions, as in
     argyrodites). The split ion sits at its lower position (-3 eV, not the -2 eV one), so the least bound

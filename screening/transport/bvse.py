@@ -461,12 +461,17 @@ def frenkel_energy_eV(
 ) -> FrenkelEstimate:
     """Frenkel-pair formation energy of the mobile ion from its site-energy landscape.
 
-    Moving an ion from its site to the lowest interstitial site of the conducting network costs, in the
-    bond-valence picture, the difference of their site energies, each including the Coulomb repulsion
-    of the other mobile ions (which the migration landscape leaves out): ``E_F = E_interstitial -
-    E_site`` with both from ``defect_energy``. The site is the least bound ion on the network, its energy
-    the minimum near its position (the lowest of its split positions, whose repulsion on it is left out:
-    ``site_energy``, ``ion_groups``); interstitials are the local minima of the network landscape at least
+    Moving an ion from its site to the lowest interstitial site costs, in the bond-valence picture, the
+    difference of their site energies, each including the Coulomb repulsion of the other mobile ions
+    (which the migration landscape leaves out): ``E_F = E_interstitial - E_site`` with both from
+    ``defect_energy``. The site is the least bound ion on the network, its energy the minimum near its
+    position (the lowest of its split positions, whose repulsion on it is left out: ``site_energy``,
+    ``ion_groups``). The interstitial may lie anywhere in the cell, on the conducting network or in a
+    pocket beside it: Frenkel pairs are an equilibrium population, set by their formation energy alone,
+    and the vacancy the pair leaves on the ions' own sublattice carries the current wherever the
+    interstitial sits. (Until 2026-12-06 only minima on the network counted; in near-identical
+    argyrodites a 0.1 A shift of the anions moved the empty 4c void on or off the network at the 1D
+    threshold and E_F between 0 and 1 eV.) Interstitials are the local minima of the landscape at least
     ``exclusion_A`` from every mobile-ion position, refined off the grid, and still that far after the
     refinement: a grid minimum of the migration landscape can lie on the slope of the defect-energy
     landscape down to an occupied site (whose own ion the repulsion leaves out), and sliding there would
@@ -477,7 +482,7 @@ def frenkel_energy_eV(
 
     Args:
         energy_eV: the migration landscape on its periodic grid.
-        on_network: boolean grid, True on the percolating network.
+        on_network: boolean grid, True on the percolating network (the saddle region of the fallback).
         site_frac: fractional positions of the mobile-ion sites on the network.
         lattice_matrix_A: lattice vectors (rows), angstrom.
         defect_energy: landscape plus mobile-ion repulsion (eV) at fractional points (n, 3).
@@ -510,7 +515,7 @@ def frenkel_energy_eV(
     home_of_ion = [min(group, key=lambda k: positions[k][0]) for group in groups]  # its lowest position
     least_bound = max(home_of_ion, key=lambda k: positions[k][0])
     e_site = positions[least_bound][0]
-    is_minimum = (minimum_filter(energy_eV, size=3, mode="wrap") == energy_eV) & on_network
+    is_minimum = minimum_filter(energy_eV, size=3, mode="wrap") == energy_eV
     candidates = np.argwhere(is_minimum)
     if len(candidates):
         candidates = candidates[away_from_the_ions(candidates / shape)]
