@@ -220,6 +220,21 @@ def test_frenkel_interstitial_is_a_minimum_away_from_every_ion_not_a_slope_into_
     assert distances_A(estimate.interstitial_frac, centre)[0] < 0.05
 
 
+def _wells_around_a_site(site: np.ndarray, wells: dict, lattice: np.ndarray):
+    """A Gaussian well of -3 eV at the ion's ``site`` and one of each depth at ``wells``' centres (frac)."""
+    from screening.transport.bvse import _periodic_distances_A
+
+    def energy(points_frac: np.ndarray) -> np.ndarray:
+        points = np.atleast_2d(points_frac)
+        total = -3.0 * np.exp(-(_periodic_distances_A(points, site[None, :], lattice)[:, 0] ** 2) / 0.5)
+        for centre, depth in wells.items():
+            d = _periodic_distances_A(points, np.array([centre]), lattice)[:, 0]
+            total = total + depth * np.exp(-(d**2) / 0.5)
+        return total
+
+    return energy
+
+
 def test_frenkel_interstitial_candidates_are_the_distinct_minima_lowest_first():
     """Three interstitial wells: the cell's centre (-1 eV) and two symmetry images at (0.5, 0.5, 0) and
     (0.5, 0, 0.5) (-0.5 eV each). The candidates are the centre, then one of the images: images count
@@ -230,14 +245,7 @@ def test_frenkel_interstitial_candidates_are_the_distinct_minima_lowest_first():
     site = np.zeros(3)
     wells = {(0.5, 0.5, 0.5): -1.0, (0.5, 0.5, 0.0): -0.5, (0.5, 0.0, 0.5): -0.5}
 
-    def energy(points_frac: np.ndarray) -> np.ndarray:
-        points = np.atleast_2d(points_frac)
-        total = -3.0 * np.exp(-(_periodic_distances_A(points, site[None, :], lattice)[:, 0] ** 2) / 0.5)
-        for centre, depth in wells.items():
-            d = _periodic_distances_A(points, np.array([centre]), lattice)[:, 0]
-            total = total + depth * np.exp(-(d**2) / 0.5)
-        return total
-
+    energy = _wells_around_a_site(site, wells, lattice)
     grid = np.stack(np.meshgrid(*[np.arange(20) / 20] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
     estimate = frenkel_energy_eV(
         energy(grid).reshape(20, 20, 20),
@@ -269,20 +277,13 @@ def test_frenkel_interstitial_may_sit_in_a_pocket_off_the_conducting_network():
     """Frenkel pairs are an equilibrium population: the vacancy carries the current wherever the
     interstitial sits. By hand: the site at -3 eV, a well at -2 eV in a pocket off the network, one at
     -1 eV on it; the pocket's well is the interstitial, E_F = 1 eV, not the network's (2 eV)."""
-    from screening.transport.bvse import _periodic_distances_A, frenkel_energy_eV
+    from screening.transport.bvse import frenkel_energy_eV
 
     lattice = np.eye(3) * 10.0
     site = np.zeros(3)
     wells = {(0.5, 0.5, 0.5): -2.0, (0.5, 0.0, 0.0): -1.0}  # pocket, network
 
-    def energy(points_frac: np.ndarray) -> np.ndarray:
-        points = np.atleast_2d(points_frac)
-        total = -3.0 * np.exp(-(_periodic_distances_A(points, site[None, :], lattice)[:, 0] ** 2) / 0.5)
-        for centre, depth in wells.items():
-            d = _periodic_distances_A(points, np.array([centre]), lattice)[:, 0]
-            total = total + depth * np.exp(-(d**2) / 0.5)
-        return total
-
+    energy = _wells_around_a_site(site, wells, lattice)
     grid = np.stack(np.meshgrid(*[np.arange(20) / 20] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
     landscape = energy(grid).reshape(20, 20, 20)
     network = np.zeros((20, 20, 20), dtype=bool)
