@@ -89,10 +89,8 @@ def _is_framework_site(site: Any) -> bool:
 def _species_key(site: Any) -> str:
     """The site's elements and their occupancies (``"Ge:0.500 P:0.500"``): the sites a symmetry operation
     may map onto each other."""
-    occupancy: dict[str, float] = {}
-    for species, amount in site.species.items():
-        occupancy[species.symbol] = occupancy.get(species.symbol, 0.0) + amount
-    return " ".join(f"{symbol}:{amount:.3f}" for symbol, amount in sorted(occupancy.items()))
+    occupancy = site.species.element_composition  # oxidation states merged per element
+    return " ".join(f"{symbol}:{occupancy[symbol]:.3f}" for symbol in sorted(map(str, occupancy)))
 
 
 def relaxed_framework(
