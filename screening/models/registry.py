@@ -28,6 +28,12 @@ DISORDER_STRATEGIES: tuple[str, ...] = get_args(DisorderStrategy)
 #: BENCHMARKS.md ("Disorder strategies: sample vs meanfield").
 DEFAULT_DISORDER_STRATEGY: DisorderStrategy = "sample"
 
+#: The optimisers a relaxation can use (:data:`screening.models.relax.OPTIMIZERS` holds their ASE classes):
+#: FIRE is robust far from a minimum (hypothetical structures, with the cell), BFGS takes fewer steps close
+#: to one (point defects in a relaxed crystal).
+OptimizerName = Literal["FIRE", "BFGS"]
+OPTIMIZER_NAMES: tuple[str, ...] = get_args(OptimizerName)
+
 #: The occupancy-native ensemble used by the ``native`` and ``auto`` strategies when none is named.
 DEFAULT_NATIVE_MODEL = "native-sevennet-0"
 

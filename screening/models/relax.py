@@ -11,22 +11,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import ase.optimize
 import numpy as np
 from ase.filters import FrechetCellFilter
-from ase.optimize import BFGS, FIRE
 from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from screening.errors import InputError
 from screening.models.base import EnergyModel
+from screening.models.registry import OPTIMIZER_NAMES, OptimizerName
 
 #: Force convergence criterion (eV/angstrom; the cell filter turns stress into the same units).
 DEFAULT_FMAX_EV_PER_A = 0.05
 #: Cap on optimiser steps.
 DEFAULT_MAX_STEPS = 500
-#: The optimisers one can ask for: FIRE is robust far from a minimum (hypothetical structures, with the
-#: cell), BFGS takes fewer steps close to one (point defects in a relaxed crystal).
-OPTIMIZERS = {"FIRE": FIRE, "BFGS": BFGS}
+#: The ASE optimiser class of each name in :data:`screening.models.registry.OPTIMIZER_NAMES`.
+OPTIMIZERS = {name: getattr(ase.optimize, name) for name in OPTIMIZER_NAMES}
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def relax_structure(
     max_steps: int = DEFAULT_MAX_STEPS,
     relax_cell: bool = True,
     calculator: Any | None = None,
-    optimizer: str = "FIRE",
+    optimizer: OptimizerName = "FIRE",
 ) -> RelaxResult:
     """Relax an ordered structure, positions and (through ``FrechetCellFilter``) the cell.
 

@@ -30,12 +30,13 @@ anyway; the average only removes numerical noise there.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from pymatgen.core import Structure
 
 from screening.errors import ScreeningError
+from screening.models.registry import OptimizerName
 
 
 class CleanupError(ScreeningError, RuntimeError):
@@ -52,14 +53,14 @@ class CleanupOptions:
         seed: seed of the configuration sampled for a disordered structure.
         symprec_A: tolerance of the parent's space group, by whose operations the displacements are
             averaged (published coordinates are good to about 0.1 A).
-        optimizer: ``FIRE`` or ``BFGS`` (:data:`screening.models.relax.OPTIMIZERS`).
+        optimizer: ``FIRE`` or ``BFGS`` (:data:`screening.models.registry.OPTIMIZER_NAMES`).
     """
 
     fmax_eV_per_A: float = 0.05
     max_steps: int = 100
     seed: int = 0
     symprec_A: float = 0.1
-    optimizer: Literal["FIRE", "BFGS"] = "FIRE"
+    optimizer: OptimizerName = "FIRE"
 
 
 @dataclass(frozen=True)
