@@ -37,6 +37,7 @@ from pymatgen.core import Structure
 
 from screening.errors import ScreeningError
 from screening.models.registry import OptimizerName
+from screening.structures import is_partially_occupied
 
 
 class CleanupError(ScreeningError, RuntimeError):
@@ -83,8 +84,9 @@ class CleanedFramework:
 
 
 def _is_framework_site(site: Any) -> bool:
-    """Whether the site always holds an atom (occupancies summing to 1, one species or a mix)."""
-    return site.species.num_atoms > 1 - 1e-6
+    """Whether the site always holds an atom (one species or a mix, occupancies summing to 1 within the
+    rounding of published CIFs)."""
+    return not is_partially_occupied(site.species.num_atoms)
 
 
 def _species_key(site: Any) -> str:
