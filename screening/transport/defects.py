@@ -37,9 +37,8 @@ interstitial to its image farthest from the vacancy, as for an ordered structure
 one draw of the local environment, not an ensemble average: the row says so. This is the default
 (``include_disordered``), so one rule holds for every full sublattice: the relaxed estimate wherever a
 potential is at hand. The OBELiX figures of each version are in BENCHMARKS.md ("Transport physics");
-with converged relaxations and barriers from the occupied sites (89eb213) Spearman rho 0.49 and AUC
-0.76 (6c4c503, barriers from the landscape minimum: 0.47, 0.77); those measured before (e9f6093:
-0.49, 0.78; 25b32e1, with three candidates and the host re-relaxed: 0.45, 0.75) rest on the
+with converged relaxations and interstitial candidates anywhere in the cell (86ed5eb) Spearman rho 0.53
+and AUC 0.78; those measured before converged relaxations (e9f6093: 0.49, 0.78) rest on the
 unconverged energies described above.
 It costs: the configuration's cell is at least 8 A wide (about 100 atoms for an argyrodite; on the OBELiX
 set, with 60-step relaxations, a median of 2.6 min per structure on a CPU core, up to 13 min; converged
