@@ -30,7 +30,8 @@ table row per label into the section ``## Conductivity against experiment (physi
 While a run goes on, each finished structure is added to ``conductivity-<label slug>.journal.jsonl`` there;
 rerun the same command with ``--resume`` to continue a run that was cut short. The time limit is not part
 of a run's identity: resumed with a larger ``--timeout-s``, a run computes again only the structures that
-timed out under a smaller one.
+timed out under a smaller one (the journal is removed when the CSV is written, except where something timed
+out, so that retry stays possible after the run).
 """
 
 from __future__ import annotations
@@ -789,12 +790,13 @@ class Journal:
     session's end, a killed job) continues with ``--resume`` instead of starting again: hours on 2 CPU
     cores for the potential's Frenkel energies. A line counts only for the same ``run_key`` (code revision
     and the settings that change a result), and a structure that timed out only if it did so under at
-    least ``timeout_s`` (a resumed run with a larger limit tries it again); the file is removed once the
-    run's CSV is written."""
+    least ``timeout_s`` (a resumed run with a larger limit tries it again). The file is removed once the
+    run's CSV is written, unless structures timed out: then it stays, for that retry."""
 
     def __init__(self, path: Path, run_key: str, *, resume: bool, timeout_s: float) -> None:
         self.path, self.run_key, self.timeout_s = path, run_key, timeout_s
         self.done: dict[tuple[str, str], dict] = {}
+        self.timed_out: set[str] = set()  # ids whose result in this run is a timeout
         if resume and path.exists():
             for entry in journal_entries(path):
                 timed_out_sooner = (
@@ -803,6 +805,8 @@ class Journal:
                 )
                 if entry["run"] == run_key and not timed_out_sooner:
                     self.done[(entry["set"], entry["id"])] = entry["result"]
+                    if entry["result"].get("status") == STATUS_TIMED_OUT:
+                        self.timed_out.add(entry["id"])
             print(f"resume: {len(self.done)} structures from {path.name}", file=sys.stderr)
         elif path.exists():
             path.unlink()  # a new run of this label: the old journal is no part of it
@@ -817,9 +821,20 @@ class Journal:
         }
         with self.path.open("a") as handle:
             handle.write(json.dumps(entry, default=_json_value) + "\n")
+        if result.get("status") == STATUS_TIMED_OUT:
+            self.timed_out.add(entry_id)
 
     def close(self) -> None:
-        self.path.unlink(missing_ok=True)
+        """The run's CSV is written: remove the journal, or keep it where structures timed out."""
+        if not self.timed_out:
+            self.path.unlink(missing_ok=True)
+            return
+        print(
+            f"journal kept ({self.path.name}): {len(self.timed_out)} structure(s) timed out "
+            f"({', '.join(sorted(self.timed_out))}); the same command with --resume and a --timeout-s "
+            f"above {self.timeout_s:g} retries only those",
+            file=sys.stderr,
+        )
 
 
 def _json_value(value: Any) -> Any:

@@ -195,3 +195,22 @@ def test_a_resumed_run_with_a_larger_time_limit_retries_only_what_timed_out(tmp_
         ("obelix", "e1"),
     }
     assert set(bench.Journal(path, "rev a", resume=True, timeout_s=2400.0).done) == {("obelix", "e0")}
+
+
+def test_a_journal_with_timeouts_outlives_the_csv_so_they_can_be_retried(tmp_path):
+    path = tmp_path / "conductivity-x.journal.jsonl"
+    journal = bench.Journal(path, "rev a", resume=False, timeout_s=900.0)
+    journal.record("obelix", "e0", {"status": "ok"})
+    journal.record("obelix", "e1", {"status": bench.STATUS_TIMED_OUT})
+    journal.close()
+    assert path.exists()
+    # resumed under the same limit the timeout stands, and the journal stays with it
+    resumed = bench.Journal(path, "rev a", resume=True, timeout_s=900.0)
+    assert resumed.timed_out == {"e1"}
+    resumed.close()
+    assert path.exists()
+    # a larger limit retries it; once it finishes, the journal goes
+    retried = bench.Journal(path, "rev a", resume=True, timeout_s=2400.0)
+    retried.record("obelix", "e1", {"status": "ok"})
+    retried.close()
+    assert not path.exists()
