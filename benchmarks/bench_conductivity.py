@@ -796,7 +796,7 @@ class Journal:
     def __init__(self, path: Path, run_key: str, *, resume: bool, timeout_s: float) -> None:
         self.path, self.run_key, self.timeout_s = path, run_key, timeout_s
         self.done: dict[tuple[str, str], dict] = {}
-        self.timed_out: set[str] = set()  # ids whose result in this run is a timeout
+        self.timed_out: set[tuple[str, str]] = set()  # (set, id) whose result in this run is a timeout
         if resume and path.exists():
             for entry in journal_entries(path):
                 timed_out_sooner = (
@@ -806,7 +806,7 @@ class Journal:
                 if entry["run"] == run_key and not timed_out_sooner:
                     self.done[(entry["set"], entry["id"])] = entry["result"]
                     if entry["result"].get("status") == STATUS_TIMED_OUT:
-                        self.timed_out.add(entry["id"])
+                        self.timed_out.add((entry["set"], entry["id"]))
             print(f"resume: {len(self.done)} structures from {path.name}", file=sys.stderr)
         elif path.exists():
             path.unlink()  # a new run of this label: the old journal is no part of it
@@ -822,7 +822,7 @@ class Journal:
         with self.path.open("a") as handle:
             handle.write(json.dumps(entry, default=_json_value) + "\n")
         if result.get("status") == STATUS_TIMED_OUT:
-            self.timed_out.add(entry_id)
+            self.timed_out.add((dataset, entry_id))
 
     def close(self) -> None:
         """The run's CSV is written: remove the journal, or keep it where structures timed out."""
@@ -831,8 +831,8 @@ class Journal:
             return
         print(
             f"journal kept ({self.path.name}): {len(self.timed_out)} structure(s) timed out "
-            f"({', '.join(sorted(self.timed_out))}); the same command with --resume and a --timeout-s "
-            f"above {self.timeout_s:g} retries only those",
+            f"({', '.join(entry_id for _, entry_id in sorted(self.timed_out))}); the same command with "
+            f"--resume and a --timeout-s above {self.timeout_s:g} retries only those",
             file=sys.stderr,
         )
 

@@ -206,7 +206,7 @@ def test_a_journal_with_timeouts_outlives_the_csv_so_they_can_be_retried(tmp_pat
     assert path.exists()
     # resumed under the same limit the timeout stands, and the journal stays with it
     resumed = bench.Journal(path, "rev a", resume=True, timeout_s=900.0)
-    assert resumed.timed_out == {"e1"}
+    assert resumed.timed_out == {("obelix", "e1")}
     resumed.close()
     assert path.exists()
     # a larger limit retries it; once it finishes, the journal goes
