@@ -795,8 +795,7 @@ class Journal:
 
     def __init__(self, path: Path, run_key: str, *, resume: bool, timeout_s: float) -> None:
         self.path, self.run_key, self.timeout_s = path, run_key, timeout_s
-        self.done: dict[tuple[str, str], dict] = {}
-        self.timed_out: set[tuple[str, str]] = set()  # (set, id) whose result in this run is a timeout
+        self.done: dict[tuple[str, str], dict] = {}  # (set, id) -> result, resumed or recorded
         if resume and path.exists():
             for entry in journal_entries(path):
                 timed_out_sooner = (
@@ -805,8 +804,6 @@ class Journal:
                 )
                 if entry["run"] == run_key and not timed_out_sooner:
                     self.done[(entry["set"], entry["id"])] = entry["result"]
-                    if entry["result"].get("status") == STATUS_TIMED_OUT:
-                        self.timed_out.add((entry["set"], entry["id"]))
             print(f"resume: {len(self.done)} structures from {path.name}", file=sys.stderr)
         elif path.exists():
             path.unlink()  # a new run of this label: the old journal is no part of it
@@ -821,17 +818,22 @@ class Journal:
         }
         with self.path.open("a") as handle:
             handle.write(json.dumps(entry, default=_json_value) + "\n")
-        if result.get("status") == STATUS_TIMED_OUT:
-            self.timed_out.add((dataset, entry_id))
+        self.done[(dataset, entry_id)] = result
+
+    @property
+    def timed_out(self) -> set[tuple[str, str]]:
+        """(set, id) of the structures whose result in this run is a timeout."""
+        return {key for key, result in self.done.items() if result.get("status") == STATUS_TIMED_OUT}
 
     def close(self) -> None:
         """The run's CSV is written: remove the journal, or keep it where structures timed out."""
-        if not self.timed_out:
+        timed_out = sorted(self.timed_out)
+        if not timed_out:
             self.path.unlink(missing_ok=True)
             return
         print(
-            f"journal kept ({self.path.name}): {len(self.timed_out)} structure(s) timed out "
-            f"({', '.join(entry_id for _, entry_id in sorted(self.timed_out))}); the same command with "
+            f"journal kept ({self.path.name}): {len(timed_out)} structure(s) timed out "
+            f"({', '.join(entry_id for _, entry_id in timed_out)}); the same command with "
             f"--resume and a --timeout-s above {self.timeout_s:g} retries only those",
             file=sys.stderr,
         )
