@@ -124,8 +124,9 @@ def test_either_optimizer_cleans_the_same_noise_out_of_the_barrier(model):
 def test_a_mixed_framework_site_is_cleaned_like_a_single_species_one(model):
     """A solid-solution site always holds an atom, so its noise is cleaned too: LGPS's Ge/P 4d site
     (free z) ends nearer the clean structure's cleaned position than the noise left it, also where the
-    published occupancies sum to 0.999 (rounding; here Ge 0.4995 + P 0.4995). Until 2026-12-06 only single-species sites moved and a
-    mixed one kept its noise (OBELiX ``96f``: a P-S bond of 2.29 A on a S/Se site)."""
+    published occupancies sum to 0.999 (rounding; here Ge 0.4995 + P 0.4995). Until 2026-12-06 only
+    single-species sites moved and a mixed one kept its noise (OBELiX ``96f``: a P-S bond of 2.29 A on a
+    S/Se site)."""
     from screening.transport.cleanup import relaxed_framework
 
     entry = bundled_entry("LGPS")
