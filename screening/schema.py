@@ -94,6 +94,8 @@ class Col(StrEnum):
     MOBILE_ION_DENSITY = "mobile_ion_density_cm3"
     SITE_FILLING = "site_filling"
     VACANCY_FRACTION = "vacancy_fraction"
+    #: mobile ions beyond one per site (the file's excess, or inferred from charge balance), per mobile ion
+    INTERSTITIAL_FRACTION = "interstitial_fraction"
     DEFECT_FORMATION = "defect_formation_eV"
     CONDUCTION_MECHANISM = "conduction_mechanism"
     CARRIER_DENSITY = "carrier_density_cm3"
@@ -105,6 +107,8 @@ class Col(StrEnum):
     EA_1D = "ea_1d_eV"
     EA_2D = "ea_2d_eV"
     EA_3D = "ea_3d_eV"
+    #: a polycrystal's conductivity over that of its grains' fastest direction (``bvse``)
+    POLYCRYSTAL_FACTOR = "polycrystal_factor"
     #: where the mobile ions sit in the migration landscape, above its minimum: the barriers start there
     OCCUPIED_SITE_ENERGY = "occupied_site_energy_eV"
     JUMP_DISTANCE = "jump_distance_A"
@@ -329,6 +333,7 @@ RESULTS_SCHEMA = pa.schema(
         pa.field(Col.MOBILE_ION_DENSITY, pa.float64()),
         pa.field(Col.SITE_FILLING, pa.float64()),
         pa.field(Col.VACANCY_FRACTION, pa.float64()),
+        pa.field(Col.INTERSTITIAL_FRACTION, pa.float64()),
         pa.field(Col.DEFECT_FORMATION, pa.float64()),
         pa.field(Col.CONDUCTION_MECHANISM, pa.string()),
         pa.field(Col.CARRIER_DENSITY, pa.float64()),
@@ -340,6 +345,7 @@ RESULTS_SCHEMA = pa.schema(
         pa.field(Col.EA_1D, pa.float64()),
         pa.field(Col.EA_2D, pa.float64()),
         pa.field(Col.EA_3D, pa.float64()),
+        pa.field(Col.POLYCRYSTAL_FACTOR, pa.float64()),
         pa.field(Col.OCCUPIED_SITE_ENERGY, pa.float64()),
         pa.field(Col.JUMP_DISTANCE, pa.float64()),
         pa.field(Col.ATTEMPT_FREQUENCY, pa.float64()),

@@ -468,12 +468,31 @@ def test_bvse_barriers_are_physical(make, low, high):
     row = compute_transport(make())
     assert set(row) == set(TRANSPORT_COLUMNS)
     assert row[Col.STATUS] == STATUS_OK and row[Col.EA_METHOD] == "bvse"
-    assert low < row[Col.EA_MIGRATION] < high
-    assert row[Col.EA_MIGRATION] == row[Col.EA_1D] <= row[Col.EA_2D] <= row[Col.EA_3D]
+    assert low < row[Col.EA_1D] < high
+    assert row[Col.EA_1D] <= row[Col.EA_2D] <= row[Col.EA_3D]
+    # the pellet's barrier lies between its grains' fastest and slowest directions
+    assert row[Col.EA_1D] <= row[Col.EA_MIGRATION] <= row[Col.EA_3D]
+    assert 0.0 < row[Col.POLYCRYSTAL_FACTOR] <= 1.0
     assert row[Col.EA] >= row[Col.EA_MIGRATION]  # plus half the Frenkel energy: a full sublattice
     assert row[Col.PERCOLATION_DIMENSIONALITY] in (1, 2, 3)
     assert row[Col.EA_STD] is None and row[Col.OXIDATION_STATES_GUESSED] is True
     assert math.log10(row[Col.SIGMA]) == pytest.approx(row[Col.LOG10_SIGMA])
+
+
+def test_the_reported_diffusivity_is_the_pellet_average_of_the_fastest_path():
+    """Li3N conducts fastest in its Li2N layers: the row's D is the fast path's hopping D times the
+    Bruggeman factor of its 1D, 2D and 3D barriers, and its migration barrier is the pellet's."""
+    from screening.constants import BOLTZMANN_eV_PER_K
+    from screening.transport.polycrystal import polycrystal_average
+
+    row = compute_transport(li3n(), temperature_K=300.0)
+    pellet = polycrystal_average([row[Col.EA_1D], row[Col.EA_2D], row[Col.EA_3D]], 300.0)
+    assert row[Col.POLYCRYSTAL_FACTOR] == pytest.approx(pellet.factor, rel=1e-12)
+    assert row[Col.EA_MIGRATION] == pytest.approx(pellet.ea_eV, rel=1e-12)
+    a_cm = row[Col.JUMP_DISTANCE] * 1e-8
+    fast = a_cm**2 * 1e13 / 6 * math.exp(-row[Col.EA_1D] / (BOLTZMANN_eV_PER_K * 300.0))
+    assert row[Col.DIFFUSIVITY] == pytest.approx(pellet.factor * fast, rel=1e-12)
+    assert row[Col.EA_2D] > row[Col.EA_1D] and pellet.factor < 1.0
 
 
 def test_li3n_li2s_lif_order():

@@ -65,6 +65,77 @@ def test_split_positions_are_one_site_and_filling_counts_every_species():
     assert sub.vacancy_fraction == pytest.approx((0.0 + 0.11) / 2)
 
 
+def test_ions_beyond_one_per_site_are_interstitials_unless_occupancies_only_round_above_one():
+    lattice = Lattice.cubic(8.0)
+    coords = [[0.1, 0.1, 0.1], [0.125, 0.1, 0.1], [0.15, 0.1, 0.1], [0.6, 0.6, 0.6], [0.5, 0, 0]]
+
+    def sublattice(outer: float, middle: float):
+        # one site of three split positions 0.2 A apart (an argyrodite's 48h-24g-48h), one full site
+        species = [{"Li": outer}, {"Li": middle}, {"Li": outer}, "Li", "O"]
+        return mobile_sublattice(Structure(lattice, species, coords), "Li", merge_within_A=1.0)
+
+    # Li6PS5Br as published (OBELiX 6jf): 0.441 + 0.119 + 0.441 = 1.001 is one ion, rounded
+    rounded = sublattice(0.441, 0.119)
+    assert rounded.n_interstitials == 0.0 and rounded.interstitial_fraction == 0.0
+    # Li6.025P0.975Si0.025S5Br (a8v): 1.00416 per site, beyond what three rounded values explain
+    excess = sublattice(0.44104, 0.12208)
+    assert excess.n_interstitials == pytest.approx(0.00416)
+    assert excess.interstitial_fraction == pytest.approx(0.00416 / 2.00416)
+    assert excess.vacancy_fraction == 0.0
+
+
+def test_ions_added_by_charge_balance_fill_empty_sites_first_and_removed_ones_leave_interstitials_first():
+    from screening.transport.carriers import Sublattice
+
+    sub = Sublattice(n_sites=10, n_ions=8.0, vacancy_fraction=0.2, n_interstitials=0.0)
+    refilled = sub.with_ions_added(1.5)
+    assert refilled.n_ions == 9.5 and refilled.vacancy_fraction == pytest.approx(0.05)
+    assert refilled.n_interstitials == 0.0
+    overfilled = sub.with_ions_added(3.0)
+    assert overfilled.vacancy_fraction == 0.0 and overfilled.n_interstitials == pytest.approx(1.0)
+    assert overfilled.interstitial_fraction == pytest.approx(1.0 / 11.0)
+    back = overfilled.with_ions_added(-1.5)
+    assert back.n_interstitials == 0.0 and back.vacancy_fraction == pytest.approx(0.05)
+    assert sub.with_ions_added(-20.0).vacancy_fraction == 1.0  # never more vacancies than sites
+
+
+def test_interstitials_carry_at_the_migration_barrier_next_to_frenkel_pairs():
+    # the composition fixes the interstitials: no formation energy in their barrier
+    model = carrier_model(0.3, 1.2, vacancy_fraction=0.0, temperature_K=300.0, interstitial_fraction=0.05)
+    x_f = math.exp(-1.2 / (2 * KT_300))
+    assert model.mechanism == "interstitial"
+    assert model.carrier_factor == pytest.approx(0.05 + x_f, rel=1e-12)
+    assert model.ea_eV == pytest.approx(0.3 + 0.6 * x_f / (0.05 + x_f), rel=1e-12)
+    # x_F equal to the interstitials: half the carriers each
+    e_f = -2 * KT_300 * math.log(0.05)
+    both = carrier_model(0.3, e_f, vacancy_fraction=0.0, temperature_K=300.0, interstitial_fraction=0.05)
+    assert both.mechanism == "interstitial+frenkel" and both.ea_eV == pytest.approx(0.3 + e_f / 4)
+    every = carrier_model(0.3, e_f, vacancy_fraction=0.05, temperature_K=300.0, interstitial_fraction=0.05)
+    assert every.mechanism == "vacancy+interstitial+frenkel"
+    assert every.carrier_factor == pytest.approx(0.15)
+
+
+def test_a_file_that_lacks_mobile_ions_for_neutrality_gets_them_back_on_its_empty_sites():
+    """Antifluorite Li2S filed with Li 0.95 on every site: 0.4 Li per cell short of neutral. They are
+    mobile ions the refinement did not locate, so the sublattice is full again and conducts through
+    Frenkel pairs, not through the 5 % vacancies the file shows."""
+    a = 5.71
+    li = [[x, y, z] for x in (0.25, 0.75) for y in (0.25, 0.75) for z in (0.25, 0.75)]
+    s = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+    short = Structure(Lattice.cubic(a), [{"Li": 0.95}] * 8 + ["S"] * 4, li + s)
+    assignment = assign_oxidation_states(short)
+    assert assignment.net_charge_e == pytest.approx(-0.4)
+    row = compute_transport(short, temperature_K=300.0)
+    assert row[Col.VACANCY_FRACTION] == pytest.approx(0.0, abs=1e-12)
+    assert row[Col.INTERSTITIAL_FRACTION] == pytest.approx(0.0, abs=1e-12)
+    assert row[Col.MOBILE_ION_DENSITY] == pytest.approx(8 / (a**3 * 1e-24))
+    assert row[Col.CONDUCTION_MECHANISM] == "frenkel"
+    assert any("+0.4 Li per cell inferred from charge balance" in note for note in row[Col.TRANSPORT_NOTES])
+    # neutral as given: no inference, no note
+    neutral = assign_oxidation_states(Structure(Lattice.cubic(a), ["Li"] * 8 + ["S"] * 4, li + s))
+    assert neutral.net_charge_e == 0.0
+
+
 # --- oxidation states --------------------------------------------------------------------------------
 
 

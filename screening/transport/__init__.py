@@ -10,7 +10,10 @@ Methods (``ea_method``):
 
 * ``bvse`` (default): bond-valence site-energy landscape with the softBV parameters of Chen & Adams
   (see :mod:`screening.transport.bv_params`), occupancy-weighted for disordered frameworks, and its
-  percolation barriers (:mod:`screening.transport.bvse`); ``D = a^2 nu0 / 6 exp(-Ea / k_B T)``.
+  percolation barriers (:mod:`screening.transport.bvse`); ``D = a^2 nu0 / 6 exp(-Ea / k_B T)`` along the
+  fastest path, averaged over a pellet of randomly oriented grains with the 2D and 3D barriers
+  (:mod:`screening.transport.polycrystal`); carriers from the sublattice's vacancies, interstitials and
+  Frenkel pairs (:mod:`screening.transport.carriers`).
 * ``md``: NVT molecular dynamics with a pretrained potential at several temperatures, mean squared
   displacement -> D(T) -> Arrhenius fit (:mod:`screening.transport.md`).
 

@@ -1,20 +1,29 @@
-"""Who carries the current: the filling of the mobile-ion sublattice and its intrinsic defects.
+"""Who carries the current: the filling of the mobile-ion sublattice, its extrinsic interstitials and its
+intrinsic defects.
 
 Lattice-gas hopping with site blocking. An ion hops only into an empty site of its own sublattice, so the
 ionic conductivity of a sublattice of ``N`` sites holding ``n = c N`` ions carries the factor
 ``c (1 - c)`` (the classic lattice-gas result; e.g. Murch, *Solid State Ionics* 7 (1982) 177): in
 Nernst-Einstein form the carrier density is ``n (1 - c)``, the ions next to a vacancy.
 
-A fully occupied, ordered sublattice (``c = 1``) has no such vacancies: it conducts only through
-thermally created Frenkel pairs (a vacancy plus an interstitial). By mass action their fraction is
-``x_F = exp(-E_F / 2 k_B T)`` for a Frenkel formation energy ``E_F`` (Lidiard, *Handbuch der Physik* 20
-(1957); the intrinsic regime of every textbook on ionic crystals), so the conductivity follows an
-effective barrier ``E_m + E_F / 2``.
+Ions beyond one per site are interstitials: they have no site of their own to stay in and move without
+first being created. The composition fixes their number (the extrinsic regime of every textbook on
+ionic crystals), so they carry the current at the migration barrier alone. They come from the file
+(split positions whose combined occupancy exceeds one, as in the Li-rich argyrodites Li6+xP1-xSixS5Br)
+or from charge balance: where a composition lacks cation charge, the mobile ions the refinement did not
+locate (the aliovalently doped NASICON Li1+xAlxTi2-x(PO4)3 filed with the parent's Li1) are added to the
+sublattice (:meth:`Sublattice.with_ions_added`), filling its empty sites first.
 
-Both channels add: ``n_eff = n [(1 - c) + x_F]``. The Arrhenius slope of ``n_eff D`` at ``T`` is
-``E_m + (E_F / 2) w`` with ``w`` the Frenkel share of the carriers; that is the ``ea_eV`` the row reports,
-next to ``ea_migration_eV`` and ``defect_formation_eV``. No parameter here is fitted to measured
-conductivities.
+A fully occupied, ordered sublattice (``c = 1``) without interstitials has no such carriers: it conducts
+only through thermally created Frenkel pairs (a vacancy plus an interstitial). By mass action their
+fraction is ``x_F = exp(-E_F / 2 k_B T)`` for a Frenkel formation energy ``E_F`` (Lidiard, *Handbuch der
+Physik* 20 (1957); the intrinsic regime), so the conductivity follows an effective barrier
+``E_m + E_F / 2``.
+
+The channels add: ``n_eff = n [(1 - c) + x_i + x_F]`` with ``x_i`` the interstitials per mobile ion.
+The Arrhenius slope of ``n_eff D`` at ``T`` is ``E_m + (E_F / 2) w`` with ``w`` the Frenkel share of the
+carriers; that is the ``ea_eV`` the row reports, next to ``ea_migration_eV`` and ``defect_formation_eV``.
+No parameter here is fitted to measured conductivities.
 """
 
 from __future__ import annotations
@@ -26,9 +35,10 @@ import numpy as np
 from pymatgen.core import PeriodicSite, Structure
 
 from screening.constants import BOLTZMANN_eV_PER_K
+from screening.structures import OCCUPANCY_TOLERANCE
 
-#: Carrier mechanisms reported in ``conduction_mechanism``.
-VACANCY, FRENKEL, MIXED = "vacancy", "frenkel", "vacancy+frenkel"
+#: Carrier channels, named in ``conduction_mechanism`` (joined by ``+`` where several carry).
+VACANCY, INTERSTITIAL, FRENKEL = "vacancy", "interstitial", "frenkel"
 
 #: A channel carrying less than this share of the carriers is not named in the mechanism.
 _MINOR_SHARE = 0.01
@@ -43,16 +53,43 @@ class Sublattice:
         n_ions: mobile ions per cell (partial occupancies counted as fractions).
         vacancy_fraction: mean empty share of the sites, ``1 - filling`` of each site averaged (a site's
             filling counts every species on it, so a co-occupant such as La in LLTO's A cage fills it too).
+        n_interstitials: mobile ions beyond one per site, per cell.
     """
 
     n_sites: int
     n_ions: float
     vacancy_fraction: float
+    n_interstitials: float = 0.0
 
     @property
     def site_filling(self) -> float:
         """``c = 1 - vacancy_fraction``."""
         return 1.0 - self.vacancy_fraction
+
+    @property
+    def interstitial_fraction(self) -> float:
+        """Interstitials per mobile ion, ``x_i``."""
+        return self.n_interstitials / self.n_ions if self.n_ions > 0 else 0.0
+
+    def with_ions_added(self, n_added: float) -> Sublattice:
+        """The sublattice with ``n_added`` more mobile ions per cell (fewer where negative) than the file
+        locates: added ions fill the empty sites first and sit beyond them as interstitials; removed ions
+        leave the interstitials first, then sites."""
+        vacancies = self.vacancy_fraction * self.n_sites
+        interstitials = self.n_interstitials
+        if n_added >= 0:
+            filled = min(vacancies, n_added)
+            vacancies, interstitials = vacancies - filled, interstitials + n_added - filled
+        else:
+            emptied = min(interstitials, -n_added)
+            interstitials = interstitials - emptied
+            vacancies = min(float(self.n_sites), vacancies - n_added - emptied)
+        return Sublattice(
+            n_sites=self.n_sites,
+            n_ions=max(self.n_ions + n_added, 0.0),
+            vacancy_fraction=vacancies / self.n_sites if self.n_sites else 0.0,
+            n_interstitials=interstitials,
+        )
 
 
 def mobile_ion_occupancy(site: PeriodicSite, mobile_ion: str) -> float:
@@ -100,11 +137,17 @@ def mobile_sublattice(structure: Structure, mobile_ion: str, merge_within_A: flo
     filling = np.array([min(1.0, structure[i].species.num_atoms) for i in indices])
     ions = np.array([mobile_ion_occupancy(structure[i], mobile_ion) for i in indices])
     groups = split_site_groups(frac, structure.lattice.matrix, merge_within_A)
-    site_filling = np.array([min(1.0, float(filling[g].sum())) for g in groups])
+    group_filling = np.array([float(filling[g].sum()) for g in groups])
+    # a group's excess over one counts where it is more than its positions' published occupancies can
+    # round to (Li6PS5Br's 0.441 + 0.441 + 0.119 per site is one ion)
+    rounding = OCCUPANCY_TOLERANCE * np.array([len(g) for g in groups])
+    excess = np.where(group_filling - 1.0 > rounding, group_filling - 1.0, 0.0)
+    group_ions = np.array([float(ions[g].sum()) for g in groups])
     return Sublattice(
         n_sites=len(groups),
         n_ions=float(ions.sum()),
-        vacancy_fraction=float(np.clip(1.0 - site_filling, 0.0, 1.0).mean()),
+        vacancy_fraction=float(np.clip(1.0 - group_filling, 0.0, 1.0).mean()),
+        n_interstitials=float(np.minimum(excess, group_ions).sum()),
     )
 
 
@@ -118,9 +161,10 @@ class CarrierModel:
     """Carriers and effective barrier of a sublattice at one temperature.
 
     Attributes:
-        carrier_factor: ``(1 - c) + x_F``: carriers per mobile ion.
+        carrier_factor: ``(1 - c) + x_i + x_F``: carriers per mobile ion.
         ea_eV: effective Arrhenius barrier ``E_m + (E_F / 2) w``, eV.
-        mechanism: ``vacancy``, ``frenkel`` or ``vacancy+frenkel``.
+        mechanism: the channels carrying at least 1 % of the carriers, in the order ``vacancy``,
+            ``interstitial``, ``frenkel``, joined by ``+`` (``vacancy+frenkel``).
     """
 
     carrier_factor: float
@@ -129,20 +173,22 @@ class CarrierModel:
 
 
 def carrier_model(
-    ea_migration_eV: float, defect_formation_eV: float, vacancy_fraction: float, temperature_K: float
+    ea_migration_eV: float,
+    defect_formation_eV: float,
+    vacancy_fraction: float,
+    temperature_K: float,
+    interstitial_fraction: float = 0.0,
 ) -> CarrierModel:
-    """Combine the vacancy and Frenkel channels (see the module docstring)."""
+    """Combine the vacancy, interstitial and Frenkel channels (see the module docstring)."""
     x_frenkel = frenkel_fraction(defect_formation_eV, temperature_K)
-    factor = vacancy_fraction + x_frenkel
-    share = x_frenkel / factor if factor > 0.0 else 1.0  # x_F underflows to 0 for E_F above ~38 eV
-    if share < _MINOR_SHARE:
-        mechanism = VACANCY
-    elif share > 1.0 - _MINOR_SHARE:
-        mechanism = FRENKEL
-    else:
-        mechanism = MIXED
+    channels = {VACANCY: vacancy_fraction, INTERSTITIAL: interstitial_fraction, FRENKEL: x_frenkel}
+    factor = sum(channels.values())
+    if factor > 0.0:
+        shares = {name: x / factor for name, x in channels.items()}
+    else:  # x_F underflows to 0 for E_F above ~38 eV: the Frenkel channel is all there is
+        shares = {VACANCY: 0.0, INTERSTITIAL: 0.0, FRENKEL: 1.0}
     return CarrierModel(
         carrier_factor=factor,
-        ea_eV=ea_migration_eV + 0.5 * max(defect_formation_eV, 0.0) * share,
-        mechanism=mechanism,
+        ea_eV=ea_migration_eV + 0.5 * max(defect_formation_eV, 0.0) * shares[FRENKEL],
+        mechanism="+".join(name for name, share in shares.items() if share >= _MINOR_SHARE),
     )

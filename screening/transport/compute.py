@@ -12,10 +12,17 @@ from pymatgen.core import Species, Structure
 
 from screening.errors import InputError, ScreeningError
 from screening.schema import STATUS_NOT_APPLICABLE, STATUS_OK, Col
-from screening.transport.bvse import DEFAULT_MIN_JUMP_DISTANCE_A, NoPercolationError, bvse_barriers
+from screening.transport.bvse import (
+    DEFAULT_MIN_JUMP_DISTANCE_A,
+    BVSEResult,
+    DEFAULT_MAX_BARRIER_eV,
+    NoPercolationError,
+    bvse_barriers,
+)
 from screening.transport.carriers import carrier_model, mobile_sublattice
 from screening.transport.cleanup import CleanupError, CleanupOptions, relaxed_framework
 from screening.transport.conductivity import (
+    CM3_PER_A3,
     carrier_density_cm3,
     diffusivity_cm2_per_s,
     nernst_einstein_sigma_S_per_cm,
@@ -23,6 +30,7 @@ from screening.transport.conductivity import (
 from screening.transport.defects import DefectError, DefectOptions, frenkel_energy_with_potential_eV
 from screening.transport.landscape import LandscapeError
 from screening.transport.oxidation import ANION_ELEMENTS, OxidationStateError, assign_oxidation_states
+from screening.transport.polycrystal import PolycrystalAverage, polycrystal_average
 from screening.transport.registry import PHYSICS_METHODS, CoordinateCleanup, FrenkelMethod, PhysicsMethod
 
 #: Below this vacancy fraction a sublattice counts as fully occupied: its carriers are Frenkel pairs, worth
@@ -35,6 +43,7 @@ TRANSPORT_COLUMNS: tuple[Col, ...] = (
     Col.MOBILE_ION_DENSITY,
     Col.SITE_FILLING,
     Col.VACANCY_FRACTION,
+    Col.INTERSTITIAL_FRACTION,
     Col.DEFECT_FORMATION,
     Col.CONDUCTION_MECHANISM,
     Col.CARRIER_DENSITY,
@@ -45,6 +54,7 @@ TRANSPORT_COLUMNS: tuple[Col, ...] = (
     Col.EA_1D,
     Col.EA_2D,
     Col.EA_3D,
+    Col.POLYCRYSTAL_FACTOR,
     Col.OCCUPIED_SITE_ENERGY,
     Col.PERCOLATION_DIMENSIONALITY,
     Col.JUMP_DISTANCE,
@@ -84,6 +94,17 @@ def mobile_ion_charge(structure: Structure, mobile_ion: str) -> int:
             f"{mobile_ion} is not a cation in this structure (oxidation state {total / max(weight, 1e-12):g})"
         )
     return charge
+
+
+def pellet_average(result: BVSEResult, temperature_K: float, max_barrier_eV: float) -> PolycrystalAverage:
+    """The polycrystal average of a bvse result's 1D, 2D and 3D barriers
+    (:mod:`screening.transport.polycrystal`). A direction with no path below the landscape's search limit
+    takes that limit as its barrier: an upper bound on its conductivity, and so on the pellet's."""
+    unreached_eV = max_barrier_eV - result.occupied_site_energy_eV
+    barriers = [
+        unreached_eV if ea is None else ea for ea in (result.ea_1d_eV, result.ea_2d_eV, result.ea_3d_eV)
+    ]
+    return polycrystal_average(barriers, temperature_K)
 
 
 def _row(mobile_ion: str, temperature_K: float, method: str, **values: Any) -> dict[str, Any]:
@@ -177,11 +198,28 @@ def compute_transport(
         return not_applicable(str(exc))
     merge_A = float(method_options.get("min_jump_distance_A", DEFAULT_MIN_JUMP_DISTANCE_A))
     sublattice = mobile_sublattice(decorated, mobile_ion, merge_A)
-    ions_cm3 = carrier_density_cm3(structure, mobile_ion)
+    if method == "bvse" and assignment.net_charge_e:
+        # the charge the composition lacks (or has too much of) is mobile ions the file does not locate
+        missing = -assignment.net_charge_e / charge
+        sublattice = sublattice.with_ions_added(missing)
+        notes.append(
+            f"{missing:+.3g} {mobile_ion} per cell inferred from charge balance, not located in the file: "
+            + (
+                "they fill empty sites first, the rest are interstitial carriers"
+                if missing > 0
+                else "removed"
+            )
+        )
+    ions_cm3 = (
+        sublattice.n_ions / (structure.volume * CM3_PER_A3)
+        if method == "bvse"
+        else carrier_density_cm3(structure, mobile_ion)
+    )
     common: dict[str, Any] = {
         "mobile_ion_density_cm3": ions_cm3,
         "site_filling": sublattice.site_filling,
         "vacancy_fraction": sublattice.vacancy_fraction,
+        "interstitial_fraction": sublattice.interstitial_fraction,
         "haven_ratio": haven_ratio,
         "oxidation_states_guessed": assignment.guessed,
         "oxidation_states": json.dumps(assignment.mean_states, sort_keys=True),
@@ -220,19 +258,28 @@ def compute_transport(
             except DefectError as exc:
                 notes.append(f"{exc}; the bond-valence Frenkel estimate is used")
         notes.append(f"Frenkel energy from {frenkel_source}")
-        carriers = carrier_model(result.ea_eV, frenkel_eV, sublattice.vacancy_fraction, temperature_K)
-        d_cm2_s = diffusivity_cm2_per_s(
+        max_barrier_eV = float(method_options.get("max_barrier_eV", DEFAULT_MAX_BARRIER_eV))
+        pellet = pellet_average(result, temperature_K, max_barrier_eV)
+        carriers = carrier_model(
+            pellet.ea_eV,
+            frenkel_eV,
+            sublattice.vacancy_fraction,
+            temperature_K,
+            interstitial_fraction=sublattice.interstitial_fraction,
+        )
+        d_cm2_s = pellet.factor * diffusivity_cm2_per_s(
             result.ea_eV, temperature_K, result.jump_distance_A, attempt_frequency_Hz
         )
         n_cm3 = ions_cm3 * carriers.carrier_factor
         values = {
-            "ea_migration_eV": result.ea_eV,
+            "ea_migration_eV": pellet.ea_eV,
             "defect_formation_eV": frenkel_eV,
             "conduction_mechanism": carriers.mechanism,
             "ea_eV": carriers.ea_eV,
             "ea_1d_eV": result.ea_1d_eV,
             "ea_2d_eV": result.ea_2d_eV,
             "ea_3d_eV": result.ea_3d_eV,
+            "polycrystal_factor": pellet.factor,
             "occupied_site_energy_eV": result.occupied_site_energy_eV,
             "percolation_dimensionality": result.percolation_dimensionality,
             "jump_distance_A": result.jump_distance_A,

@@ -306,12 +306,27 @@ class OxidationAssignment(NamedTuple):
         guessed: whether the states were guessed (False when the input carried them).
         mean_states: element -> mean oxidation state (occupancy-weighted).
         notes: fallbacks taken (mixed valence, peroxide anions, charge imbalance), for the results row.
+        net_charge_e: the charge per cell that the assignment leaves where the composition is not neutral
+            as given (beyond :data:`CHARGE_BALANCE_TOLERANCE`; negative: cation charge missing), e; 0
+            where it is neutral.
     """
 
     structure: Structure
     guessed: bool
     mean_states: dict[str, float]
     notes: tuple[str, ...] = ()
+    net_charge_e: float = 0.0
+
+
+def _net_charge_e(structure: Structure) -> float:
+    """Sum of occupancy times oxidation state over the cell, e."""
+    return float(
+        sum(
+            occupancy * (getattr(sp, "oxi_state", 0) or 0)
+            for site in structure
+            for sp, occupancy in site.species.items()
+        )
+    )
 
 
 def _mean_states(structure: Structure) -> dict[str, float]:
@@ -458,7 +473,8 @@ def assign_oxidation_states(structure: Structure) -> OxidationAssignment:
                 f"composition not charge neutral as given: net charge {states.imbalance:+.1%} of the cation charge"
             )
         decorated = _decorate(plain, states, fixed)
-        return OxidationAssignment(decorated, True, _mean_states(decorated), tuple(notes))
+        net_charge = _net_charge_e(decorated) if states.imbalance else 0.0
+        return OxidationAssignment(decorated, True, _mean_states(decorated), tuple(notes), net_charge)
     raise OxidationStateError(
         f"cannot assign oxidation states to {plain.composition.formula}: {'; '.join(reasons)}"
     )
