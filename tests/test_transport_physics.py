@@ -84,6 +84,24 @@ def test_ions_beyond_one_per_site_are_interstitials_unless_occupancies_only_roun
     assert excess.vacancy_fraction == 0.0
 
 
+def test_an_overfilled_site_of_a_neutral_file_conducts_through_its_interstitials():
+    """Antifluorite Li2O with 4 % N on the O site (Li2.04O0.96N0.04, neutral): the extra Li sits on split
+    positions 0.3 A apart whose occupancies add to 1.02 per site. Those 0.16 Li per cell are interstitials:
+    the conductivity follows the migration barrier, not half the Frenkel energy."""
+    a = 4.61
+    sites = [[x, y, z] for x in (0.25, 0.75) for y in (0.25, 0.75) for z in (0.25, 0.75)]
+    li = [c for x, y, z in sites for c in ([x - 0.0325, y, z], [x + 0.0325, y, z])]
+    anions = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+    structure = Structure(Lattice.cubic(a), [{"Li": 0.51}] * 16 + [{"O": 0.96, "N": 0.04}] * 4, li + anions)
+    assert assign_oxidation_states(structure).net_charge_e == 0.0
+    row = compute_transport(structure, temperature_K=300.0)
+    assert row[Col.INTERSTITIAL_FRACTION] == pytest.approx(0.16 / 8.16)
+    assert row[Col.VACANCY_FRACTION] == 0.0
+    assert row[Col.CONDUCTION_MECHANISM] == "interstitial"
+    assert row[Col.EA] == pytest.approx(row[Col.EA_MIGRATION], abs=1e-6)
+    assert any("0.16 Li per cell beyond one per site" in note for note in row[Col.TRANSPORT_NOTES])
+
+
 def test_ions_added_by_charge_balance_fill_empty_sites_first_and_removed_ones_leave_interstitials_first():
     from screening.transport.carriers import Sublattice
 

@@ -198,6 +198,11 @@ def compute_transport(
         return not_applicable(str(exc))
     merge_A = float(method_options.get("min_jump_distance_A", DEFAULT_MIN_JUMP_DISTANCE_A))
     sublattice = mobile_sublattice(decorated, mobile_ion, merge_A)
+    if sublattice.n_interstitials:
+        notes.append(
+            f"{sublattice.n_interstitials:.3g} {mobile_ion} per cell beyond one per site (split positions "
+            "whose occupancies add to more than one): interstitial carriers"
+        )
     if method == "bvse" and assignment.net_charge_e:
         # the charge the composition lacks (or has too much of) is mobile ions the file does not locate
         missing = -assignment.net_charge_e / charge
