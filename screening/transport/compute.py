@@ -22,10 +22,9 @@ from screening.transport.bvse import (
 from screening.transport.carriers import carrier_model, mobile_sublattice
 from screening.transport.cleanup import CleanupError, CleanupOptions, relaxed_framework
 from screening.transport.conductivity import (
-    CM3_PER_A3,
-    carrier_density_cm3,
     diffusivity_cm2_per_s,
     nernst_einstein_sigma_S_per_cm,
+    number_density_cm3,
 )
 from screening.transport.defects import DefectError, DefectOptions, frenkel_energy_with_potential_eV
 from screening.transport.landscape import LandscapeError
@@ -215,11 +214,7 @@ def compute_transport(
                 else "removed"
             )
         )
-    ions_cm3 = (
-        sublattice.n_ions / (structure.volume * CM3_PER_A3)
-        if method == "bvse"
-        else carrier_density_cm3(structure, mobile_ion)
-    )
+    ions_cm3 = number_density_cm3(sublattice.n_ions, structure.volume)  # with the inferred ions, if any
     common: dict[str, Any] = {
         "mobile_ion_density_cm3": ions_cm3,
         "site_filling": sublattice.site_filling,

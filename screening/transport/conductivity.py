@@ -35,6 +35,11 @@ def mobile_ion_count(structure: Structure, ion: str) -> float:
     return float(structure.composition.get_el_amt_dict().get(ion, 0.0))
 
 
+def number_density_cm3(count_per_cell: float, cell_volume_A3: float) -> float:
+    """``count_per_cell`` particles in a cell of ``cell_volume_A3`` as a density, cm^-3."""
+    return count_per_cell / (cell_volume_A3 * CM3_PER_A3)
+
+
 def carrier_density_cm3(structure: Structure, ion: str) -> float:
     """Mobile ions per volume (cm^-3), partial occupancies counted as fractions.
 
@@ -42,7 +47,7 @@ def carrier_density_cm3(structure: Structure, ion: str) -> float:
         structure: ordered or disordered structure.
         ion: element symbol of the mobile ion.
     """
-    return mobile_ion_count(structure, ion) / (structure.volume * CM3_PER_A3)
+    return number_density_cm3(mobile_ion_count(structure, ion), structure.volume)
 
 
 def diffusivity_cm2_per_s(

@@ -318,17 +318,6 @@ class OxidationAssignment(NamedTuple):
     net_charge_e: float = 0.0
 
 
-def _net_charge_e(structure: Structure) -> float:
-    """Sum of occupancy times oxidation state over the cell, e."""
-    return float(
-        sum(
-            occupancy * (getattr(sp, "oxi_state", 0) or 0)
-            for site in structure
-            for sp, occupancy in site.species.items()
-        )
-    )
-
-
 def _mean_states(structure: Structure) -> dict[str, float]:
     total: dict[str, float] = {}
     weight: dict[str, float] = {}
@@ -473,7 +462,7 @@ def assign_oxidation_states(structure: Structure) -> OxidationAssignment:
                 f"composition not charge neutral as given: net charge {states.imbalance:+.1%} of the cation charge"
             )
         decorated = _decorate(plain, states, fixed)
-        net_charge = _net_charge_e(decorated) if states.imbalance else 0.0
+        net_charge = float(decorated.charge) if states.imbalance else 0.0  # the formal sum: no set charge
         return OxidationAssignment(decorated, True, _mean_states(decorated), tuple(notes), net_charge)
     raise OxidationStateError(
         f"cannot assign oxidation states to {plain.composition.formula}: {'; '.join(reasons)}"
