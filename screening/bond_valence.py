@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pymatgen.analysis.bond_valence import BV_PARAMS
 from pymatgen.core import Element, Structure
 
+from screening.structures import is_partially_occupied
+
 #: Softness parameter of the Brese-O'Keeffe bond-valence parameters (angstrom).
 BV_B_A = 0.37
 
@@ -154,7 +156,7 @@ def _site_tolerance(species: Mapping, cation: bool) -> float | None:
     framework_occupancy = sum(occ for sp, occ in species.items() if sp.symbol not in MOBILE_ELEMENTS)
     if framework_occupancy >= 0.5 - 1e-6:
         return FRAMEWORK_CATION_TOLERANCE
-    if framework_occupancy == 0 and sum(species.values()) >= 1 - 1e-6:
+    if framework_occupancy == 0 and not is_partially_occupied(sum(species.values())):
         return MOBILE_CATION_TOLERANCE
     return None  # a partially occupied mobile-ion site, or a minority dopant on one
 

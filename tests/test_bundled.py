@@ -343,3 +343,15 @@ def test_bond_valence_sums_need_oxidation_states():
     structure = Structure(Lattice.cubic(4.027), ["Li", "F"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     with pytest.raises(ValueError, match="no oxidation state"):
         bond_valence_sums(structure)
+
+
+@pytest.mark.parametrize(("li_occupancy", "checked"), [(1.0, True), (0.9995, True), (0.9, False)])
+def test_a_mobile_ion_site_full_within_published_rounding_is_checked(li_occupancy, checked):
+    # rock-salt LiF squeezed to a = 3.4 A: every sum far above its valence. A Li site refined to 0.9995 is
+    # full (the project's one rounding tolerance) and checked; a Li site at 0.9 is a partial mobile site
+    squeezed = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(3.4), [{"Li+": li_occupancy}, "F-"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+    flagged = {d.species for d in bond_valence_deviations(squeezed)}
+    assert any("F" in species for species in flagged)
+    assert any("Li" in species for species in flagged) == checked
