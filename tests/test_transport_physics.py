@@ -190,6 +190,22 @@ def test_peroxide_bonds_make_o_minus():
     assert any("peroxide" in note for note in assignment.notes)
 
 
+def test_a_peroxide_site_full_within_published_rounding_is_a_peroxide():
+    # full means full to the project's one rounding tolerance (is_partially_occupied): an O refined to
+    # 0.9995 is a full site of an O2 2- dumbbell; one refined to 0.995 is partly empty, as its refinement
+    # says, and a bond to a partner that is absent in some cells is not taken as a peroxide (the same rule
+    # as every other full-site test of the project)
+    def dumbbell(o_occupancy: float) -> Structure:
+        return Structure(
+            Lattice.cubic(5.0),
+            ["Li", "Li", {"O": o_occupancy}, {"O": o_occupancy}],
+            _DUMBBELL_COORDS,
+        )
+
+    assert peroxide_sites(dumbbell(0.9995)) == {2: -1.0, 3: -1.0}
+    assert peroxide_sites(dumbbell(0.995)) == {}
+
+
 def test_an_o_o_pair_shortened_by_noise_next_to_its_cations_is_not_a_peroxide(obelix_dir):
     # two O of one phosphate 1.59 A apart (coordinate noise), each 1.50 A from its P: the P is each O's
     # nearest neighbour, so the pair is no O2 2- bond and the O stay O2-

@@ -43,6 +43,7 @@ from pymatgen.analysis.bond_valence import BVAnalyzer
 from pymatgen.core import Composition, Element, Species, Structure
 
 from screening.errors import ScreeningError
+from screening.structures import is_partially_occupied
 
 #: Largest net charge left after the guess, as a fraction of the total cation charge (published CIFs of
 #: disordered phases round occupancies, so exact neutrality is too strict).
@@ -344,7 +345,8 @@ def peroxide_sites(structure: Structure) -> dict[int, float]:
         indices = [
             i
             for i, site in enumerate(structure)
-            if site.species.num_atoms > 0.99 and {sp.symbol for sp in site.species} == {element}
+            if not is_partially_occupied(site.species.num_atoms)
+            and {sp.symbol for sp in site.species} == {element}
         ]
         if len(indices) < 2:
             continue
