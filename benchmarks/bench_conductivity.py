@@ -270,13 +270,17 @@ TRANSPORT_KEYWORDS: dict[str, Any] | None = None
 
 
 def transport_keywords(
-    cleanup_steps: int = 0, frenkel_method: str = "bvse", include_disordered: bool = False
+    cleanup_steps: int = 0,
+    frenkel_method: str = "bvse",
+    include_disordered: bool = False,
+    defect_cache_dir: str | None = None,
 ) -> dict[str, Any] | None:
     """``compute_transport`` keywords with SevenNet-0: a framework relaxation of at most
     ``cleanup_steps`` steps before the barrier (0: none), and the Frenkel energy of a fully occupied
     sublattice from ``frenkel_method`` (``bvse``, or ``potential``: the relaxed defect supercell), for
     ordered structures only or, with ``include_disordered``, for disordered ones too (on one ordered
-    configuration, ``DefectOptions.include_disordered``: a bvse run's default). Passed explicitly, so a
+    configuration, ``DefectOptions.include_disordered``: a bvse run's default), kept in and reused from
+    ``defect_cache_dir`` where given (:mod:`screening.transport.defect_cache`). Passed explicitly, so a
     row does not change its meaning with the product's default. ``None`` when nothing needs the
     potential."""
     if cleanup_steps <= 0 and frenkel_method == "bvse":
@@ -294,6 +298,7 @@ def transport_keywords(
     }
     if frenkel_method == "potential":
         keywords["defect_options"] = DefectOptions(include_disordered=include_disordered)
+        keywords["defect_cache_dir"] = defect_cache_dir
     if cleanup_steps > 0:
         keywords |= {
             "coordinate_cleanup": "relax",
@@ -1011,19 +1016,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="with --frenkel-method potential: disordered structures with a full Li sublattice too, on one "
         "ordered configuration (defects: {include_disordered: true}, the product's default)",
     )
+    parser.add_argument(
+        "--defect-cache",
+        metavar="DIR",
+        help="with --frenkel-method potential: keep the potential's Frenkel energies in DIR and reuse those "
+        "whose inputs and code are unchanged (a run's defect_cache_dir; results are the same with or "
+        "without it, so it is no part of the run's identity)",
+    )
     args = parser.parse_args(argv)
     slug = slugify(args.label)
     if args.limit is not None and args.write:
         parser.error("--limit is a trial run; it does not --write")
     if args.include_disordered and args.frenkel_method != "potential":
         parser.error("--include-disordered needs --frenkel-method potential")
+    if args.defect_cache and args.frenkel_method != "potential":
+        parser.error("--defect-cache needs --frenkel-method potential")
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the workers are killed on the way out
     code, folder = use_code(args.code_rev, with_bvlain=not args.no_bvlain)
     print(f"code: {code}", file=sys.stderr)
     global TRANSPORT_KEYWORDS
-    TRANSPORT_KEYWORDS = transport_keywords(args.cleanup_steps, args.frenkel_method, args.include_disordered)
+    TRANSPORT_KEYWORDS = transport_keywords(
+        args.cleanup_steps, args.frenkel_method, args.include_disordered, args.defect_cache
+    )
     try:
         return _run(args, slug, code)
     finally:

@@ -58,7 +58,7 @@ ModelName = Literal[MODEL_NAMES]  # type: ignore[valid-type]
 MobileIon = Literal[tuple(MOBILE_IONS)]  # type: ignore[valid-type]
 
 #: Fields that change how the work is executed, not its result (left out of the result identity).
-EXECUTION_FIELDS = frozenset({"device", "max_atoms_per_batch"})
+EXECUTION_FIELDS = frozenset({"device", "max_atoms_per_batch", "defect_cache_dir"})
 
 
 def _element_symbol(value: Any) -> Any:
@@ -100,6 +100,9 @@ class ScienceConfig(BaseModel):
         bvse: options of the bvse method.
         md: options of the md method (the potential is the run's ``model`` on its ``device``).
         defects: supercell and relaxation of the potential's defect calculation.
+        defect_cache_dir: directory (shared by the workers) where the potential's Frenkel energies are
+            kept and reused by later runs with the same inputs (:mod:`screening.transport.defect_cache`);
+            None: none kept. It does not change any result, so it is not part of the run's identity.
         cleanup: settings of the framework relaxation.
     """
 
@@ -124,6 +127,7 @@ class ScienceConfig(BaseModel):
     bvse: BVSEOptions = Field(default_factory=BVSEOptions)
     md: MDOptions = Field(default_factory=MDOptions)
     defects: DefectOptions = Field(default_factory=DefectOptions)
+    defect_cache_dir: str | None = None
     cleanup: CleanupOptions = Field(default_factory=CleanupOptions)
 
     @model_validator(mode="before")
@@ -175,6 +179,7 @@ class ScienceConfig(BaseModel):
             **asdict(self.bvse),
             "frenkel_method": "bvse" if learned else self.frenkel_method,
             "defect_options": self.defects,
+            "defect_cache_dir": self.defect_cache_dir,
             "coordinate_cleanup": self.coordinate_cleanup,
             "cleanup_options": self.cleanup,
         }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from typing import Any
 
 from pymatgen.core import Species, Structure
@@ -26,6 +27,7 @@ from screening.transport.conductivity import (
     nernst_einstein_sigma_S_per_cm,
     number_density_cm3,
 )
+from screening.transport.defect_cache import FrenkelCache, frenkel_key
 from screening.transport.defects import DefectError, DefectOptions, frenkel_energy_with_potential_eV
 from screening.transport.landscape import LandscapeError
 from screening.transport.oxidation import ANION_ELEMENTS, OxidationStateError, assign_oxidation_states
@@ -124,6 +126,7 @@ def compute_transport(
     energy_model: Any = None,
     frenkel_method: FrenkelMethod = "potential",
     defect_options: DefectOptions | None = None,
+    defect_cache_dir: str | os.PathLike[str] | None = None,
     coordinate_cleanup: CoordinateCleanup = "none",
     cleanup_options: CleanupOptions | None = None,
     **method_options: Any,
@@ -143,6 +146,8 @@ def compute_transport(
         frenkel_method: ``potential`` (the model, where given and applicable) or ``bvse`` (the landscape's
             estimate, always the fallback).
         defect_options: supercell and relaxation of the potential's defect calculation.
+        defect_cache_dir: a directory where the potential's Frenkel energies are kept and reused by
+            later calls with the same inputs (:mod:`screening.transport.defect_cache`); None: none kept.
         coordinate_cleanup: ``relax``: relax the framework with ``energy_model`` before the barrier
             (:mod:`screening.transport.cleanup`); ``none``: the coordinates as given.
         cleanup_options: settings of that relaxation.
@@ -243,15 +248,22 @@ def compute_transport(
             and sublattice.vacancy_fraction < FULL_SUBLATTICE_VACANCIES
             and (structure.is_ordered or defects.include_disordered)
         ):
+            inputs = (
+                structure,
+                mobile_ion,
+                result.frenkel.site_frac,
+                result.frenkel.interstitial_candidates_frac,
+                energy_model,
+                defects,
+            )
             try:
-                frenkel_eV = frenkel_energy_with_potential_eV(
-                    structure,
-                    mobile_ion,
-                    result.frenkel.site_frac,
-                    result.frenkel.interstitial_candidates_frac,
-                    energy_model,
-                    defects,
-                )
+                if defect_cache_dir is None:
+                    frenkel_eV = frenkel_energy_with_potential_eV(*inputs)
+                else:
+                    cache = FrenkelCache(defect_cache_dir)
+                    frenkel_eV = cache.frenkel_energy_eV(
+                        frenkel_key(*inputs), lambda: frenkel_energy_with_potential_eV(*inputs)
+                    )
                 frenkel_source = energy_model.name + (
                     "" if structure.is_ordered else " on one ordered configuration"
                 )
