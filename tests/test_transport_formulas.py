@@ -59,3 +59,32 @@ def test_formulas_reject_nonpositive_inputs(bad):
         diffusivity_cm2_per_s(0.2, bad, 3.0)
     with pytest.raises(ValueError, match="positive"):
         nernst_einstein_sigma_S_per_cm(1e22, 1e-8, 300.0, haven_ratio=bad)
+
+
+def test_a_room_temperature_conductivity_far_above_any_measured_is_flagged():
+    from screening.transport.conductivity import implausible_sigma_note
+
+    # Li: the record is 2.5e-2 S/cm (Kato et al. 2016); ten times that is flagged, four times is not
+    note = implausible_sigma_note(0.5, "Li", 298.15)
+    assert note is not None and "0.5 S/cm" in note and "any Li conductor (0.025 S/cm)" in note
+    assert implausible_sigma_note(0.1, "Li", 298.15) is None
+    # an ion without its own record is held to the best solid conductor, RbAg4I5 (about 0.25 S/cm)
+    assert implausible_sigma_note(0.5, "Na", 300.0) is None
+    assert "any solid (0.25 S/cm)" in implausible_sigma_note(5.0, "Na", 300.0)
+    # the records are room-temperature values: at 600 K nothing is compared
+    assert implausible_sigma_note(5.0, "Li", 600.0) is None
+
+
+def test_the_transport_row_carries_the_implausibility_note():
+    # the bundled Li1.3Al0.3Ti1.7(PO4)3 (measured 7e-4 S/cm) comes out at about 0.5 S/cm from the
+    # bond-valence physics: flagged; LiTi2(PO4)3 far below any record: not
+    from screening.sources.bundled import iter_bundled_rows
+    from screening.structures import row_to_structure
+    from screening.transport import compute_transport
+
+    rows = {r["id"]: r for r in iter_bundled_rows()}
+    latp = compute_transport(row_to_structure(rows["bundled-Li1.3Al0.3Ti1.7(PO4)3"]), temperature_K=298.15)
+    assert latp["sigma_S_per_cm"] > 0.25
+    assert "the barrier is probably too low" in latp["transport_notes"][-1]
+    ltp = compute_transport(row_to_structure(rows["bundled-LiTi2(PO4)3"]), temperature_K=298.15)
+    assert not any("probably too low" in note for note in ltp["transport_notes"])

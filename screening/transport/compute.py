@@ -24,6 +24,7 @@ from screening.transport.carriers import carrier_model, mobile_sublattice
 from screening.transport.cleanup import CleanupError, CleanupOptions, relaxed_framework
 from screening.transport.conductivity import (
     diffusivity_cm2_per_s,
+    implausible_sigma_note,
     nernst_einstein_sigma_S_per_cm,
     number_density_cm3,
 )
@@ -308,6 +309,9 @@ def compute_transport(
         n_cm3 = ions_cm3
         values = {"ea_eV": md.ea_eV, "ea_migration_eV": md.ea_eV, "ea_std_eV": md.ea_std_eV}
     sigma = nernst_einstein_sigma_S_per_cm(n_cm3, d_cm2_s, temperature_K, charge, haven_ratio)
+    implausible = implausible_sigma_note(sigma, mobile_ion, temperature_K)
+    if implausible:
+        notes.append(implausible)
     values.update(
         carrier_density_cm3=n_cm3,
         diffusivity_cm2_per_s=d_cm2_s,

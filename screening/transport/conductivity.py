@@ -117,3 +117,33 @@ def arrhenius_sigma_S_per_cm(prefactor_S_K_per_cm: float, ea_eV: float, temperat
     """Conductivity (S/cm) from the Arrhenius form ``sigma = A / T exp(-Ea / k_B T)``."""
     _check_positive(temperature_K=temperature_K)
     return prefactor_S_K_per_cm / temperature_K * math.exp(-ea_eV / (BOLTZMANN_eV_PER_K * temperature_K))
+
+
+#: Highest room-temperature ionic conductivities measured, S/cm: for Li, Li9.54Si1.74P1.44S11.7Cl0.3
+#: (2.5e-2 S/cm; Kato et al., Nature Energy 1, 16030, 2016); for any mobile ion, RbAg4I5 (about 0.25 S/cm;
+#: Owens and Argue, Science 157, 308, 1967).
+RECORD_SIGMA_RT_S_PER_CM: dict[str, float] = {"Li": 2.5e-2}
+RECORD_SIGMA_RT_ANY_ION_S_PER_CM = 0.25
+#: A room-temperature prediction this many times above the record is flagged (the physics is good to a
+#: decade or two, so a prediction above that is more likely an error of the inputs than a discovery).
+IMPLAUSIBLE_FACTOR = 10.0
+#: What counts as room temperature for that comparison, K.
+ROOM_TEMPERATURE_RANGE_K = (250.0, 350.0)
+
+
+def implausible_sigma_note(sigma_S_per_cm: float, ion: str, temperature_K: float) -> str | None:
+    """A note for the results row where a room-temperature conductivity exceeds ten times the highest
+    ever measured for ``ion`` (or for any ion), else None: such a barrier is more likely too low
+    (coordinates with errors, co-occupants of the mobile ion's sites left out of the landscape) than right.
+    """
+    low_K, high_K = ROOM_TEMPERATURE_RANGE_K
+    if not low_K <= temperature_K <= high_K:
+        return None
+    record = RECORD_SIGMA_RT_S_PER_CM.get(ion, RECORD_SIGMA_RT_ANY_ION_S_PER_CM)
+    if not sigma_S_per_cm > IMPLAUSIBLE_FACTOR * record:
+        return None
+    holder = f"any {ion} conductor" if ion in RECORD_SIGMA_RT_S_PER_CM else "any solid"
+    return (
+        f"predicted sigma {sigma_S_per_cm:.2g} S/cm is more than {IMPLAUSIBLE_FACTOR:g} times the highest "
+        f"measured at room temperature for {holder} ({record:.2g} S/cm): the barrier is probably too low"
+    )
