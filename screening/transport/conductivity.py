@@ -144,6 +144,7 @@ def implausible_sigma_note(sigma_S_per_cm: float, ion: str, temperature_K: float
         return None
     holder = f"any {ion} conductor" if ion in RECORD_SIGMA_RT_S_PER_CM else "any solid"
     return (
-        f"predicted sigma {sigma_S_per_cm:.2g} S/cm is more than {IMPLAUSIBLE_FACTOR:g} times the highest "
-        f"measured at room temperature for {holder} ({record:.2g} S/cm): the barrier is probably too low"
+        f"sigma from this barrier and carrier density, {sigma_S_per_cm:.2g} S/cm, is more than "
+        f"{IMPLAUSIBLE_FACTOR:g} times the highest measured at room temperature for {holder} "
+        f"({record:.2g} S/cm): the barrier is probably too low"
     )
