@@ -101,6 +101,7 @@ def seed(label: str, cache_dir: Path, energy_model: Any = None) -> tuple[int, li
 
     structures = _structures({(r["set"], r["id"]) for r in potential})
     stored, skipped = 0, []
+    cache_dir.mkdir(parents=True, exist_ok=True)
     original = compute.frenkel_energy_with_potential_eV
     try:
         for index, record in enumerate(potential, 1):
@@ -111,7 +112,6 @@ def seed(label: str, cache_dir: Path, energy_model: Any = None) -> tuple[int, li
                 continue
             recorded_eV = _float(record["defect_formation_eV"])
             compute.frenkel_energy_with_potential_eV = lambda *inputs, value=recorded_eV: value
-            cache_dir.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".seed-") as staging:
                 replay = compute_transport(
                     structure,
@@ -127,8 +127,9 @@ def seed(label: str, cache_dir: Path, energy_model: Any = None) -> tuple[int, li
                 if len(keys) != 1 or not math.isclose(
                     replay["log10_sigma_S_per_cm"], expected, rel_tol=0, abs_tol=REPLAY_TOLERANCE
                 ):
+                    replayed = replay["log10_sigma_S_per_cm"]
                     skipped.append(
-                        f"{entry}: the replay gives log10 sigma {replay['log10_sigma_S_per_cm']:.6g}, the row {expected:.6g}"
+                        f"{entry}: the replay gives log10 sigma {replayed:.6g}, the row {expected:.6g}"
                     )
                     continue
                 os.replace(keys[0], cache_dir / keys[0].name)

@@ -25,7 +25,9 @@ reported to).
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib
 import json
 import math
 import os
@@ -52,9 +54,10 @@ CODE_MODULES = (
 )
 
 
+@functools.cache
 def _code_sha256() -> str:
-    import importlib
-
+    """SHA-256 of the :data:`CODE_MODULES` sources, read once per process (the code a process has
+    imported does not change under it)."""
     digest = hashlib.sha256()
     for name in CODE_MODULES:
         digest.update(Path(importlib.import_module(name).__file__).read_bytes())
