@@ -274,12 +274,15 @@ def transport_keywords(
     frenkel_method: str = "bvse",
     include_disordered: bool = False,
     defect_cache_dir: str | None = None,
+    frenkel_configurations: int | None = None,
 ) -> dict[str, Any] | None:
     """``compute_transport`` keywords with SevenNet-0: a framework relaxation of at most
     ``cleanup_steps`` steps before the barrier (0: none), and the Frenkel energy of a fully occupied
     sublattice from ``frenkel_method`` (``bvse``, or ``potential``: the relaxed defect supercell), for
     ordered structures only or, with ``include_disordered``, for disordered ones too (on one ordered
-    configuration, ``DefectOptions.include_disordered``: a bvse run's default), kept in and reused from
+    configuration each of ``frenkel_configurations``, their Frenkel fractions averaged; None: the
+    measured code's default, which was one draw before it became a setting;
+    ``DefectOptions.include_disordered``: a bvse run's default), kept in and reused from
     ``defect_cache_dir`` where given (:mod:`screening.transport.defect_cache`). Passed explicitly, so a
     row does not change its meaning with the product's default. ``None`` when nothing needs the
     potential."""
@@ -299,6 +302,8 @@ def transport_keywords(
     if frenkel_method == "potential":
         keywords["defect_options"] = DefectOptions(include_disordered=include_disordered)
         keywords["defect_cache_dir"] = defect_cache_dir
+        if frenkel_configurations is not None:
+            keywords["frenkel_configurations"] = frenkel_configurations
     if cleanup_steps > 0:
         keywords |= {
             "coordinate_cleanup": "relax",
@@ -1017,6 +1022,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ordered configuration (defects: {include_disordered: true}, the product's default)",
     )
     parser.add_argument(
+        "--frenkel-configurations",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --include-disordered: ordered configurations per disordered structure whose Frenkel "
+        "energies are averaged (a run's frenkel_configurations; default: the measured code's default, "
+        "3 since 2026-12-07, one draw before)",
+    )
+    parser.add_argument(
         "--defect-cache",
         metavar="DIR",
         help="with --frenkel-method potential: keep the potential's Frenkel energies in DIR and reuse those "
@@ -1029,6 +1043,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--limit is a trial run; it does not --write")
     if args.include_disordered and args.frenkel_method != "potential":
         parser.error("--include-disordered needs --frenkel-method potential")
+    if args.frenkel_configurations is not None and not args.include_disordered:
+        parser.error("--frenkel-configurations needs --include-disordered")
     if args.defect_cache and args.frenkel_method != "potential":
         parser.error("--defect-cache needs --frenkel-method potential")
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -1038,7 +1054,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"code: {code}", file=sys.stderr)
     global TRANSPORT_KEYWORDS
     TRANSPORT_KEYWORDS = transport_keywords(
-        args.cleanup_steps, args.frenkel_method, args.include_disordered, args.defect_cache
+        args.cleanup_steps,
+        args.frenkel_method,
+        args.include_disordered,
+        args.defect_cache,
+        args.frenkel_configurations,
     )
     try:
         return _run(args, slug, code)
@@ -1061,6 +1081,8 @@ def _run(args: argparse.Namespace, slug: str, code: str) -> int:
     )
     suffix = "" if args.limit is None else f"-limit{args.limit}"
     settings = (args.cleanup_steps, args.frenkel_method, args.include_disordered)
+    if args.frenkel_configurations is not None:  # journals of earlier runs stay resumable
+        settings += (args.frenkel_configurations,)
     journal = Journal(
         RESULTS_DIR / f"conductivity-{slug}{suffix}.journal.jsonl",
         f"{code} {settings}",

@@ -10,14 +10,16 @@ Each structure of the row whose Frenkel energy came from SevenNet-0 goes through
 again, with the row's recorded energy standing in for the defect calculation (the bond-valence part takes
 seconds); the cache key is built there, from the inputs the stage hands the calculation. An entry is kept
 only where this replay reproduces the row's log10 sigma to 1e-9, the evidence that the key describes the
-calculation the row made; and nothing is seeded unless the modules whose source the key holds
-(``defect_cache.CODE_MODULES``) are those of the row's code revision, file for file.
+calculation the row made; and nothing is seeded unless the code of the modules the key holds
+(``defect_cache.CODE_MODULES``, read without comments and docstrings) is that of the row's code revision.
+The replay draws one configuration per structure: a row whose disordered structures averaged several
+(``Frenkel energy from ..., mean Frenkel fraction of N ordered configuration(s)``) records only their mean,
+so those structures are not seeded.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import math
 import os
 import subprocess
@@ -44,22 +46,25 @@ from bench_conductivity import (  # noqa: E402
 
 #: The replay must give the row's log10 sigma to this (the same numbers in the same order).
 REPLAY_TOLERANCE = 1e-9
+#: In the Frenkel note of a structure whose energy is a mean over configurations (not seeded).
+AVERAGED = "mean Frenkel fraction of"
 
 
 def _changed_code(revision: str) -> list[str]:
-    """The key's code modules whose working-tree file differs from ``revision``'s."""
-    from screening.transport.defect_cache import CODE_MODULES
+    """The key's code modules whose code (docstrings and comments aside) differs from ``revision``'s."""
+    from screening.transport.defect_cache import code_module_paths, code_sha256
 
-    files = [
-        str(Path(importlib.import_module(name).__file__).resolve().relative_to(_REPO))
-        for name in CODE_MODULES
-    ]
-    changed = subprocess.run(
-        ["git", "diff", "--name-only", revision, "--", *files], cwd=_REPO, capture_output=True, text=True
-    )
-    if changed.returncode != 0:
-        raise SystemExit(f"cannot compare with revision {revision!r}: {changed.stderr.strip()}")
-    return changed.stdout.split()
+    changed = []
+    for path in code_module_paths():
+        relative = str(path.resolve().relative_to(_REPO))
+        then = subprocess.run(
+            ["git", "show", f"{revision}:{relative}"], cwd=_REPO, capture_output=True, text=True
+        )
+        if then.returncode != 0:
+            raise SystemExit(f"cannot read {relative} at revision {revision!r}: {then.stderr.strip()}")
+        if code_sha256([then.stdout]) != code_sha256([path.read_text()]):
+            changed.append(relative)
+    return changed
 
 
 def _structures(needed: set[tuple[str, str]]) -> dict[tuple[str, str], object]:
@@ -77,7 +82,7 @@ def seed(label: str, cache_dir: Path, energy_model: Any = None) -> tuple[int, li
     """Seed ``cache_dir`` from the row ``label`` (its Frenkel energies from ``energy_model``, by default
     SevenNet-0, the potential of every potential row): the number of entries stored, and why the others
     were not."""
-    import screening.transport.compute as compute
+    import screening.transport.potential_frenkel as potential_frenkel
     from screening.transport import compute_transport
     from screening.transport.defects import DefectOptions
 
@@ -87,7 +92,11 @@ def seed(label: str, cache_dir: Path, energy_model: Any = None) -> tuple[int, li
         energy_model = load_model("sevennet-0", device="cpu")
     records = read_csv(RESULTS_DIR / f"conductivity-{slugify(label)}.csv")
     source = f"Frenkel energy from {energy_model.name}"
-    potential = [r for r in records if r["status"] == "ok" and source in r["transport_notes"]]
+    potential = [
+        r
+        for r in records
+        if r["status"] == "ok" and source in r["transport_notes"] and AVERAGED not in r["transport_notes"]
+    ]
     if not potential:
         raise SystemExit(f"no {source} in the row {label!r}")
     revisions = {r["code"] for r in potential}
@@ -102,7 +111,7 @@ def seed(label: str, cache_dir: Path, energy_model: Any = None) -> tuple[int, li
     structures = _structures({(r["set"], r["id"]) for r in potential})
     stored, skipped = 0, []
     cache_dir.mkdir(parents=True, exist_ok=True)
-    original = compute.frenkel_energy_with_potential_eV
+    original = potential_frenkel.frenkel_energy_with_potential_eV
     try:
         for index, record in enumerate(potential, 1):
             entry = f"{record['set']}/{record['id']}"
@@ -111,7 +120,7 @@ def seed(label: str, cache_dir: Path, energy_model: Any = None) -> tuple[int, li
                 skipped.append(f"{entry}: not found in its set")
                 continue
             recorded_eV = _float(record["defect_formation_eV"])
-            compute.frenkel_energy_with_potential_eV = lambda *inputs, value=recorded_eV: value
+            potential_frenkel.frenkel_energy_with_potential_eV = lambda *inputs, value=recorded_eV: value
             with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".seed-") as staging:
                 replay = compute_transport(
                     structure,
@@ -120,6 +129,7 @@ def seed(label: str, cache_dir: Path, energy_model: Any = None) -> tuple[int, li
                     energy_model=energy_model,
                     frenkel_method="potential",
                     defect_options=DefectOptions(include_disordered=True),
+                    frenkel_configurations=1,
                     defect_cache_dir=staging,
                 )
                 keys = list(Path(staging).glob("*.json"))
@@ -140,7 +150,7 @@ def seed(label: str, cache_dir: Path, energy_model: Any = None) -> tuple[int, li
                 flush=True,
             )
     finally:
-        compute.frenkel_energy_with_potential_eV = original
+        potential_frenkel.frenkel_energy_with_potential_eV = original
     return stored, skipped
 
 

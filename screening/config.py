@@ -44,6 +44,7 @@ from screening.transport.bvse import BVSEOptions
 from screening.transport.cleanup import CleanupOptions
 from screening.transport.defects import DefectOptions
 from screening.transport.md import MDOptions
+from screening.transport.potential_frenkel import DEFAULT_FRENKEL_CONFIGURATIONS
 from screening.transport.registry import (
     AUTO_TRANSPORT_METHOD,
     DEFAULT_CONDUCTIVITY_MODEL,
@@ -93,8 +94,12 @@ class ScienceConfig(BaseModel):
         attempt_frequency_Hz: hop attempt frequency nu0 of the Arrhenius prefactor (bvse), Hz.
         haven_ratio: ratio of tracer to charge diffusivity in Nernst-Einstein.
         frenkel_method: Frenkel energy of a fully occupied sublattice: ``potential`` (the run's model on a
-            defect supercell; a disordered structure through one ordered configuration unless
-            ``defects.include_disordered`` is off) or ``bvse`` (the landscape's estimate, no relaxation).
+            defect supercell; a disordered structure through ``frenkel_configurations`` ordered
+            configurations unless ``defects.include_disordered`` is off) or ``bvse`` (the landscape's
+            estimate, no relaxation).
+        frenkel_configurations: ordered configurations of a disordered structure whose potential Frenkel
+            energies are computed; the carriers take the mean of their Frenkel fractions
+            (:mod:`screening.transport.potential_frenkel`). Each is one more defect calculation.
         coordinate_cleanup: ``relax`` relaxes the framework with the run's model before the barrier
             (removes coordinate errors; costs a relaxation per structure, worth it on a GPU); ``none``.
         bvse: options of the bvse method.
@@ -123,6 +128,7 @@ class ScienceConfig(BaseModel):
     attempt_frequency_Hz: PositiveFloat = 1e13
     haven_ratio: PositiveFloat = 1.0
     frenkel_method: FrenkelMethod = "potential"
+    frenkel_configurations: PositiveInt = DEFAULT_FRENKEL_CONFIGURATIONS
     coordinate_cleanup: CoordinateCleanup = "none"
     bvse: BVSEOptions = Field(default_factory=BVSEOptions)
     md: MDOptions = Field(default_factory=MDOptions)
@@ -179,6 +185,7 @@ class ScienceConfig(BaseModel):
             **asdict(self.bvse),
             "frenkel_method": "bvse" if learned else self.frenkel_method,
             "defect_options": self.defects,
+            "frenkel_configurations": self.frenkel_configurations,
             "defect_cache_dir": self.defect_cache_dir,
             "coordinate_cleanup": self.coordinate_cleanup,
             "cleanup_options": self.cleanup,

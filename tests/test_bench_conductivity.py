@@ -149,6 +149,17 @@ def test_include_disordered_asks_the_potential_for_disordered_structures_too():
         bench.main(["--label", "x", "--include-disordered"])
 
 
+def test_frenkel_configurations_are_passed_only_when_asked():
+    asked = bench.transport_keywords(
+        frenkel_method="potential", include_disordered=True, frenkel_configurations=2
+    )
+    assert asked["frenkel_configurations"] == 2
+    # not asked: the measured code's own default (a revision before the setting does not know the keyword)
+    assert "frenkel_configurations" not in bench.transport_keywords(frenkel_method="potential")
+    with pytest.raises(SystemExit):  # only disordered structures draw configurations
+        bench.main(["--label", "x", "--frenkel-method", "potential", "--frenkel-configurations", "2"])
+
+
 def _records(n: int) -> list[dict]:
     return [{"set": "obelix", "id": f"e{k}", "status": "ok"} for k in range(n)]
 

@@ -102,6 +102,21 @@ def test_the_key_follows_every_input_and_the_code(monkeypatch):
     assert _key(crystal) != base
 
 
+def test_the_code_hash_follows_the_code_not_its_documentation():
+    from screening.transport.defect_cache import code_sha256
+
+    source = '''"""Module docstring."""
+
+def energy(x):
+    """Its docstring."""
+    return 2.0 * x  # a comment
+'''
+    documented = source.replace("Its docstring.", "Another docstring.").replace("# a comment", "# other")
+    assert code_sha256([documented]) == code_sha256([source])
+    assert code_sha256([source.replace("2.0 * x", "2.1 * x")]) != code_sha256([source])
+    assert code_sha256([source, source]) != code_sha256([source])  # each module counts
+
+
 def test_unreadable_entries_are_misses_and_writes_leave_no_partial_file(tmp_path):
     cache = FrenkelCache(tmp_path / "cache")
     assert cache.get("k") is None  # no directory yet
@@ -171,13 +186,13 @@ def test_a_finished_row_seeds_the_cache_only_where_its_replay_reproduces_the_row
     settings = {"mobile_ion": "Li", "temperature_K": seeding.TEMPERATURE_K, "frenkel_method": "potential"}
     row = compute_transport(oxide, energy_model=_LennardJonesModel(), **settings)
 
-    def write_row(label: str, frenkel_eV: float) -> None:
+    def write_row(label: str, frenkel_eV: float, notes: list[str] | None = None) -> None:
         record = {
             "set": "bundled",
             "id": "bundled-Li2O",
             "status": "ok",
             "code": "abc1234",
-            "transport_notes": str(row[Col.TRANSPORT_NOTES]),
+            "transport_notes": str(row[Col.TRANSPORT_NOTES] if notes is None else notes),
             "defect_formation_eV": repr(frenkel_eV),
             "log10_sigma_S_per_cm": repr(row[Col.LOG10_SIGMA]),
         }
@@ -198,6 +213,12 @@ def test_a_finished_row_seeds_the_cache_only_where_its_replay_reproduces_the_row
     assert sorted(p.name for p in cache.iterdir() if not p.name.endswith(".json")) == []  # no staging left
     reused = compute_transport(oxide, energy_model=_BrokenPotential(), defect_cache_dir=cache, **settings)
     assert reused == row
+
+    # a row whose disordered structures averaged several configurations records only the mean: not seeded
+    mean = "Frenkel energy from lennard-jones, mean Frenkel fraction of 3 ordered configuration(s) (E_F 1.00)"
+    write_row("averaged", row[Col.DEFECT_FORMATION], notes=[mean])
+    with pytest.raises(SystemExit, match="no Frenkel energy from lennard-jones"):
+        seeding.seed("averaged", tmp_path / "other", energy_model=_LennardJonesModel())
 
     monkeypatch.setattr(seeding, "_changed_code", lambda revision: ["screening/transport/defects.py"])
     with pytest.raises(SystemExit, match="defect code changed since the row was computed"):

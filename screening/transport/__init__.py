@@ -13,7 +13,9 @@ Methods (``ea_method``):
   percolation barriers (:mod:`screening.transport.bvse`); ``D = a^2 nu0 / 6 exp(-Ea / k_B T)`` along the
   fastest path, averaged over a pellet of randomly oriented grains with the 2D and 3D barriers
   (:mod:`screening.transport.polycrystal`); carriers from the sublattice's vacancies, interstitials and
-  Frenkel pairs (:mod:`screening.transport.carriers`).
+  Frenkel pairs (:mod:`screening.transport.carriers`), their formation energy from the landscape or from
+  the run's potential on a defect supercell of each of a few ordered configurations
+  (:mod:`screening.transport.potential_frenkel`).
 * ``md``: NVT molecular dynamics with a pretrained potential at several temperatures, mean squared
   displacement -> D(T) -> Arrhenius fit (:mod:`screening.transport.md`).
 

@@ -20,6 +20,13 @@ fraction is ``x_F = exp(-E_F / 2 k_B T)`` for a Frenkel formation energy ``E_F``
 Physik* 20 (1957); the intrinsic regime), so the conductivity follows an effective barrier
 ``E_m + E_F / 2``.
 
+A disordered crystal whose sublattice is nevertheless full (each ion spread over split positions) has
+no single formation energy: each local arrangement of its ions and co-occupants creates pairs at its own
+cost. Mass action holds in each, so the crystal's Frenkel fraction is the mean over its configurations,
+``x_F = <exp(-E_F,i / 2 k_B T)>`` (the mean of the fractions, not the fraction of the mean energy: the
+cheapest arrangements make most of the pairs), and its Arrhenius slope is that of the mean, the
+``x``-weighted mean of the ``E_F,i`` (:func:`mean_frenkel`).
+
 The channels add: ``n_eff = n [(1 - c) + x_i + x_F]`` with ``x_i`` the interstitials per mobile ion.
 The Arrhenius slope of ``n_eff D`` at ``T`` is ``E_m + (E_F / 2) w`` with ``w`` the Frenkel share of the
 carriers; that is the ``ea_eV`` the row reports, next to ``ea_migration_eV`` and ``defect_formation_eV``.
@@ -29,6 +36,7 @@ No parameter here is fitted to measured conductivities.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -156,31 +164,49 @@ def frenkel_fraction(defect_formation_eV: float, temperature_K: float) -> float:
     return math.exp(-max(defect_formation_eV, 0.0) / (2.0 * BOLTZMANN_eV_PER_K * temperature_K))
 
 
+def mean_frenkel(defect_formation_eV: float | Sequence[float], temperature_K: float) -> tuple[float, float]:
+    """Frenkel fraction and apparent formation energy of one or more configurations (eV, each clamped at
+    0): ``(<x_F,i>, sum_i w_i E_F,i)`` with ``w_i = x_F,i / sum_j x_F,j``, the formation energy whose half
+    is the Arrhenius slope of the mean fraction (see the module docstring). One energy gives
+    ``(exp(-E_F / 2kT), E_F)``."""
+    energies = np.maximum(np.atleast_1d(np.asarray(defect_formation_eV, dtype=float)), 0.0)
+    if energies.size == 0:
+        raise ValueError("mean_frenkel needs at least one formation energy")
+    exponents = -energies / (2.0 * BOLTZMANN_eV_PER_K * temperature_K)
+    weights = np.exp(exponents - exponents.max())  # the x-weights, scaled so that none underflows
+    weights /= weights.sum()
+    return float(np.mean(np.exp(exponents))), float(weights @ energies)
+
+
 @dataclass(frozen=True)
 class CarrierModel:
     """Carriers and effective barrier of a sublattice at one temperature.
 
     Attributes:
         carrier_factor: ``(1 - c) + x_i + x_F``: carriers per mobile ion.
+        defect_formation_eV: the Frenkel formation energy ``E_F`` of ``ea_eV`` (the apparent one of
+            :func:`mean_frenkel` where several configurations were given), eV.
         ea_eV: effective Arrhenius barrier ``E_m + (E_F / 2) w``, eV.
         mechanism: the channels carrying at least 1 % of the carriers, in the order ``vacancy``,
             ``interstitial``, ``frenkel``, joined by ``+`` (``vacancy+frenkel``).
     """
 
     carrier_factor: float
+    defect_formation_eV: float
     ea_eV: float
     mechanism: str
 
 
 def carrier_model(
     ea_migration_eV: float,
-    defect_formation_eV: float,
+    defect_formation_eV: float | Sequence[float],
     vacancy_fraction: float,
     temperature_K: float,
     interstitial_fraction: float = 0.0,
 ) -> CarrierModel:
-    """Combine the vacancy, interstitial and Frenkel channels (see the module docstring)."""
-    x_frenkel = frenkel_fraction(defect_formation_eV, temperature_K)
+    """Combine the vacancy, interstitial and Frenkel channels (see the module docstring); several Frenkel
+    energies are those of the configurations of a disordered crystal (:func:`mean_frenkel`)."""
+    x_frenkel, formation_eV = mean_frenkel(defect_formation_eV, temperature_K)
     channels = {VACANCY: vacancy_fraction, INTERSTITIAL: interstitial_fraction, FRENKEL: x_frenkel}
     factor = sum(channels.values())
     if factor > 0.0:
@@ -189,6 +215,7 @@ def carrier_model(
         shares = {VACANCY: 0.0, INTERSTITIAL: 0.0, FRENKEL: 1.0}
     return CarrierModel(
         carrier_factor=factor,
-        ea_eV=ea_migration_eV + 0.5 * max(defect_formation_eV, 0.0) * shares[FRENKEL],
+        defect_formation_eV=formation_eV,
+        ea_eV=ea_migration_eV + 0.5 * formation_eV * shares[FRENKEL],
         mechanism="+".join(name for name, share in shares.items() if share >= _MINOR_SHARE),
     )

@@ -28,11 +28,11 @@ from screening.transport.conductivity import (
     nernst_einstein_sigma_S_per_cm,
     number_density_cm3,
 )
-from screening.transport.defect_cache import FrenkelCache, frenkel_key
-from screening.transport.defects import DefectError, DefectOptions, frenkel_energy_with_potential_eV
+from screening.transport.defects import DefectOptions
 from screening.transport.landscape import LandscapeError
 from screening.transport.oxidation import ANION_ELEMENTS, OxidationStateError, assign_oxidation_states
 from screening.transport.polycrystal import PolycrystalAverage, polycrystal_average
+from screening.transport.potential_frenkel import DEFAULT_FRENKEL_CONFIGURATIONS, potential_frenkel_energies
 from screening.transport.registry import PHYSICS_METHODS, CoordinateCleanup, FrenkelMethod, PhysicsMethod
 
 #: Below this vacancy fraction a sublattice counts as fully occupied: its carriers are Frenkel pairs, worth
@@ -127,6 +127,7 @@ def compute_transport(
     energy_model: Any = None,
     frenkel_method: FrenkelMethod = "potential",
     defect_options: DefectOptions | None = None,
+    frenkel_configurations: int = DEFAULT_FRENKEL_CONFIGURATIONS,
     defect_cache_dir: str | os.PathLike[str] | None = None,
     coordinate_cleanup: CoordinateCleanup = "none",
     cleanup_options: CleanupOptions | None = None,
@@ -143,10 +144,14 @@ def compute_transport(
         haven_ratio: Haven ratio H_R in Nernst-Einstein.
         energy_model: the run's ``EnergyModel``; with ``frenkel_method="potential"`` it computes the
             Frenkel energy of a fully occupied, ordered sublattice (:mod:`screening.transport.defects`;
-            disordered ones too with ``defect_options.include_disordered``).
+            disordered ones too with ``defect_options.include_disordered``, through
+            ``frenkel_configurations`` ordered configurations).
         frenkel_method: ``potential`` (the model, where given and applicable) or ``bvse`` (the landscape's
             estimate, always the fallback).
         defect_options: supercell and relaxation of the potential's defect calculation.
+        frenkel_configurations: ordered configurations of a disordered structure whose Frenkel energies
+            the potential computes; the carriers take the mean of their Frenkel fractions
+            (:mod:`screening.transport.potential_frenkel`).
         defect_cache_dir: a directory where the potential's Frenkel energies are kept and reused by
             later calls with the same inputs (:mod:`screening.transport.defect_cache`); None: none kept.
         coordinate_cleanup: ``relax``: relax the framework with ``energy_model`` before the barrier
@@ -241,7 +246,8 @@ def compute_transport(
         except (LandscapeError, NoPercolationError) as exc:
             raise TransportError(str(exc)) from exc
         notes += result.notes
-        frenkel_eV, frenkel_source = result.frenkel_eV, "bvse"
+        frenkel_eV: float | tuple[float, ...] = result.frenkel_eV  # one per configuration from the potential
+        frenkel_source = "bvse"
         wants_potential = frenkel_method == "potential" and energy_model is not None
         defects = defect_options or DefectOptions()
         if (
@@ -249,27 +255,23 @@ def compute_transport(
             and sublattice.vacancy_fraction < FULL_SUBLATTICE_VACANCIES
             and (structure.is_ordered or defects.include_disordered)
         ):
-            inputs = (
+            computed = potential_frenkel_energies(
                 structure,
                 mobile_ion,
                 result.frenkel.site_frac,
                 result.frenkel.interstitial_candidates_frac,
                 energy_model,
                 defects,
+                configurations=frenkel_configurations,
+                cache_dir=defect_cache_dir,
             )
-            try:
-                if defect_cache_dir is None:
-                    frenkel_eV = frenkel_energy_with_potential_eV(*inputs)
-                else:
-                    cache = FrenkelCache(defect_cache_dir)
-                    frenkel_eV = cache.frenkel_energy_eV(
-                        frenkel_key(*inputs), lambda: frenkel_energy_with_potential_eV(*inputs)
-                    )
-                frenkel_source = energy_model.name + (
-                    "" if structure.is_ordered else " on one ordered configuration"
-                )
-            except DefectError as exc:
-                notes.append(f"{exc}; the bond-valence Frenkel estimate is used")
+            refused = "; ".join(computed.refusals)
+            if computed.energies_eV:
+                frenkel_eV, frenkel_source = computed.energies_eV, computed.source(energy_model.name)
+                if refused:
+                    notes.append(f"left out of the Frenkel mean: {refused}")
+            else:
+                notes.append(f"{refused}; the bond-valence Frenkel estimate is used")
         notes.append(f"Frenkel energy from {frenkel_source}")
         max_barrier_eV = float(method_options.get("max_barrier_eV", DEFAULT_MAX_BARRIER_eV))
         pellet = pellet_average(result, temperature_K, max_barrier_eV)
@@ -286,7 +288,7 @@ def compute_transport(
         n_cm3 = ions_cm3 * carriers.carrier_factor
         values = {
             "ea_migration_eV": pellet.ea_eV,
-            "defect_formation_eV": frenkel_eV,
+            "defect_formation_eV": carriers.defect_formation_eV,
             "conduction_mechanism": carriers.mechanism,
             "ea_eV": carriers.ea_eV,
             "ea_1d_eV": result.ea_1d_eV,

@@ -15,16 +15,19 @@ whole under a temporary name and then renamed, so workers that share a directory
 SLURM jobs on a shared file system) never read half a file; a file that cannot be read is a miss. Nothing
 is ever deleted: removing the directory empties the cache.
 
-What the key holds beyond the inputs: the SHA-256 of the source of the modules whose code the result
-follows (the defect calculation, the fixed-cell relaxation, the configuration sampler, the supercell
-choice), so any change to that code starts from an empty cache instead of serving an answer the new code
-would not give; and the potential's ``weights_sha256`` where the model has one. Not in the key: the
+What the key holds beyond the inputs: the SHA-256 of the code of the modules the result follows (the
+defect calculation, the fixed-cell relaxation, the configuration sampler, the supercell choice), so any
+change to that code starts from an empty cache instead of serving an answer the new code would not give;
+the code is read as Python's parser sees it, without comments and docstrings, so a change to the
+documentation alone keeps the cache (the parser's trees differ between Python versions, so processes on
+different Python versions do not share entries: a miss, never a wrong answer); and the potential's ``weights_sha256`` where the model has one. Not in the key: the
 device and the library versions (a GPU and a CPU agree to well under the 0.01 eV the energies are
 reported to).
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import importlib
@@ -54,14 +57,39 @@ CODE_MODULES = (
 )
 
 
+def _without_docstrings(tree: ast.AST) -> ast.AST:
+    """``tree`` with the docstring of every module, class and function removed (in place)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0] if node.body else None
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                node.body = node.body[1:] or [ast.Pass()]
+    return tree
+
+
+def code_sha256(sources: list[str]) -> str:
+    """SHA-256 of what ``sources`` (Python module texts, in order) compute: their syntax trees without
+    docstrings, so comments, docstrings and layout do not enter."""
+    digest = hashlib.sha256()
+    for source in sources:
+        digest.update(ast.dump(_without_docstrings(ast.parse(source))).encode())
+    return digest.hexdigest()
+
+
+def code_module_paths() -> list[Path]:
+    """The files of :data:`CODE_MODULES`, in order."""
+    return [Path(importlib.import_module(name).__file__) for name in CODE_MODULES]
+
+
 @functools.cache
 def _code_sha256() -> str:
-    """SHA-256 of the :data:`CODE_MODULES` sources, read once per process (the code a process has
+    """:func:`code_sha256` of the :data:`CODE_MODULES`, read once per process (the code a process has
     imported does not change under it)."""
-    digest = hashlib.sha256()
-    for name in CODE_MODULES:
-        digest.update(Path(importlib.import_module(name).__file__).read_bytes())
-    return digest.hexdigest()
+    return code_sha256([path.read_text() for path in code_module_paths()])
 
 
 def _positions(frac: np.ndarray) -> list[list[int]]:

@@ -34,7 +34,8 @@ ordered configuration drawn by the sampler the energy stage uses
 (:func:`screening.models.disorder.sample_configurations`: occupancies kept, split positions never both
 filled), seed ``configuration_seed``; the pair goes to the same positions of the parent cell, the
 interstitial to its image farthest from the vacancy, as for an ordered structure. One configuration is
-one draw of the local environment, not an ensemble average: the row says so. This is the default
+one draw of the local environment; the transport stage computes several and takes the mean of their
+Frenkel fractions (:mod:`screening.transport.potential_frenkel`). This is the default
 (``include_disordered``), so one rule holds for every full sublattice: the relaxed estimate wherever a
 potential is at hand. The OBELiX figures of each version are in BENCHMARKS.md ("Transport physics");
 with converged relaxations and interstitial candidates anywhere in the cell (86ed5eb) Spearman rho 0.53
@@ -83,9 +84,10 @@ class DefectOptions:
         rattle_A: standard deviation of the random displacements (seeded by ``configuration_seed``)
             that take the perfect supercell off a symmetric saddle before it is relaxed, angstrom.
         include_disordered: also compute it for a disordered structure with a full mobile-ion
-            sublattice, through one ordered configuration (see the module docstring); off: the
+            sublattice, through ordered configurations (see the module docstring); off: the
             bond-valence estimate for those (faster on a CPU).
-        configuration_seed: seed of the ordered configuration that stands for a disordered structure.
+        configuration_seed: seed of the ordered configuration that stands for a disordered structure
+            (the transport stage's further configurations take the seeds after it).
         interstitial_candidates: the pair is relaxed from this many distinct interstitial positions,
             the bond-valence landscape's lowest first, and the lowest energy kept (see the module
             docstring); each one is one more relaxation of the defect supercell.
