@@ -304,14 +304,7 @@ def test_frenkel_energies_from_the_potential_and_the_binaries_below_li3n(tmp_pat
     # Li2O refined with every Li split over two positions 0.6 A apart (a full sublattice of split sites):
     # each ordered configuration relaxes back to the crystal, and so does its Frenkel energy; two draws
     # here (the default is 3), the first reused from the cache by the single-draw row
-    oxide = by_name["lithium oxide"]
-    split = Structure(oxide.lattice, [], [])
-    for site in oxide:
-        if site.specie.symbol == "Li":
-            for shift in (-0.3, 0.3):
-                split.append({"Li": 0.5}, site.coords + [shift, 0, 0], coords_are_cartesian=True)
-        else:
-            split.append(site.species, site.frac_coords)
+    split = split_lithium_oxide()
     cached = {"temperature_K": 300.0, "energy_model": model, "defect_cache_dir": tmp_path}
     row = compute_transport(split, frenkel_configurations=2, **cached)
     assert any("mean Frenkel fraction of 2 ordered configuration(s)" in n for n in row[Col.TRANSPORT_NOTES])
@@ -340,6 +333,20 @@ def _bundled_lithium_oxide() -> Structure:
     from screening.bundled_records import load_bundled_entries
 
     return {e.name.split(" (")[0]: e.structure() for e in load_bundled_entries()}["lithium oxide"]
+
+
+def split_lithium_oxide() -> Structure:
+    """The bundled Li2O refined with every Li split over two positions 0.6 A apart: a full sublattice
+    (each ion on one of its two positions), not an ordered structure."""
+    oxide = _bundled_lithium_oxide()
+    split = Structure(oxide.lattice, [], [])
+    for site in oxide:
+        if site.specie.symbol == "Li":
+            for shift in (-0.3, 0.3):
+                split.append({"Li": 0.5}, site.coords + [shift, 0, 0], coords_are_cartesian=True)
+        else:
+            split.append(site.species, site.frac_coords)
+    return split
 
 
 def test_the_frenkel_energy_is_the_lowest_pair_over_the_interstitial_candidates_above_its_host(monkeypatch):

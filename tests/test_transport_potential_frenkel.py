@@ -8,8 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from pymatgen.core import Structure
-from test_transport_physics import _bundled_lithium_oxide, _LennardJonesModel
+from test_transport_physics import _bundled_lithium_oxide, _LennardJonesModel, split_lithium_oxide
 
 from screening.config import ScienceConfig
 from screening.constants import BOLTZMANN_eV_PER_K
@@ -66,19 +65,6 @@ def test_the_carriers_of_several_configurations():
     assert model.carrier_factor == pytest.approx(single.carrier_factor / 3, rel=0.01)
 
 
-def _split_oxide() -> Structure:
-    """Li2O with every Li split over two positions 0.6 A apart: a full sublattice, not an ordered one."""
-    oxide = _bundled_lithium_oxide()
-    split = Structure(oxide.lattice, [], [])
-    for site in oxide:
-        if site.specie.symbol == "Li":
-            for shift in (-0.3, 0.3):
-                split.append({"Li": 0.5}, site.coords + [shift, 0, 0], coords_are_cartesian=True)
-        else:
-            split.append(site.species, site.frac_coords)
-    return split
-
-
 @pytest.fixture
 def seeded_energies(monkeypatch):
     """The defect calculation replaced by one that records its seeds and gives 1.0, 0.4, 0.7, 0.9 eV for
@@ -103,37 +89,50 @@ def _energies(structure, **keywords):
 def test_a_disordered_structure_draws_consecutive_seeds_and_an_ordered_one_draws_once(seeded_energies):
     assert _energies(_bundled_lithium_oxide()).energies_eV == (1.0,) and seeded_energies == [0]
     seeded_energies.clear()
-    computed = _energies(_split_oxide())
+    computed = _energies(split_lithium_oxide())
     assert computed.energies_eV == (1.0, 0.4, 0.7) and seeded_energies == [0, 1, 2]
     assert (
         computed.source("lj")
         == "lj, mean Frenkel fraction of 3 ordered configuration(s) (E_F 1.00, 0.40, 0.70 eV)"
     )
     seeded_energies.clear()
-    shifted = _energies(_split_oxide(), options=DefectOptions(configuration_seed=2), configurations=2)
+    shifted = _energies(split_lithium_oxide(), options=DefectOptions(configuration_seed=2), configurations=2)
     assert shifted.energies_eV == (0.7, 0.9) and seeded_energies == [2, 3]
-    assert _energies(_split_oxide(), configurations=1).source("lj") == "lj on one ordered configuration"
+    assert (
+        _energies(split_lithium_oxide(), configurations=1).source("lj") == "lj on one ordered configuration"
+    )
     with pytest.raises(ValueError, match="at least 1"):
-        _energies(_split_oxide(), configurations=0)
+        _energies(split_lithium_oxide(), configurations=0)
 
 
 def test_each_configuration_is_cached_on_its_own(seeded_energies, tmp_path):
-    _energies(_split_oxide(), cache_dir=tmp_path)
+    _energies(split_lithium_oxide(), cache_dir=tmp_path)
     assert len(list(tmp_path.glob("*.json"))) == 3
     seeded_energies.clear()
-    more = _energies(_split_oxide(), cache_dir=tmp_path, configurations=5)
+    more = _energies(split_lithium_oxide(), cache_dir=tmp_path, configurations=5)
     assert more.energies_eV == (1.0, 0.4, 0.7, 0.9, 0.8) and seeded_energies == [3, 4]  # 0-2 from the cache
 
 
 def test_a_refused_configuration_is_left_out_and_named(seeded_energies):
-    computed = _energies(_split_oxide(), options=DefectOptions(configuration_seed=4), configurations=2)
+    computed = _energies(split_lithium_oxide(), options=DefectOptions(configuration_seed=4), configurations=2)
     assert computed.energies_eV == (0.8,) and computed.n_drawn == 2
     assert computed.refusals == ("configuration 2: every pair recombined",)
     assert "1 ordered configuration(s) (E_F 0.80 eV)" in computed.source("lj")
 
 
+def _split_oxide_row(first_seed: int = 0, **keywords):
+    """The transport row of the split Li2O with the draws from ``first_seed`` on."""
+    return compute_transport(
+        split_lithium_oxide(),
+        temperature_K=300.0,
+        energy_model=_LennardJonesModel(),
+        defect_options=DefectOptions(configuration_seed=first_seed),
+        **keywords,
+    )
+
+
 def test_the_row_of_a_disordered_full_sublattice_carries_the_mean(seeded_energies):
-    row = compute_transport(_split_oxide(), temperature_K=300.0, energy_model=_LennardJonesModel())
+    row = _split_oxide_row()
     x_mean, apparent_eV = mean_frenkel([1.0, 0.4, 0.7], 300.0)
     assert row[Col.DEFECT_FORMATION] == pytest.approx(apparent_eV)
     assert row[Col.EA] == pytest.approx(row[Col.EA_MIGRATION] + apparent_eV / 2)
@@ -141,30 +140,15 @@ def test_the_row_of_a_disordered_full_sublattice_carries_the_mean(seeded_energie
     assert any("mean Frenkel fraction of 3 ordered configuration(s)" in n for n in row[Col.TRANSPORT_NOTES])
 
     # the default (3) against one draw: the mean of the fractions is above the first draw's alone
-    one = compute_transport(
-        _split_oxide(), temperature_K=300.0, energy_model=_LennardJonesModel(), frenkel_configurations=1
-    )
+    one = _split_oxide_row(frenkel_configurations=1)
     assert one[Col.DEFECT_FORMATION] == 1.0 and one[Col.LOG10_SIGMA] < row[Col.LOG10_SIGMA]
 
     # a refused draw is named in the row; every draw refused: the bond-valence estimate, with the reasons
-    partly = compute_transport(
-        _split_oxide(),
-        temperature_K=300.0,
-        energy_model=_LennardJonesModel(),
-        defect_options=DefectOptions(configuration_seed=4),
-        frenkel_configurations=2,
-    )
+    partly = _split_oxide_row(4, frenkel_configurations=2)
     assert partly[Col.DEFECT_FORMATION] == pytest.approx(0.8)
-    assert (
-        "left out of the Frenkel mean: configuration 2: every pair recombined" in partly[Col.TRANSPORT_NOTES]
-    )
-    refused = compute_transport(
-        _split_oxide(),
-        temperature_K=300.0,
-        energy_model=_LennardJonesModel(),
-        defect_options=DefectOptions(configuration_seed=5),
-        frenkel_configurations=1,
-    )
+    notes = partly[Col.TRANSPORT_NOTES]
+    assert "left out of the Frenkel mean: configuration 2: every pair recombined" in notes
+    refused = _split_oxide_row(5, frenkel_configurations=1)
     assert refused[Col.TRANSPORT_NOTES][-1] == "Frenkel energy from bvse"
     assert "every pair recombined; the bond-valence Frenkel estimate is used" in refused[Col.TRANSPORT_NOTES]
 
