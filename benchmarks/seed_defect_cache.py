@@ -46,8 +46,6 @@ from bench_conductivity import (  # noqa: E402
 
 #: The replay must give the row's log10 sigma to this (the same numbers in the same order).
 REPLAY_TOLERANCE = 1e-9
-#: In the Frenkel note of a structure whose energy is a mean over configurations (not seeded).
-AVERAGED = "mean Frenkel fraction of"
 
 
 def _changed_code(revision: str) -> list[str]:
@@ -85,6 +83,7 @@ def seed(label: str, cache_dir: Path, energy_model: Any = None) -> tuple[int, li
     import screening.transport.potential_frenkel as potential_frenkel
     from screening.transport import compute_transport
     from screening.transport.defects import DefectOptions
+    from screening.transport.potential_frenkel import MEAN_OF_CONFIGURATIONS
 
     if energy_model is None:
         from screening.models import load_model
@@ -95,7 +94,9 @@ def seed(label: str, cache_dir: Path, energy_model: Any = None) -> tuple[int, li
     potential = [
         r
         for r in records
-        if r["status"] == "ok" and source in r["transport_notes"] and AVERAGED not in r["transport_notes"]
+        if r["status"] == "ok"
+        and source in r["transport_notes"]
+        and MEAN_OF_CONFIGURATIONS not in r["transport_notes"]
     ]
     if not potential:
         raise SystemExit(f"no {source} in the row {label!r}")

@@ -20,9 +20,9 @@ defect calculation, the fixed-cell relaxation, the configuration sampler, the su
 change to that code starts from an empty cache instead of serving an answer the new code would not give;
 the code is read as Python's parser sees it, without comments and docstrings, so a change to the
 documentation alone keeps the cache (the parser's trees differ between Python versions, so processes on
-different Python versions do not share entries: a miss, never a wrong answer); and the potential's ``weights_sha256`` where the model has one. Not in the key: the
-device and the library versions (a GPU and a CPU agree to well under the 0.01 eV the energies are
-reported to).
+different Python versions do not share entries: a miss, never a wrong answer); and the potential's
+``weights_sha256`` where the model has one. Not in the key: the device and the library versions (a GPU
+and a CPU agree to well under the 0.01 eV the energies are reported to).
 """
 
 from __future__ import annotations

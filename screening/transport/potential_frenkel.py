@@ -6,11 +6,11 @@ An ordered structure has one configuration. A disordered one with a full mobile-
 spread over split positions, co-occupied anion or framework sites) is an ensemble of local arrangements,
 and one drawn configuration is one sample of it: on OBELiX's eight Li6P(S1-xSex)5Br argyrodites (x from 0
 to 0.2, one structure type) single draws gave E_F from 0.09 to 0.85 eV, in no order with x, and on one
-of them every pair recombined. So ``configurations``
-draws are computed (seeds ``configuration_seed``, ``configuration_seed + 1``, ...; the first is the
-single-configuration calculation of earlier versions, and its cache entries stay valid) and the carriers
-take the mean of their Frenkel fractions (:func:`screening.transport.carriers.mean_frenkel`). A draw whose
-calculation is refused is left out with its reason in the notes; the energies of the others stand.
+of them every pair recombined. So ``configurations`` draws are computed (seeds ``configuration_seed``,
+``configuration_seed + 1``, ...; the first is the single-configuration calculation of earlier versions,
+and its cache entries stay valid) and the carriers take the mean of their Frenkel fractions
+(:func:`screening.transport.carriers.mean_frenkel`). A draw whose calculation is refused is left out with
+its reason in the notes; the energies of the others stand.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from screening.transport.defects import DefectError, DefectOptions, frenkel_ener
 
 #: Ordered configurations averaged for a disordered full sublattice unless the run says otherwise.
 DEFAULT_FRENKEL_CONFIGURATIONS = 3
+#: In the Frenkel note of a structure whose energy is a mean over several configurations.
+MEAN_OF_CONFIGURATIONS = "mean Frenkel fraction of"
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class PotentialFrenkel:
             return f"{model_name} on one ordered configuration"
         values = ", ".join(f"{e:.2f}" for e in self.energies_eV)
         return (
-            f"{model_name}, mean Frenkel fraction of {len(self.energies_eV)} ordered configuration(s) "
+            f"{model_name}, {MEAN_OF_CONFIGURATIONS} {len(self.energies_eV)} ordered configuration(s) "
             f"(E_F {values} eV)"
         )
 
