@@ -174,8 +174,8 @@ def format_near_misses(misses: pd.DataFrame) -> str:
     table = misses[[c for c in columns if c in misses]].rename(columns=columns)
     table["formula"] = table["formula"].map(readable_formula)
     return (
-        f"nearest misses ({len(misses)}; removed by the last filters, not candidates: loosen a filter, e.g. "
-        "--preset electrode or --min-p-superionic, to rank them):\n"
+        f"nearest misses ({len(misses)}; removed by the last filters, not candidates: to rank them, loosen a "
+        "filter, e.g. screening rank RUN_DIR --preset electrode, or --min-p-superionic):\n"
         + table.to_string(index=False, float_format=lambda x: f"{x:.3f}")
     )
 

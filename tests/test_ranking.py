@@ -271,6 +271,8 @@ def test_near_misses_are_the_candidates_the_last_filters_removed_latest_first():
     assert np.allclose(misses[Col.P_STABLE].to_numpy(float), expected) and (expected >= 0.5).all()
     text = format_near_misses(misses)
     assert "nearest misses (5" in text and "germanium" in text and "cost: " in text and "p_stable" in text
+    # the command that ranks them (`screening demo` has no --preset)
+    assert "screening rank RUN_DIR --preset electrode" in text
 
 
 def test_p_superionic_where_known_else_the_log10_sigma_threshold():
