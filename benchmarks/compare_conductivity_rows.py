@@ -74,16 +74,20 @@ def finite(values: pd.Series) -> pd.Series:
     return numbers.where(np.isfinite(numbers))
 
 
-def scores(rows: pd.DataFrame, prediction: pd.Series, ea: pd.Series) -> str:
+def ranking_scores(rows: pd.DataFrame, prediction: pd.Series) -> tuple[float, float, float]:
+    """Spearman rho uncensored and with bounds, and the AUC, of predicted log10 sigma against the rows'
+    measurements (entries without a finite prediction are left out, as in the table)."""
     measured = rows["measured_log10_sigma"].to_numpy(float)
     bound = rows["sigma_is_upper_bound"].fillna(0).astype(bool).to_numpy()
     rho = censored_spearman(prediction.to_numpy(float), measured, bound)
     area, _ = auc(prediction.to_numpy(float), superionic_labels(measured, bound))
+    return rho["uncensored"][0], rho["bounds"][0], area
+
+
+def scores(rows: pd.DataFrame, prediction: pd.Series, ea: pd.Series) -> str:
+    rho, rho_bounds, area = ranking_scores(rows, prediction)
     error, n_ea = mae(ea.to_numpy(float), rows["measured_ea_eV"].to_numpy(float))
-    return (
-        f"Spearman {rho['uncensored'][0]:.2f} / {rho['bounds'][0]:.2f} (bounds), AUC {area:.2f}, "
-        f"Ea MAE {error:.2f} eV ({n_ea})"
-    )
+    return f"Spearman {rho:.2f} / {rho_bounds:.2f} (bounds), AUC {area:.2f}, Ea MAE {error:.2f} eV ({n_ea})"
 
 
 def compare(a: pd.DataFrame, b: pd.DataFrame, top: int) -> str:

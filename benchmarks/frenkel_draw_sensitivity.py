@@ -29,14 +29,16 @@ _REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(_REPO / "benchmarks"))
 sys.path.insert(0, str(_REPO))
 
-from bench_conductivity import auc, censored_spearman, superionic_labels  # noqa: E402
-from compare_conductivity_rows import finite, load_rows, result_path  # noqa: E402
+from bench_conductivity import TEMPERATURE_K  # noqa: E402
+from compare_conductivity_rows import finite, load_rows, ranking_scores, result_path  # noqa: E402
 
 from screening.transport.carriers import carrier_model  # noqa: E402
+from screening.transport.potential_frenkel import MEAN_OF_CONFIGURATIONS  # noqa: E402
 
 DEFAULT_ROW = "Frenkel energy from SevenNet-0 (converged), mean of three ordered configurations"
-TEMPERATURE_K = 298.15  # the temperature bench_conductivity.py predicts at
-DRAWS = re.compile(r"mean Frenkel fraction of (\d+) ordered configuration\(s\) \(E_F ([^)]*) eV\)")
+DRAWS = re.compile(
+    re.escape(MEAN_OF_CONFIGURATIONS) + r" (\d+) ordered configuration\(s\) \(E_F ([^)]*) eV\)"
+)
 
 
 def draw_energies(notes: str) -> list[float]:
@@ -65,16 +67,6 @@ def subset_sigma(rows: pd.DataFrame, draws: dict[str, list[float]], subset: tupl
     return sigma
 
 
-def score(rows: pd.DataFrame, sigma: pd.Series) -> tuple[float, float, float]:
-    known = sigma.notna().to_numpy()
-    predicted = sigma.to_numpy(float)[known]
-    measured = rows["measured_log10_sigma"].to_numpy(float)[known]
-    bound = rows["sigma_is_upper_bound"].fillna(0).astype(bool).to_numpy()[known]
-    rho = censored_spearman(predicted, measured, bound)
-    area, _ = auc(predicted, superionic_labels(measured, bound))
-    return rho["uncensored"][0], rho["bounds"][0], area
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("result", nargs="?", default=DEFAULT_ROW, help="a row's CSV or label")
@@ -97,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for k in range(1, size + 1):
         for subset in itertools.combinations(range(size), k):
-            rho, rho_bounds, area = score(rows, subset_sigma(rows, draws, subset))
+            rho, rho_bounds, area = ranking_scores(rows, subset_sigma(rows, draws, subset))
             results.append((k, area))
             name = "+".join(str(i + 1) for i in subset)
             print(f"{name:<10} {rho:>9.3f} {rho_bounds:>7.3f} {area:>7.4f}")
