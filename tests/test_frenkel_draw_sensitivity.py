@@ -11,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from screening.constants import BOLTZMANN_eV_PER_K
+
 _BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(_BENCHMARKS))
 _spec = importlib.util.spec_from_file_location(
@@ -19,7 +21,7 @@ _spec = importlib.util.spec_from_file_location(
 draw_sensitivity = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(draw_sensitivity)
 
-KT_eV = 8.617333262e-5 * 298.15
+KT_eV = BOLTZMANN_eV_PER_K * 298.15
 AVERAGED = "Frenkel energy from sevennet-0, mean Frenkel fraction of 3 ordered configuration(s) (E_F {} eV)"
 
 
