@@ -74,6 +74,7 @@ ENERGY_DIFFERENCE_COLUMNS = (
     Col.E_ABOVE_HULL_STD,
     Col.NATIVE_SPREAD,
     Col.E_ABOVE_HULL_MODEL_STD,
+    Col.ECW_ENERGY_SHIFT,  # the window's candidate moved onto the hull: its energy above the hull
 )
 
 
